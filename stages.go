@@ -131,3 +131,11 @@ type ObserverFunc func(e *Event)
 
 // Observe calls f(e).
 func (f ObserverFunc) Observe(e *Event) { f(e) }
+
+// Redactor is implemented by a Recorder that redacts secrets from
+// arguments. When the Recorder is one, the pipeline shows only redacted
+// arguments outside the tool: in denials the model reads and in approval
+// cards.
+type Redactor interface {
+	RedactArgs(args map[string]any) map[string]any
+}
