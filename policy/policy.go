@@ -29,3 +29,6 @@ func Parse(name string, data []byte) (*Policy, error) { return &Policy{}, nil }
 
 // Load reads and parses a policy file.
 func Load(path string) (*Policy, error) { return &Policy{}, nil }
+
+// UsesUsage reports whether any rule refers to usage.
+func (p *Policy) UsesUsage() bool { return false }

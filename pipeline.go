@@ -1,0 +1,511 @@
+package agentguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/hardstop-labs/agentguard/policy"
+)
+
+// flight is one guarded call on its way through the pipeline. It holds
+// everything the call needs, so that the allowed path allocates little.
+type flight struct {
+	g    *Guard
+	cfg  *toolConfig
+	call Call
+	in   policy.Input
+	ev   Event
+
+	ctx  context.Context // the context the tool runs with
+	exit func() bool     // the kill switch's exit; nil without a Halter
+	res  Reservation     // nil without a Budgeter
+	dec  policy.Decision
+	appr Approval
+	ran  time.Time // when the tool started
+
+	mu      sync.Mutex
+	charges []Cost
+	settled bool
+	done    bool
+}
+
+type flightKey struct{}
+
+// begin runs steps 1 to 7 of the pipeline. On success the call may run
+// with f.ctx; on failure it returns the denial, already recorded.
+func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args any) (*flight, error) {
+	if g == nil {
+		return nil, &DeniedError{Code: CodeInvalidCall, Stage: StageIdentify, Tool: tool,
+			Reason: "the tool is wrapped with a nil Guard", Needs: "a corrected program"}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	f := &flight{g: g, cfg: cfg}
+	c := &f.call
+	c.Time = g.now()
+	c.Tool = tool
+	c.Env = g.cfg.env
+	c.Labels = cfg.labels
+	p, _ := PrincipalFrom(ctx)
+	c.Principal = p.fill(g.cfg.defaultPrincipal)
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, f.deny(ctx, StageIdentify, CodeInternal, fmt.Errorf("agentguard: call ID: %w", err))
+	}
+	c.ID = id.String()
+	f.ctx = ctx
+
+	if g.closed.Load() {
+		return nil, f.deny(ctx, StageHalt, CodeHalted, &DeniedError{Reason: "the guard is closed", Needs: "a restarted agent"})
+	}
+	if cfg.err != nil {
+		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, cfg.err)
+	}
+	if c.Args, err = toArgs(args); err != nil {
+		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, err)
+	}
+	if cfg.estimate != nil {
+		est, err := safeEstimate(cfg.estimate, c)
+		if err != nil {
+			return nil, f.deny(ctx, StageBudget, CodeBudgetExceeded, fmt.Errorf("agentguard: estimate: %w", err))
+		}
+		c.Estimate = est
+	}
+
+	// 2. Kill switch.
+	if h := g.cfg.halter; h != nil {
+		hctx, exit, err := safeEnter(h, ctx, c)
+		if err != nil {
+			return nil, f.deny(ctx, StageHalt, CodeHalted, err)
+		}
+		f.ctx, f.exit = hctx, exit
+	}
+
+	// 3. Policy.
+	pol := g.pol.Load()
+	if pol == nil {
+		return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, &DeniedError{Rule: "no-policy", Reason: "the guard has no policy, so every call is denied"})
+	}
+	f.fillInput()
+	if g.cfg.budgeter != nil && pol.UsesUsage() {
+		u, err := safeUsage(g.cfg.budgeter, f.ctx, c)
+		if err != nil {
+			return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, fmt.Errorf("agentguard: usage for the policy: %w", err))
+		}
+		f.in.Usage = u
+	}
+	f.dec = safeDecide(pol, f.ctx, &f.in)
+	if f.dec.Effect == policy.Deny {
+		if err := f.haltCause(); err != nil {
+			return nil, f.deny(ctx, StageHalt, CodeHalted, err)
+		}
+		return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, &DeniedError{Rule: f.dec.Rule, Reason: f.dec.Reason, Err: f.dec.Err})
+	}
+
+	// 4. Rate limit.
+	if l := g.cfg.limiter; l != nil {
+		if err := safeLimit(l, f.ctx, c); err != nil {
+			return nil, f.deny(ctx, StageRate, CodeRateLimited, f.haltOr(err))
+		}
+	}
+
+	// 5. Budget.
+	if b := g.cfg.budgeter; b != nil {
+		res, err := safeReserve(b, f.ctx, c)
+		if err != nil {
+			return nil, f.deny(ctx, StageBudget, CodeBudgetExceeded, f.haltOr(err))
+		}
+		f.res = res
+	}
+
+	// 6. Approval.
+	if f.dec.Effect == policy.Approve {
+		a := g.cfg.approvals
+		if a == nil {
+			return nil, f.deny(ctx, StageApproval, CodeApprovalRequired, &DeniedError{Rule: f.dec.Rule, Reason: nonEmpty(f.dec.Reason, "this call needs a human's approval") + "; no approver is configured"})
+		}
+		req := ApprovalRequest{Rule: f.dec.Rule, Reason: f.dec.Reason, Timeout: f.dec.ApprovalTimeout, PolicyVersion: f.dec.Version}
+		if br, ok := f.res.(BudgetReporter); ok {
+			req.BudgetLeft = br.Left()
+		}
+		appr, err := safeAwait(a, f.ctx, c, req)
+		if err != nil {
+			return nil, f.deny(ctx, StageApproval, CodeApprovalRejected, f.haltOr(err))
+		}
+		f.appr = appr
+	}
+	// A trip that came while the call waited stops it here.
+	if err := f.haltCause(); err != nil {
+		return nil, f.deny(ctx, StageHalt, CodeHalted, err)
+	}
+
+	// 7. Record the decision before anything runs.
+	f.decisionEvent(policy.Allow)
+	if err := g.record(ctx, &f.ev); err != nil {
+		return nil, f.deny(ctx, StageAudit, CodeAuditUnavailable, err)
+	}
+	f.ctx = context.WithValue(f.ctx, flightKey{}, f)
+	f.ran = g.now()
+	return f, nil
+}
+
+// fillInput builds the policy's view of the call.
+func (f *flight) fillInput() {
+	c := &f.call
+	f.in = policy.Input{
+		Now: c.Time,
+		Call: policy.Call{
+			ID: c.ID, Tool: c.Tool, Args: c.Args,
+			Agent: c.Principal.Agent, Requester: c.Principal.Requester,
+			Tenant: c.Principal.Tenant, Session: c.Principal.Session,
+			Env: c.Env, Labels: c.Labels, Time: c.Time,
+		},
+	}
+}
+
+// haltCause returns the kill switch's cause when the call's context was
+// cancelled by a trip, nil otherwise.
+func (f *flight) haltCause() error {
+	if f.exit == nil || f.ctx.Err() == nil {
+		return nil
+	}
+	return haltError(f.ctx)
+}
+
+// haltOr returns the halt when a trip cancelled the call (a stage that
+// failed because of it is a halt, not its own refusal), err otherwise.
+func (f *flight) haltOr(err error) error {
+	if h := f.haltCause(); h != nil {
+		return h
+	}
+	return err
+}
+
+// haltError makes the denial of a call halted while in flight.
+func haltError(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	return &DeniedError{Code: CodeHalted, Reason: "the kill switch was tripped: " + errText(cause), Err: cause}
+}
+
+func (f *flight) decisionEvent(effect policy.Effect) {
+	f.ev = Event{
+		Kind: EventDecision, Time: f.g.now(), Call: &f.call,
+		Decision: effect, Rule: f.dec.Rule, Reason: f.dec.Reason, Shadow: f.dec.Shadow,
+		PolicyVersion: f.dec.Version, Estimate: f.call.Estimate,
+		Approver: f.appr.Approver, Grant: f.appr.Grant, Note: f.appr.Note,
+	}
+}
+
+// needs says what would let a call with this code through.
+func needs(c Code) string {
+	switch c {
+	case CodePolicyDenied:
+		return "a human: the policy does not allow this call"
+	case CodeRateLimited:
+		return "time: the rate limit refills"
+	case CodeBudgetExceeded:
+		return "budget: a human can raise the cap, or the window must reset"
+	case CodeApprovalRequired:
+		return "a human's approval, and no approver is configured"
+	case CodeApprovalRejected:
+		return "a human's approval, which was refused"
+	case CodeApprovalTimeout:
+		return "a human's approval, which did not come in time"
+	case CodeHalted:
+		return "a human to resume the kill switch"
+	case CodeAuditUnavailable:
+		return "an operator to repair the audit log"
+	case CodeInvalidCall:
+		return "a corrected call"
+	}
+	return "a human to look at the guard's logs"
+}
+
+// deny ends a call that will not run: it releases what the call held,
+// records the denial and returns it.
+func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) error {
+	g := f.g
+	var d *DeniedError
+	if !errors.As(err, &d) {
+		d = &DeniedError{Err: err, Reason: errText(err)}
+	} else {
+		cp := *d
+		d = &cp
+	}
+	if d.Code == "" {
+		d.Code = code
+	}
+	if d.Stage == "" {
+		d.Stage = stage
+	}
+	if d.Needs == "" {
+		d.Needs = needs(d.Code)
+	}
+	d.CallID, d.Tool = f.call.ID, f.call.Tool
+	d.Args = g.redact(f.call.Args)
+	if f.dec.Rule != "" && d.Rule == "" && stage == StageApproval {
+		d.Rule = f.dec.Rule
+	}
+	if f.res != nil {
+		f.settle(ctx, nil, true)
+	}
+	if f.exit != nil {
+		f.exit()
+		f.exit = nil
+	}
+	f.decisionEvent(policy.Deny)
+	f.ev.Code, f.ev.Stage, f.ev.Rule, f.ev.Reason, f.ev.RetryAfter, f.ev.Err = d.Code, d.Stage, d.Rule, d.Reason, d.RetryAfter, d.Err
+	if f.call.ID != "" {
+		if rerr := g.record(ctx, &f.ev); rerr != nil {
+			g.cfg.logger.Error("agentguard: denial not recorded", zap.String("call", f.call.ID), zap.Error(rerr))
+			if d.Code != CodeAuditUnavailable {
+				d.Err = errors.Join(d.Err, rerr)
+			}
+		}
+	}
+	return d
+}
+
+// settle ends the call's reservation once.
+func (f *flight) settle(ctx context.Context, actual []Cost, known bool) {
+	f.mu.Lock()
+	if f.settled || f.res == nil {
+		f.mu.Unlock()
+		return
+	}
+	f.settled = true
+	f.mu.Unlock()
+	if err := safeSettle(f.res, context.WithoutCancel(ctx), actual, known); err != nil {
+		f.g.cfg.logger.Error("agentguard: settling the budget", zap.String("call", f.call.ID), zap.Error(err))
+	}
+}
+
+// finish runs steps 9 to 11 for a call that ran: settle, record, observe.
+// It returns the error the caller gets: the tool's own, or ErrHalted when
+// the kill switch stopped the call first.
+func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Outcome) error {
+	g := f.g
+	f.mu.Lock()
+	if f.done {
+		f.mu.Unlock()
+		return errors.New("agentguard: the call was already finished")
+	}
+	f.done = true
+	f.mu.Unlock()
+	halted := false
+	if f.exit != nil && !f.exit() {
+		halted = true
+	}
+	if outcome == OutcomeHalted {
+		halted = true
+	}
+	var result error = toolErr
+	if halted {
+		outcome = OutcomeHalted
+		d := haltError(f.ctx).(*DeniedError)
+		d.Stage, d.CallID, d.Tool, d.Needs = StageRun, f.call.ID, f.call.Tool, needs(CodeHalted)
+		d.Args = g.redact(f.call.Args)
+		result = d
+	}
+	// 9. Settle.
+	actual, known := f.actual(out, outcome)
+	if f.res != nil {
+		f.settle(ctx, actual, known)
+	}
+	// 10. Record the result.
+	f.ev = Event{
+		Kind: EventResult, Time: g.now(), Call: &f.call, Decision: policy.Allow,
+		Rule: f.dec.Rule, PolicyVersion: f.dec.Version, Outcome: outcome,
+		Duration: g.now().Sub(f.ran), Estimate: f.call.Estimate, Actual: actual,
+		Approver: f.appr.Approver, Grant: f.appr.Grant,
+	}
+	if halted {
+		f.ev.Err = context.Cause(f.ctx)
+	} else {
+		f.ev.Err = toolErr
+	}
+	if err := g.record(ctx, &f.ev); err != nil {
+		g.cfg.logger.Error("agentguard: result not recorded", zap.String("call", f.call.ID), zap.Error(err))
+	}
+	return result
+}
+
+// actual is the call's cost: what the tool charged plus its result's cost;
+// when the tool reported nothing, its estimate. A halted or panicked call's
+// outcome is unknown and charged its estimate by the budget.
+func (f *flight) actual(out any, outcome Outcome) ([]Cost, bool) {
+	if outcome != OutcomeOK && outcome != OutcomeError {
+		return nil, false
+	}
+	f.mu.Lock()
+	actual := f.charges
+	f.mu.Unlock()
+	if f.cfg.resultCost != nil && outcome == OutcomeOK {
+		actual = append(actual, f.cfg.resultCost(out)...)
+	}
+	if actual == nil && f.cfg.resultCost == nil {
+		actual = f.call.Estimate
+	}
+	return actual, true
+}
+
+// Charge reports a cost incurred by the guarded call whose context ctx is
+// (the context the tool was given): tokens used by a model, dollars spent
+// on an API. The budget commits it when the call returns. It returns an
+// error for a negative amount, an empty unit, or a context that is not a
+// guarded call's.
+func Charge(ctx context.Context, c Cost) error {
+	if c.Micros < 0 {
+		return fmt.Errorf("agentguard: Charge: negative amount %d micro-%s", c.Micros, c.Unit)
+	}
+	if c.Unit == "" {
+		return errors.New("agentguard: Charge: empty unit")
+	}
+	f, ok := ctx.Value(flightKey{}).(*flight)
+	if !ok {
+		return errors.New("agentguard: Charge: the context is not a guarded call's")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done {
+		return errors.New("agentguard: Charge: the call has finished")
+	}
+	f.charges = append(f.charges, c)
+	return nil
+}
+
+// CallFrom returns the guarded call whose context ctx is, if any. Code
+// inside a tool uses it to learn its call's ID and principal; the egress
+// transport uses it to attribute requests to the tool that made them.
+func CallFrom(ctx context.Context) (*Call, bool) {
+	f, ok := ctx.Value(flightKey{}).(*flight)
+	if !ok {
+		return nil, false
+	}
+	return &f.call, true
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// The safe… functions call a stage and turn its panic into an error, so a
+// broken stage denies the call rather than crashing or letting it run.
+
+func recovered(stage string, v any) error {
+	return fmt.Errorf("agentguard: %s panicked: %v", stage, v)
+}
+
+func safeEstimate(fn func(*Call) ([]Cost, error), c *Call) (est []Cost, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			est, err = nil, recovered("estimate", v)
+		}
+	}()
+	est, err = fn(c)
+	for _, e := range est {
+		if e.Micros < 0 || e.Unit == "" {
+			return nil, fmt.Errorf("invalid estimate %d micro-%q", e.Micros, e.Unit)
+		}
+	}
+	return est, err
+}
+
+func safeEnter(h Halter, ctx context.Context, c *Call) (hctx context.Context, exit func() bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			hctx, exit, err = nil, nil, recovered("kill switch", v)
+		}
+	}()
+	hctx, exit, err = h.Enter(ctx, c)
+	if err == nil && (hctx == nil || exit == nil) {
+		if exit != nil {
+			exit()
+		}
+		return nil, nil, errors.New("agentguard: kill switch returned no context")
+	}
+	return hctx, exit, err
+}
+
+func safeUsage(b Budgeter, ctx context.Context, c *Call) (u policy.Usage, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = recovered("budget usage", v)
+		}
+	}()
+	return b.Usage(ctx, c)
+}
+
+func safeDecide(p *policy.Policy, ctx context.Context, in *policy.Input) (d policy.Decision) {
+	defer func() {
+		if v := recover(); v != nil {
+			d = policy.Decision{Effect: policy.Deny, Rule: "policy", Reason: "the policy failed", Err: recovered("policy", v), Version: p.Version()}
+		}
+	}()
+	d = p.Decide(ctx, in)
+	if d.Effect > policy.Allow {
+		return policy.Decision{Effect: policy.Deny, Rule: d.Rule, Reason: "the policy returned an invalid effect", Version: d.Version}
+	}
+	return d
+}
+
+func safeLimit(l Limiter, ctx context.Context, c *Call) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = recovered("rate limiter", v)
+		}
+	}()
+	return l.Limit(ctx, c)
+}
+
+func safeReserve(b Budgeter, ctx context.Context, c *Call) (r Reservation, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r, err = nil, recovered("budget", v)
+		}
+	}()
+	r, err = b.Reserve(ctx, c)
+	if err == nil && r == nil {
+		return nil, errors.New("agentguard: budget returned no reservation")
+	}
+	if err != nil && r != nil {
+		_ = r.Settle(context.WithoutCancel(ctx), nil, true)
+		r = nil
+	}
+	return r, err
+}
+
+func safeAwait(a Approvals, ctx context.Context, c *Call, req ApprovalRequest) (ap Approval, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = recovered("approval", v)
+		}
+	}()
+	return a.Await(ctx, c, req)
+}
+
+func safeSettle(r Reservation, ctx context.Context, actual []Cost, known bool) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = recovered("budget settle", v)
+		}
+	}()
+	return r.Settle(ctx, actual, known)
+}

@@ -1,0 +1,356 @@
+package agentguard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+)
+
+// ToolOption configures one wrapped tool.
+type ToolOption func(*toolConfig)
+
+type toolConfig struct {
+	labels      map[string]string
+	denyAsValue bool
+	cooperative bool
+	estimate    func(*Call) ([]Cost, error)
+	resultCost  func(out any) []Cost
+	err         error // a bad option or argument: every call is an invalid-call denial
+}
+
+// Labels attaches labels to a tool, as key/value pairs; the policy sees
+// them as call.labels and the audit log records them.
+func Labels(kv ...string) ToolOption {
+	return func(c *toolConfig) {
+		if len(kv)%2 != 0 {
+			c.err = errors.Join(c.err, fmt.Errorf("agentguard: Labels: odd number of arguments (%d)", len(kv)))
+			return
+		}
+		if c.labels == nil {
+			c.labels = make(map[string]string, len(kv)/2)
+		}
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i] == "" {
+				c.err = errors.Join(c.err, errors.New("agentguard: Labels: empty key"))
+				continue
+			}
+			c.labels[kv[i]] = kv[i+1]
+		}
+	}
+}
+
+// DenyAsValue makes a wrapped tool whose result is a string return a
+// denial as its result, with a nil error: for frameworks that show the
+// model a tool's result but hide its errors. The text is DeniedError's
+// Error. On a tool whose result is not a string kind, every call is denied
+// as invalid.
+func DenyAsValue() ToolOption {
+	return func(c *toolConfig) { c.denyAsValue = true }
+}
+
+// Cooperative declares that the tool returns promptly when its context is
+// cancelled. With a kill switch, a cooperative tool runs on the caller's
+// goroutine, which is cheaper; a tool that is not declared cooperative runs
+// on a goroutine of its own so that a trip returns ErrHalted to the caller
+// at once even when the tool ignores its context.
+func Cooperative() ToolOption {
+	return func(c *toolConfig) { c.cooperative = true }
+}
+
+// Estimate sets the tool's estimated cost per call, reserved against the
+// budget before the call runs.
+func Estimate(costs ...Cost) ToolOption {
+	return EstimateFunc(func(*Call) ([]Cost, error) { return costs, nil })
+}
+
+// EstimateFunc sets a function that estimates a call's cost from the call
+// (its arguments, its principal). An error denies the call.
+func EstimateFunc(f func(c *Call) ([]Cost, error)) ToolOption {
+	return func(c *toolConfig) {
+		if f == nil {
+			c.err = errors.Join(c.err, errors.New("agentguard: EstimateFunc: nil function"))
+			return
+		}
+		c.estimate = f
+	}
+}
+
+// ResultCost sets a function that computes a call's actual cost from the
+// tool's result: an LLM call's token usage, say. It is added to what the
+// tool reported with Charge. Without ResultCost and without Charge, a call
+// that returns is charged its estimate.
+func ResultCost[Out any](f func(Out) []Cost) ToolOption {
+	return func(c *toolConfig) {
+		if f == nil {
+			c.err = errors.Join(c.err, errors.New("agentguard: ResultCost: nil function"))
+			return
+		}
+		c.resultCost = func(v any) []Cost {
+			o, ok := v.(Out)
+			if !ok {
+				return nil
+			}
+			return f(o)
+		}
+	}
+}
+
+func newToolConfig(tool string, fnNil bool, opts []ToolOption) *toolConfig {
+	cfg := &toolConfig{}
+	for _, o := range opts {
+		if o == nil {
+			cfg.err = errors.Join(cfg.err, errors.New("agentguard: nil ToolOption"))
+			continue
+		}
+		o(cfg)
+	}
+	if err := validTool(tool); err != nil {
+		cfg.err = errors.Join(cfg.err, err)
+	}
+	if fnNil {
+		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: tool %q: nil function", tool))
+	}
+	return cfg
+}
+
+// validTool checks a tool's name: 1 to 128 bytes of letters, digits and
+// _ . - : /.
+func validTool(name string) error {
+	if name == "" {
+		return errors.New("agentguard: empty tool name")
+	}
+	if len(name) > 128 {
+		return fmt.Errorf("agentguard: tool name of %d bytes (at most 128)", len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '.' || b == '-' || b == ':' || b == '/') {
+			return fmt.Errorf("agentguard: tool name %q: byte %d (%q) is not a letter, digit or one of _.-:/", name, i, b)
+		}
+	}
+	return nil
+}
+
+// Wrap guards fn as the tool named tool. It returns a function of the same
+// type: every call through it is identified, checked against the kill
+// switch and the policy, rate limited, reserved against the budget,
+// approved where the policy asks, recorded, and only then run. A refused
+// call returns a *DeniedError (see DenyAsValue) and fn does not run.
+//
+// The tool's own errors pass through untouched. A tool that panics has
+// its panic recorded, then re-raised. With a kill switch, a trip during
+// the call returns ErrHalted to the caller at once.
+//
+// C is the context type of fn: context.Context, or a framework's own type
+// that embeds it. When C is context.Context the tool gets a context that
+// the kill switch cancels and that Charge and CallFrom understand;
+// otherwise it gets the caller's.
+//
+// Bad arguments (a nil Guard, a nil fn, an invalid tool name, a bad
+// option) do not panic: every call is denied with ErrInvalidCall, saying
+// what is wrong.
+func Wrap[C context.Context, In, Out any](g *Guard, tool string, fn func(C, In) (Out, error), opts ...ToolOption) func(C, In) (Out, error) {
+	cfg := newToolConfig(tool, fn == nil, opts)
+	if cfg.denyAsValue && reflect.TypeFor[Out]().Kind() != reflect.String {
+		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAsValue on tool %q whose result type %v is not a string", tool, reflect.TypeFor[Out]()))
+	}
+	return func(ctx C, in In) (Out, error) {
+		return guarded(g, cfg, tool, ctx, in, in, fn)
+	}
+}
+
+// WrapJSON guards a tool that takes its arguments as raw JSON, the way LLM
+// APIs deliver tool calls (OpenAI's Arguments string, Anthropic's
+// json.RawMessage). The policy sees the decoded object as call.args;
+// arguments that are not valid JSON are denied as invalid. Otherwise it
+// behaves as Wrap.
+func WrapJSON[C context.Context, A ~string | ~[]byte, Out any](g *Guard, tool string, fn func(C, A) (Out, error), opts ...ToolOption) func(C, A) (Out, error) {
+	cfg := newToolConfig(tool, fn == nil, opts)
+	if cfg.denyAsValue && reflect.TypeFor[Out]().Kind() != reflect.String {
+		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAsValue on tool %q whose result type %v is not a string", tool, reflect.TypeFor[Out]()))
+	}
+	return func(ctx C, raw A) (Out, error) {
+		return guarded(g, cfg, tool, ctx, rawJSON(raw), raw, fn)
+	}
+}
+
+// rawJSON marks arguments that are already JSON.
+type rawJSON []byte
+
+func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool string, ctx C, args any, in In, fn func(C, In) (Out, error)) (Out, error) {
+	f, err := g.begin(ctx, tool, cfg, args)
+	if err != nil {
+		return denied[Out](cfg, err)
+	}
+	runCtx := ctx
+	if rc, ok := any(f.ctx).(C); ok {
+		runCtx = rc
+	}
+	if f.exit == nil || cfg.cooperative {
+		out, err, p := runInline(fn, runCtx, in)
+		if p != nil {
+			f.finish(ctx, nil, fmt.Errorf("panic: %v", p.v), OutcomePanic)
+			panic(p.v)
+		}
+		outcome := OutcomeOK
+		if err != nil {
+			outcome = OutcomeError
+		}
+		if ferr := f.finish(ctx, out, err, outcome); ferr != err {
+			return denied[Out](cfg, ferr)
+		}
+		return out, err
+	}
+	// With a kill switch, the tool runs on its own goroutine, so that a
+	// trip returns to the caller at once even if the tool ignores its
+	// context. Its late result is discarded.
+	done := make(chan toolResult[Out], 1)
+	go func() {
+		out, err, p := runInline(fn, runCtx, in)
+		done <- toolResult[Out]{out, err, p}
+	}()
+	select {
+	case r := <-done:
+		if r.p != nil {
+			f.finish(ctx, nil, fmt.Errorf("panic: %v", r.p.v), OutcomePanic)
+			panic(r.p.v)
+		}
+		outcome := OutcomeOK
+		if r.err != nil {
+			outcome = OutcomeError
+		}
+		if ferr := f.finish(ctx, r.out, r.err, outcome); ferr != r.err {
+			return denied[Out](cfg, ferr)
+		}
+		return r.out, r.err
+	case <-f.ctx.Done():
+		err := f.finish(ctx, nil, nil, OutcomeHalted)
+		return denied[Out](cfg, err)
+	}
+}
+
+type toolPanic struct{ v any }
+
+type toolResult[Out any] struct {
+	out Out
+	err error
+	p   *toolPanic
+}
+
+func runInline[C any, In, Out any](fn func(C, In) (Out, error), ctx C, in In) (out Out, err error, p *toolPanic) {
+	defer func() {
+		if v := recover(); v != nil {
+			p = &toolPanic{v}
+		}
+	}()
+	out, err = fn(ctx, in)
+	return out, err, nil
+}
+
+// denied returns a denial the way the tool is configured to.
+func denied[Out any](cfg *toolConfig, err error) (Out, error) {
+	var zero Out
+	if cfg.denyAsValue && cfg.err == nil {
+		var d *DeniedError
+		if errors.As(err, &d) {
+			v := reflect.New(reflect.TypeFor[Out]()).Elem()
+			v.SetString(d.Error())
+			return v.Interface().(Out), nil
+		}
+	}
+	return zero, err
+}
+
+// toArgs converts a tool's input to the map the policy sees as call.args:
+// a JSON object's fields. Inputs that are not objects are seen as
+// {"value": input}; a nil input as {}.
+func toArgs(in any) (map[string]any, error) {
+	switch v := in.(type) {
+	case nil:
+		return map[string]any{}, nil
+	case map[string]any:
+		return v, nil
+	case rawJSON:
+		return decodeArgs(v)
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("agentguard: arguments of type %T cannot be encoded as JSON: %w", in, err)
+	}
+	return decodeArgs(b)
+}
+
+func decodeArgs(b []byte) (map[string]any, error) {
+	var v any
+	if len(b) == 0 {
+		return map[string]any{}, nil
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("agentguard: arguments are not valid JSON: %w", err)
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		return v, nil
+	case nil:
+		return map[string]any{}, nil
+	default:
+		return map[string]any{"value": v}, nil
+	}
+}
+
+// Check is the first half of the two-step form, for adapters and code that
+// cannot be wrapped: it runs the pipeline up to the point where the tool
+// would run. On success the caller runs the tool with the Ticket's Context
+// and then calls Ticket.Done exactly once; on failure the error is the
+// recorded denial and the tool must not run. args is the tool's input as
+// Wrap would see it (a struct, a map, or json.RawMessage for raw JSON).
+func (g *Guard) Check(ctx context.Context, tool string, args any, opts ...ToolOption) (*Ticket, error) {
+	cfg := newToolConfig(tool, false, opts)
+	if raw, ok := args.(json.RawMessage); ok {
+		args = rawJSON(raw)
+	}
+	f, err := g.begin(ctx, tool, cfg, args)
+	if err != nil {
+		return nil, err
+	}
+	return &Ticket{f: f}, nil
+}
+
+// Ticket is an admitted call of the two-step form. It is safe for
+// concurrent use.
+type Ticket struct {
+	f *flight
+}
+
+// Context returns the context to run the tool with: the kill switch
+// cancels it, and Charge and CallFrom understand it.
+func (t *Ticket) Context() context.Context { return t.f.ctx }
+
+// Call returns the admitted call.
+func (t *Ticket) Call() *Call { return &t.f.call }
+
+// Done ends the call with the tool's result and error: it settles the
+// budget and records the result. It returns err unchanged, or a
+// *DeniedError with ErrHalted when the kill switch stopped the call while
+// it ran (the result must then be discarded). A second Done returns an
+// error and records nothing.
+func (t *Ticket) Done(result any, err error) error {
+	outcome := OutcomeOK
+	if err != nil {
+		outcome = OutcomeError
+	}
+	return t.f.finish(t.f.ctx, result, err, outcome)
+}
+
+// Halted returns a channel closed when the kill switch halts the call, or
+// nil without a kill switch. Adapters that cannot replace their context
+// select on it to return ErrHalted at once.
+func (t *Ticket) Halted() <-chan struct{} {
+	if t.f.exit == nil {
+		return nil
+	}
+	return t.f.ctx.Done()
+}
+
