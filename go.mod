@@ -1,6 +1,6 @@
 module github.com/hardstop-labs/agentguard
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/google/cel-go v0.31.0
