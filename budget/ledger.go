@@ -1,0 +1,573 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrExceeded is the sentinel of every refusal of a cap; the
+// *ExceededError returned unwraps to it.
+var ErrExceeded = errors.New("budget: cap exceeded")
+
+// ErrSettled is returned by a second Commit or Release of a Reservation.
+var ErrSettled = errors.New("budget: reservation already settled")
+
+// Per says whose spend a cap counts, or whose calls a limit counts.
+type Per uint8
+
+// The scopes. The zero value is PerGlobal: one account shared by every
+// caller, the strictest choice.
+const (
+	PerGlobal    Per = iota // everyone together
+	PerTenant               // each tenant
+	PerAgent                // each agent
+	PerRequester            // each requester (the human the agent acts for)
+	PerSession              // each session
+)
+
+// ParsePer parses "global", "tenant", "agent", "requester" or "session".
+func ParsePer(s string) (Per, error) {
+	switch s {
+	case "global":
+		return PerGlobal, nil
+	case "tenant":
+		return PerTenant, nil
+	case "agent":
+		return PerAgent, nil
+	case "requester":
+		return PerRequester, nil
+	case "session":
+		return PerSession, nil
+	}
+	return 0, fmt.Errorf("budget: per %q: want global, tenant, agent, requester or session", s)
+}
+
+// String returns the scope as ParsePer reads it.
+func (p Per) String() string {
+	switch p {
+	case PerTenant:
+		return "tenant"
+	case PerAgent:
+		return "agent"
+	case PerRequester:
+		return "requester"
+	case PerSession:
+		return "session"
+	}
+	return "global"
+}
+
+// value returns the part of s that p keys on.
+func (p Per) value(s *Subject) string {
+	switch p {
+	case PerTenant:
+		return s.Tenant
+	case PerAgent:
+		return s.Agent
+	case PerRequester:
+		return s.Requester
+	case PerSession:
+		return s.Session
+	}
+	return ""
+}
+
+// Subject is who makes a call and which tool it calls: what caps and
+// limits are keyed by. Empty fields are values like any other (all calls
+// with no tenant share one tenant account).
+type Subject struct {
+	Agent     string
+	Requester string
+	Tenant    string
+	Session   string
+	Tool      string
+}
+
+// Cap is a hard limit on spend in one unit, for each scope, over a window.
+// The zero value names nothing and is rejected by NewLedger.
+type Cap struct {
+	// Name names the cap in refusals and in the policy's usage.caps.
+	Name string
+	// Per says whose spend is counted; the zero value counts everyone's
+	// together.
+	Per Per
+	// Tools restricts the cap to tools matching one of these path.Match
+	// patterns ("db.*"); empty means every tool.
+	Tools []string
+	// Limit is the cap and its unit.
+	Limit Amount
+	// Window is the period spend is counted over; the zero value is Total.
+	Window Window
+}
+
+// Options configures a Ledger. The zero value is the in-memory store, the
+// system clock and holds of 15 minutes.
+type Options struct {
+	// Store persists the accounts; nil means a new Mem.
+	Store Store
+	// Clock tells the time for methods without an explicit time; nil
+	// means time.Now.
+	Clock func() time.Time
+	// Hold is how long a reservation may stay open before it is charged
+	// its estimate; zero means 15 minutes.
+	Hold time.Duration
+}
+
+// DefaultHold is the Hold of a zero Options.
+const DefaultHold = 15 * time.Minute
+
+// Ledger holds spend to caps: Reserve before a call, then Commit its
+// actual cost or Release it. Calls that would go past any cap that
+// applies are refused, atomically across caps, so parallel calls cannot
+// race past a cap. A Ledger is safe for concurrent use.
+type Ledger struct {
+	caps  []ledgerCap
+	store Store
+	clock func() time.Time
+	hold  time.Duration
+}
+
+type ledgerCap struct {
+	Cap
+	prefix string // "name|window|per="
+}
+
+// NewLedger returns a ledger enforcing caps. Cap names must be unique and
+// not empty, units valid, limits non-negative, windows and tool patterns
+// valid.
+func NewLedger(caps []Cap, opts Options) (*Ledger, error) {
+	l := &Ledger{store: opts.Store, clock: opts.Clock, hold: opts.Hold}
+	if l.store == nil {
+		l.store = NewMem()
+	}
+	if l.clock == nil {
+		l.clock = time.Now
+	}
+	if l.hold < 0 {
+		return nil, fmt.Errorf("budget: negative hold %s", l.hold)
+	}
+	if l.hold == 0 {
+		l.hold = DefaultHold
+	}
+	seen := make(map[string]bool, len(caps))
+	var errs []error
+	for i, c := range caps {
+		where := fmt.Sprintf("budget: cap %d %q", i, c.Name)
+		switch {
+		case c.Name == "":
+			errs = append(errs, fmt.Errorf("%s: missing name", where))
+		case strings.Contains(c.Name, "|"):
+			errs = append(errs, fmt.Errorf("%s: name must not contain '|'", where))
+		case seen[c.Name]:
+			errs = append(errs, fmt.Errorf("%s: duplicate name", where))
+		}
+		seen[c.Name] = true
+		if err := c.Limit.Check(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: limit: %w", where, err))
+		}
+		if err := c.Window.check(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+		if c.Per > PerSession {
+			errs = append(errs, fmt.Errorf("%s: invalid per %d", where, c.Per))
+		}
+		if err := checkGlobs(c.Tools); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+		c.Tools = append([]string(nil), c.Tools...)
+		l.caps = append(l.caps, ledgerCap{Cap: c, prefix: c.Name + "|" + c.Window.String() + "|" + c.Per.String() + "="})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func checkGlobs(globs []string) error {
+	for _, g := range globs {
+		if g == "" {
+			return errors.New("empty tool pattern")
+		}
+		if _, err := path.Match(g, ""); err != nil {
+			return fmt.Errorf("tool pattern %q: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// matchTool reports whether tool matches one of globs, or globs is empty.
+func matchTool(globs []string, tool string) bool {
+	if len(globs) == 0 {
+		return true
+	}
+	for _, g := range globs {
+		if ok, _ := path.Match(g, tool); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Caps returns the ledger's caps.
+func (l *Ledger) Caps() []Cap {
+	out := make([]Cap, len(l.caps))
+	for i, c := range l.caps {
+		out[i] = c.Cap
+	}
+	return out
+}
+
+// Request is what Reserve reserves for.
+type Request struct {
+	// ID names the reservation in the store; unique among open ones. Empty
+	// means a new random ID.
+	ID string
+	// Subject is who calls which tool: it selects the caps that apply.
+	Subject Subject
+	// Estimate is what the call may cost, at most one amount per unit.
+	// A cap whose unit is missing reserves nothing but still refuses when
+	// it is used up: a call of unknown cost is not let through a full cap.
+	Estimate []Amount
+}
+
+// Reserve is ReserveAt at the ledger's clock's time.
+func (l *Ledger) Reserve(ctx context.Context, r Request) (*Reservation, error) {
+	return l.ReserveAt(ctx, l.clock(), r)
+}
+
+// ReserveAt reserves r.Estimate at time t against every cap that applies
+// to r.Subject (every cap whose Tools match r.Subject.Tool), atomically:
+// either every cap holds its share or none does. A cap refuses when what
+// it has spent and reserved in its window, plus the estimate, would go
+// past its limit, or when nothing is left of it. The refusal is an
+// *ExceededError; any other error (a bad estimate, a store that fails or
+// times out with ctx) is returned as is: the call must not run either way.
+//
+// The reservation must be settled with Commit or Release; one left open
+// past t plus the ledger's Hold is charged its estimate.
+func (l *Ledger) ReserveAt(ctx context.Context, t time.Time, r Request) (*Reservation, error) {
+	for i, a := range r.Estimate {
+		if err := a.Check(); err != nil {
+			return nil, fmt.Errorf("budget: estimate: %w", err)
+		}
+		for _, b := range r.Estimate[:i] {
+			if a.Unit == b.Unit {
+				return nil, fmt.Errorf("budget: estimate: unit %s given twice", a.Unit)
+			}
+		}
+	}
+	res := &Reservation{l: l, est: r.Estimate}
+	var n int
+	for i := range l.caps {
+		if matchTool(l.caps[i].Tools, r.Subject.Tool) {
+			n++
+		}
+	}
+	if n == 0 {
+		return res, nil
+	}
+	id := r.ID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	h := &Hold{ID: id, At: t, Deadline: t.Add(l.hold), Entries: make([]Entry, 0, n)}
+	res.caps = make([]*ledgerCap, 0, n)
+	for i := range l.caps {
+		c := &l.caps[i]
+		if !matchTool(c.Tools, r.Subject.Tool) {
+			continue
+		}
+		h.Entries = append(h.Entries, Entry{
+			Key:    c.prefix + c.Per.value(&r.Subject),
+			Since:  c.Window.Start(t),
+			Limit:  c.Limit.Micros,
+			Amount: amountIn(r.Estimate, c.Limit.Unit),
+		})
+		res.caps = append(res.caps, c)
+	}
+	if err := l.store.Reserve(ctx, h); err != nil {
+		var full *FullError
+		if errors.As(err, &full) && full.Entry >= 0 && full.Entry < len(h.Entries) {
+			return nil, l.exceeded(t, res.caps[full.Entry], &h.Entries[full.Entry], full, &r.Subject)
+		}
+		return nil, fmt.Errorf("budget: store: %w", err)
+	}
+	res.hold = h
+	return res, nil
+}
+
+func amountIn(as []Amount, unit string) int64 {
+	for _, a := range as {
+		if a.Unit == unit {
+			return a.Micros
+		}
+	}
+	return 0
+}
+
+func (l *Ledger) exceeded(t time.Time, c *ledgerCap, e *Entry, f *FullError, s *Subject) *ExceededError {
+	u := c.Limit.Unit
+	err := &ExceededError{
+		Cap:      c.Name,
+		Per:      c.Per,
+		Scope:    c.Per.value(s),
+		Window:   c.Window,
+		Limit:    c.Limit,
+		Spent:    Amount{Micros: f.Spent, Unit: u},
+		Reserved: Amount{Micros: f.Reserved, Unit: u},
+		Asked:    Amount{Micros: e.Amount, Unit: u},
+		Overage:  f.Spent > c.Limit.Micros,
+	}
+	// Waiting helps only when the ask fits an empty window.
+	if reset, ok := c.Window.Reset(t); ok && c.Limit.Micros > 0 && e.Amount <= c.Limit.Micros {
+		err.RetryAfter = reset.Sub(t)
+	}
+	return err
+}
+
+// ExceededError is a refusal by a cap. It unwraps to ErrExceeded.
+type ExceededError struct {
+	Cap    string // the cap's name
+	Per    Per
+	Scope  string // the tenant, agent, requester or session counted; empty for PerGlobal
+	Window Window
+	Limit  Amount
+	Spent  Amount // charged in the window
+	// Reserved is held by calls in flight in the window.
+	Reserved Amount
+	// Asked is this call's estimate in the cap's unit.
+	Asked Amount
+	// Overage is true when the window's spend is already above the limit:
+	// the cap stays shut until its window resets.
+	Overage bool
+	// RetryAfter is how long until the window resets, when an empty window
+	// would fit the call; zero when waiting cannot help.
+	RetryAfter time.Duration
+}
+
+// Error describes the refusal with its amounts.
+func (e *ExceededError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "budget: cap %q", e.Cap)
+	if e.Per != PerGlobal {
+		fmt.Fprintf(&b, " for %s %q", e.Per, e.Scope)
+	}
+	b.WriteString(" exceeded: ")
+	b.WriteString(e.Reason())
+	return b.String()
+}
+
+// Reason describes the amounts, without the cap's name: "spent 24.5 USD
+// and reserved 0.4 USD of 25 USD per day; this call needs 0.2 USD".
+func (e *ExceededError) Reason() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "spent %s", e.Spent)
+	if e.Reserved.Micros > 0 {
+		fmt.Fprintf(&b, " and reserved %s", e.Reserved)
+	}
+	fmt.Fprintf(&b, " of %s", e.Limit)
+	switch e.Window.kind {
+	case kindDay:
+		b.WriteString(" per day")
+		if e.Window.loc != nil && e.Window.loc != time.UTC {
+			fmt.Fprintf(&b, " (%s)", e.Window.loc)
+		}
+	case kindHour:
+		b.WriteString(" per hour")
+	case kindRolling:
+		fmt.Fprintf(&b, " per %s", e.Window.d)
+	default:
+		b.WriteString(" in total")
+	}
+	if e.Asked.Micros > 0 {
+		fmt.Fprintf(&b, "; this call needs %s", e.Asked)
+	} else {
+		b.WriteString("; nothing is left")
+	}
+	if e.Overage {
+		b.WriteString("; the cap was overrun and stays shut until its window resets")
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrExceeded.
+func (e *ExceededError) Unwrap() error { return ErrExceeded }
+
+// Reservation is budget held for one call by Ledger.Reserve. Settle it
+// exactly once, with Commit or Release. It is safe for concurrent use; only
+// the first settlement counts.
+type Reservation struct {
+	l    *Ledger
+	hold *Hold // nil when no cap applies
+	caps []*ledgerCap
+	est  []Amount
+	done atomic.Bool
+	over []Amount
+}
+
+// ID returns the reservation's ID in the store; empty when no cap applied.
+func (r *Reservation) ID() string {
+	if r.hold == nil {
+		return ""
+	}
+	return r.hold.ID
+}
+
+// Left returns what is left of each cap that applies after this
+// reservation, one amount per cap.
+func (r *Reservation) Left() []Amount {
+	if r.hold == nil {
+		return nil
+	}
+	out := make([]Amount, len(r.caps))
+	for i, c := range r.caps {
+		e := r.hold.Entries[i]
+		out[i] = Amount{Micros: subSat(subSat(e.Limit, e.Used), e.Amount), Unit: c.Limit.Unit}
+	}
+	return out
+}
+
+// Caps returns the names of the caps the reservation holds, in the order
+// of Left.
+func (r *Reservation) Caps() []string {
+	out := make([]string, len(r.caps))
+	for i, c := range r.caps {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// Commit is CommitAt at the ledger's clock's time.
+func (r *Reservation) Commit(ctx context.Context, actual []Amount) error {
+	return r.CommitAt(ctx, r.l.clock(), actual)
+}
+
+// CommitAt charges the call's actual cost, at most one amount per unit,
+// and releases the rest of the estimate. Actual above the estimate is
+// charged in full and reported by Overage; a cap it overruns stays shut
+// until its window resets. Units that no cap counts are ignored.
+//
+// After the deadline the estimate has been charged instead and CommitAt
+// returns ErrExpired. A second settlement returns ErrSettled.
+func (r *Reservation) CommitAt(ctx context.Context, t time.Time, actual []Amount) error {
+	for i, a := range actual {
+		if err := a.Check(); err != nil {
+			return fmt.Errorf("budget: actual: %w", err)
+		}
+		for _, b := range actual[:i] {
+			if a.Unit == b.Unit {
+				return fmt.Errorf("budget: actual: unit %s given twice", a.Unit)
+			}
+		}
+	}
+	if r.done.Swap(true) {
+		return ErrSettled
+	}
+	for _, a := range actual {
+		if e := amountIn(r.est, a.Unit); a.Micros > e {
+			r.over = append(r.over, Amount{Micros: a.Micros - e, Unit: a.Unit})
+		}
+	}
+	if r.hold == nil {
+		return nil
+	}
+	v := make([]int64, len(r.caps))
+	for i, c := range r.caps {
+		v[i] = amountIn(actual, c.Limit.Unit)
+	}
+	return r.settle(ctx, t, v)
+}
+
+// Release is ReleaseAt at the ledger's clock's time.
+func (r *Reservation) Release(ctx context.Context) error {
+	return r.ReleaseAt(ctx, r.l.clock())
+}
+
+// ReleaseAt gives the whole reservation back, charging nothing: the call
+// did not run. After the deadline the estimate has been charged instead
+// and ReleaseAt returns ErrExpired. A second settlement returns
+// ErrSettled.
+func (r *Reservation) ReleaseAt(ctx context.Context, t time.Time) error {
+	if r.done.Swap(true) {
+		return ErrSettled
+	}
+	if r.hold == nil {
+		return nil
+	}
+	return r.settle(ctx, t, nil)
+}
+
+func (r *Reservation) settle(ctx context.Context, t time.Time, v []int64) error {
+	err := r.l.store.Settle(ctx, r.hold.ID, v, t)
+	if err != nil && !errors.Is(err, ErrExpired) && !errors.Is(err, ErrUnknownHold) {
+		return fmt.Errorf("budget: store: %w", err)
+	}
+	return err
+}
+
+// Overage returns what a Commit charged above the estimate, by unit.
+func (r *Reservation) Overage() []Amount { return r.over }
+
+// Usage is one cap's account for a subject, in the current window.
+type Usage struct {
+	Cap      string
+	Per      Per
+	Scope    string
+	Window   Window
+	Limit    Amount
+	Spent    Amount
+	Reserved Amount
+	Calls    int64
+	// Left is the limit less spent and reserved, never below zero.
+	Left Amount
+}
+
+// Usage is UsageAt at the ledger's clock's time.
+func (l *Ledger) Usage(ctx context.Context, s Subject) ([]Usage, error) {
+	return l.UsageAt(ctx, l.clock(), s)
+}
+
+// UsageAt reports, for every cap that applies to s (all caps when s.Tool
+// is empty), what s's scope has spent, reserved and called in the window
+// containing t.
+func (l *Ledger) UsageAt(ctx context.Context, t time.Time, s Subject) ([]Usage, error) {
+	var q []Query
+	var cs []*ledgerCap
+	for i := range l.caps {
+		c := &l.caps[i]
+		if s.Tool != "" && !matchTool(c.Tools, s.Tool) {
+			continue
+		}
+		q = append(q, Query{Key: c.prefix + c.Per.value(&s), Since: c.Window.Start(t)})
+		cs = append(cs, c)
+	}
+	if len(q) == 0 {
+		return nil, nil
+	}
+	ts, err := l.store.Usage(ctx, t, q)
+	if err != nil {
+		return nil, fmt.Errorf("budget: store: %w", err)
+	}
+	if len(ts) != len(q) {
+		return nil, fmt.Errorf("budget: store: %d tallies for %d queries", len(ts), len(q))
+	}
+	out := make([]Usage, len(q))
+	for i, c := range cs {
+		u := c.Limit.Unit
+		out[i] = Usage{
+			Cap: c.Name, Per: c.Per, Scope: c.Per.value(&s), Window: c.Window, Limit: c.Limit,
+			Spent:    Amount{Micros: ts[i].Spent, Unit: u},
+			Reserved: Amount{Micros: ts[i].Reserved, Unit: u},
+			Calls:    ts[i].Calls,
+			Left:     Amount{Micros: subSat(c.Limit.Micros, addSat(ts[i].Spent, ts[i].Reserved)), Unit: u},
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,334 @@
+package budget
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Mem is the in-memory Store: the default of a Ledger and the reference
+// for other stores. Its accounts live as long as the process. It is safe
+// for concurrent use; one mutex makes every Reserve atomic.
+//
+// Mem keeps charges in one-second buckets and merges buckets older than
+// the windows it is asked about (less a minute of slack) into one total,
+// so memory grows with the number of accounts and open holds, not with
+// the number of calls. A rolling window counts charges up to one second
+// older than its start; never fewer.
+type Mem struct {
+	mu       sync.Mutex
+	accounts map[string]*account
+	holds    map[string]*memHold
+	due      holdHeap // open holds by deadline
+}
+
+var _ Store = (*Mem)(nil)
+
+// memSlack is how far before a window's start Mem keeps buckets apart, so
+// that callers whose clocks differ a little still count exactly.
+const memSlack = 60 // seconds
+
+// NewMem returns an empty in-memory store.
+func NewMem() *Mem {
+	return &Mem{accounts: make(map[string]*account), holds: make(map[string]*memHold)}
+}
+
+type memHold struct {
+	h   *Hold
+	idx int // in Mem.due
+}
+
+type bucket struct {
+	sec   int64 // Unix seconds
+	spent int64
+	calls int64
+}
+
+type account struct {
+	buckets []bucket // by sec, ascending
+	sum     bucket   // the sums of buckets (sec unused); saturating
+	base    bucket   // merged charges older than cut
+	cut     int64    // Unix seconds; charges before it are in base
+	holds   map[*memHold]int64
+	held    int64     // the sum of holds; saturating
+	oldest  time.Time // no open hold is older; conservative
+}
+
+func floorSec(t time.Time) int64 { return t.Unix() } // Unix rounds toward negative infinity
+
+// Reserve implements Store.
+func (m *Mem) Reserve(ctx context.Context, h *Hold) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("budget: mem: %w", err)
+	}
+	if h == nil || h.ID == "" {
+		return fmt.Errorf("budget: mem: hold without ID")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(h.At)
+	if _, ok := m.holds[h.ID]; ok {
+		return fmt.Errorf("%w: %q", ErrDuplicateHold, h.ID)
+	}
+	for i := range h.Entries {
+		e := &h.Entries[i]
+		a := m.account(e.Key)
+		a.prune(e.Since, h.At)
+		spent, _ := a.spent(e.Since)
+		reserved := a.reserved(e.Since)
+		used := addSat(spent, reserved)
+		if used >= e.Limit || addSat(used, e.Amount) > e.Limit {
+			return &FullError{Entry: i, Spent: spent, Reserved: reserved}
+		}
+		e.Used = used
+	}
+	mh := &memHold{h: h}
+	m.holds[h.ID] = mh
+	heap.Push(&m.due, mh)
+	for i := range h.Entries {
+		e := &h.Entries[i]
+		a := m.accounts[e.Key]
+		if a.holds == nil {
+			a.holds = make(map[*memHold]int64)
+		}
+		if len(a.holds) == 0 || h.At.Before(a.oldest) {
+			a.oldest = h.At
+		}
+		a.holds[mh] = e.Amount
+		a.held = addSat(a.held, e.Amount)
+	}
+	return nil
+}
+
+// Settle implements Store.
+func (m *Mem) Settle(ctx context.Context, id string, actual []int64, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("budget: mem: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mh, ok := m.holds[id]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownHold, id)
+	}
+	h := mh.h
+	if actual != nil && len(actual) != len(h.Entries) {
+		return fmt.Errorf("budget: mem: settle %q: %d amounts for %d entries", id, len(actual), len(h.Entries))
+	}
+	for _, v := range actual {
+		if v < 0 {
+			return fmt.Errorf("budget: mem: settle %q: negative amount %d", id, v)
+		}
+	}
+	if !at.Before(h.Deadline) {
+		heap.Remove(&m.due, mh.idx)
+		m.charge(mh, nil)
+		return fmt.Errorf("%w: %q", ErrExpired, id)
+	}
+	heap.Remove(&m.due, mh.idx)
+	if actual == nil {
+		m.drop(mh)
+		return nil
+	}
+	m.charge(mh, actual)
+	return nil
+}
+
+// Usage implements Store.
+func (m *Mem) Usage(ctx context.Context, at time.Time, q []Query) ([]Tally, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("budget: mem: %w", err)
+	}
+	out := make([]Tally, len(q))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(at)
+	for i, q := range q {
+		a, ok := m.accounts[q.Key]
+		if !ok {
+			continue
+		}
+		a.prune(q.Since, at)
+		out[i].Spent, out[i].Calls = a.spent(q.Since)
+		out[i].Reserved = a.reserved(q.Since)
+	}
+	return out, nil
+}
+
+func (m *Mem) account(key string) *account {
+	a, ok := m.accounts[key]
+	if !ok {
+		a = &account{cut: minSec}
+		m.accounts[key] = a
+	}
+	return a
+}
+
+const minSec = -1 << 62
+
+// expire charges every open hold whose deadline is at or before at.
+func (m *Mem) expire(at time.Time) {
+	for len(m.due) > 0 && !m.due[0].h.Deadline.After(at) {
+		mh := heap.Pop(&m.due).(*memHold)
+		m.charge(mh, nil)
+	}
+}
+
+// charge removes mh (already out of m.due) and charges actual, or its own
+// amounts when actual is nil, as one call.
+func (m *Mem) charge(mh *memHold, actual []int64) {
+	m.drop(mh)
+	sec := floorSec(mh.h.At)
+	for i, e := range mh.h.Entries {
+		v := e.Amount
+		if actual != nil {
+			v = actual[i]
+		}
+		m.account(e.Key).add(sec, v)
+	}
+}
+
+// drop removes mh from the holds and its accounts.
+func (m *Mem) drop(mh *memHold) {
+	delete(m.holds, mh.h.ID)
+	for _, e := range mh.h.Entries {
+		a := m.accounts[e.Key]
+		v, ok := a.holds[mh]
+		if !ok {
+			continue
+		}
+		delete(a.holds, mh)
+		if a.held != MaxMicros {
+			a.held -= v
+		}
+		if len(a.holds) == 0 {
+			a.held = 0
+		}
+	}
+}
+
+// add charges v micro-units and one call at second sec.
+func (a *account) add(sec, v int64) {
+	if sec < a.cut {
+		a.base.spent = addSat(a.base.spent, v)
+		a.base.calls = addSat(a.base.calls, 1)
+		return
+	}
+	a.sum.spent = addSat(a.sum.spent, v)
+	a.sum.calls = addSat(a.sum.calls, 1)
+	n := len(a.buckets)
+	i := sort.Search(n, func(i int) bool { return a.buckets[i].sec >= sec })
+	if i < n && a.buckets[i].sec == sec {
+		a.buckets[i].spent = addSat(a.buckets[i].spent, v)
+		a.buckets[i].calls = addSat(a.buckets[i].calls, 1)
+		return
+	}
+	a.buckets = append(a.buckets, bucket{})
+	copy(a.buckets[i+1:], a.buckets[i:])
+	a.buckets[i] = bucket{sec: sec, spent: v, calls: 1}
+}
+
+// prune merges buckets well before since (or before at, when since is the
+// zero time of a Total window) into base.
+func (a *account) prune(since, at time.Time) {
+	f := floorSec(since)
+	if since.IsZero() {
+		f = floorSec(at)
+	}
+	f -= memSlack
+	if f <= a.cut {
+		return
+	}
+	n := 0
+	for n < len(a.buckets) && a.buckets[n].sec < f {
+		b := a.buckets[n]
+		a.base.spent = addSat(a.base.spent, b.spent)
+		a.base.calls = addSat(a.base.calls, b.calls)
+		if a.sum.spent != MaxMicros {
+			a.sum.spent -= b.spent
+		}
+		if a.sum.calls != MaxMicros {
+			a.sum.calls -= b.calls
+		}
+		n++
+	}
+	a.buckets = append(a.buckets[:0], a.buckets[n:]...)
+	a.cut = f
+}
+
+// spent returns the charges and calls at or after since. When since is
+// before cut, everything merged into base counts too: more than the
+// window, never less.
+func (a *account) spent(since time.Time) (spent, calls int64) {
+	s := floorSec(since)
+	if since.IsZero() {
+		s = minSec
+	}
+	spent, calls = a.sum.spent, a.sum.calls
+	for _, b := range a.buckets {
+		if b.sec >= s {
+			break
+		}
+		if spent != MaxMicros {
+			spent -= b.spent
+		}
+		if calls != MaxMicros {
+			calls -= b.calls
+		}
+	}
+	if s < a.cut {
+		spent = addSat(spent, a.base.spent)
+		calls = addSat(calls, a.base.calls)
+	}
+	return spent, calls
+}
+
+// reserved returns the sum of open holds made at or after since.
+func (a *account) reserved(since time.Time) int64 {
+	if len(a.holds) == 0 {
+		return 0
+	}
+	if !a.oldest.Before(since) {
+		return a.held
+	}
+	var r int64
+	oldest := time.Time{}
+	for mh, v := range a.holds {
+		at := mh.h.At
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+		if !at.Before(since) {
+			r = addSat(r, v)
+		}
+	}
+	a.oldest = oldest
+	return r
+}
+
+// holdHeap orders open holds by deadline.
+type holdHeap []*memHold
+
+func (h holdHeap) Len() int           { return len(h) }
+func (h holdHeap) Less(i, j int) bool { return h[i].h.Deadline.Before(h[j].h.Deadline) }
+func (h holdHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx = i
+	h[j].idx = j
+}
+func (h *holdHeap) Push(x any) {
+	mh := x.(*memHold)
+	mh.idx = len(*h)
+	*h = append(*h, mh)
+}
+func (h *holdHeap) Pop() any {
+	old := *h
+	n := len(old)
+	mh := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	return mh
+}
