@@ -1,34 +1,664 @@
 package policy
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"time"
 
-// Policy is a compiled, immutable policy. It is safe for concurrent use.
-//
-// PLACEHOLDER until the policy package lands: it denies every call.
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+)
+
+// Policy is a compiled policy: immutable once built, and safe for
+// concurrent use. Replace a running policy by swapping the pointer
+// atomically; a *Policy never changes.
 type Policy struct {
-	spec    Spec
-	version string
+	name      string // file name, for String
+	spec      Spec   // normalized deep copy
+	version   string
+	def       Effect
+	rules     []*rule
+	byTool    map[string]*ruleSet // rules that may match a call to the tool
+	other     *ruleSet            // rules that may match a call to any other tool
+	costs     []*costExpr
+	usesUsage bool
 }
 
-// Decide evaluates the policy for one call.
+// ruleSet is the rules to evaluate for a call: enforced rules ordered by
+// effect (deny, approve, allow) then by position in the policy, and shadow
+// rules by position.
+type ruleSet struct {
+	enforced []*rule
+	shadow   []*rule
+}
+
+// rule is one compiled rule.
+type rule struct {
+	pos     int
+	name    string
+	effect  Effect
+	mode    Mode
+	reason  string
+	timeout time.Duration
+	prg     cel.Program
+	loops   bool     // has comprehensions: evaluated with cost tracking and interruption
+	tools   []string // the tools it can match; nil when any
+}
+
+// costExpr is one compiled costs entry.
+type costExpr struct {
+	tools []string
+	unit  string
+	prg   cel.Program
+	loops bool
+}
+
+// Decide evaluates the policy for one call. It never fails: any problem
+// (a nil policy or input, a rule that errs, returns a non-bool or goes
+// over CostLimit, a context that ends) is a Deny whose Err says why and
+// whose Rule names the failing rule.
+//
+// Semantics: of the enforced rules that match, a deny rule wins over an
+// approve rule, which wins over an allow rule, whatever their order; when
+// several rules with the deciding effect match, the first in the policy
+// is named. When none matches, the policy's default decides. Shadow rules
+// are evaluated too and reported in Decision.Shadow, but never change the
+// decision.
 func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
-	return Decision{Effect: Deny, Default: true, Reason: "no policy", Version: p.Version()}
+	if p == nil {
+		return Decision{Effect: Deny, Default: true, Reason: "no policy", Err: &EvalError{Err: errors.New("nil policy")}}
+	}
+	if in == nil {
+		return Decision{Effect: Deny, Reason: "no input", Version: p.version, Err: &EvalError{Err: errors.New("nil input")}}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	set := p.other
+	if s, ok := p.byTool[in.Call.Tool]; ok {
+		set = s
+	}
+	a := newActivation(in)
+	defer a.release()
+
+	d := Decision{Version: p.version}
+	var decided *rule
+	for _, r := range set.enforced {
+		if decided != nil && decided.effect == Deny {
+			break // nothing overrides a deny
+		}
+		ok, err := r.eval(ctx, a)
+		if err != nil {
+			d.Effect, d.Rule = Deny, r.name
+			d.Err = &EvalError{Rule: r.name, Err: err}
+			d.Reason = "rule " + r.name + " failed to evaluate: " + err.Error()
+			d.Shadow = p.shadow(ctx, a, set)
+			return d
+		}
+		if ok && decided == nil {
+			decided = r
+		}
+	}
+	if decided != nil {
+		d.Effect, d.Rule, d.Reason, d.ApprovalTimeout = decided.effect, decided.name, decided.reason, decided.timeout
+	} else {
+		if err := ctx.Err(); err != nil {
+			d.Effect = Deny
+			d.Err = &EvalError{Err: context.Cause(ctx)}
+			d.Reason = "policy evaluation was cancelled"
+			return d
+		}
+		d.Effect, d.Default = p.def, true
+		d.Reason = "no rule matched; the policy's default is " + p.def.String()
+	}
+	d.Shadow = p.shadow(ctx, a, set)
+	return d
 }
 
-// Version returns the policy's version.
-func (p *Policy) Version() string { return p.version }
+// shadow evaluates the shadow rules of set. A shadow rule that fails is
+// reported as the deny it would have caused.
+func (p *Policy) shadow(ctx context.Context, a *activation, set *ruleSet) []ShadowHit {
+	var hits []ShadowHit
+	for _, r := range set.shadow {
+		ok, err := r.eval(ctx, a)
+		switch {
+		case err != nil:
+			hits = append(hits, ShadowHit{Rule: r.name, Effect: Deny, Reason: "failed to evaluate: " + err.Error()})
+		case ok:
+			hits = append(hits, ShadowHit{Rule: r.name, Effect: r.effect, Reason: r.reason})
+		}
+	}
+	return hits
+}
 
-// Spec returns a copy of the policy as data.
-func (p *Policy) Spec() Spec { return p.spec }
+// eval evaluates r: true when it matches.
+func (r *rule) eval(ctx context.Context, a *activation) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, context.Cause(ctx)
+	}
+	out, err := evalProgram(ctx, r.prg, r.loops, a)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("result is %s, not bool", out.Type().TypeName())
+	}
+	return bool(b), nil
+}
 
-// Compile compiles a Spec.
-func Compile(s Spec) (*Policy, error) { return &Policy{spec: s}, nil }
+func evalProgram(ctx context.Context, prg cel.Program, loops bool, a *activation) (ref.Val, error) {
+	var (
+		out ref.Val
+		err error
+	)
+	if loops {
+		out, _, err = prg.ContextEval(ctx, a)
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+		}
+	} else {
+		out, _, err = prg.Eval(a)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, errors.New("no result")
+	}
+	return out, nil
+}
 
-// Parse parses a YAML or JSON policy; name is used in errors.
-func Parse(name string, data []byte) (*Policy, error) { return &Policy{}, nil }
+// Estimate computes the estimated cost of a call from the first costs
+// entry whose tools match the call's tool (an entry without tools matches
+// every tool). ok is false when no entry applies. An evaluation error, a
+// negative or non-finite amount, or the end of ctx is an error; callers
+// must then refuse the call.
+func (p *Policy) Estimate(ctx context.Context, in *Input) (unit string, amount float64, ok bool, err error) {
+	if p == nil || in == nil {
+		return "", 0, false, &EvalError{Err: errors.New("nil policy or input")}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for i, c := range p.costs {
+		if !matchTools(c.tools, in.Call.Tool) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return c.unit, 0, true, &EvalError{Rule: fmt.Sprintf("cost #%d", i+1), Err: context.Cause(ctx)}
+		}
+		a := newActivation(in)
+		out, err := evalProgram(ctx, c.prg, c.loops, a)
+		a.release()
+		if err != nil {
+			return c.unit, 0, true, &EvalError{Rule: fmt.Sprintf("cost #%d", i+1), Err: err}
+		}
+		switch v := out.(type) {
+		case types.Double:
+			amount = float64(v)
+		case types.Int:
+			amount = float64(v)
+		case types.Uint:
+			amount = float64(v)
+		default:
+			return c.unit, 0, true, &EvalError{Rule: fmt.Sprintf("cost #%d", i+1), Err: fmt.Errorf("estimate is %s, not a number", out.Type().TypeName())}
+		}
+		if math.IsNaN(amount) || math.IsInf(amount, 0) || amount < 0 {
+			return c.unit, 0, true, &EvalError{Rule: fmt.Sprintf("cost #%d", i+1), Err: fmt.Errorf("estimate %v is not a finite amount ≥ 0", amount)}
+		}
+		return c.unit, amount, true, nil
+	}
+	return "", 0, false, nil
+}
 
-// Load reads and parses a policy file.
-func Load(path string) (*Policy, error) { return &Policy{}, nil }
+// matchTools reports whether tool matches one of the globs; an empty list
+// matches every tool.
+func matchTools(globs []string, tool string) bool {
+	if len(globs) == 0 {
+		return true
+	}
+	for _, g := range globs {
+		if Glob(g, tool) {
+			return true
+		}
+	}
+	return false
+}
 
-// UsesUsage reports whether any rule refers to usage.
-func (p *Policy) UsesUsage() bool { return false }
+// Version returns the policy's version: the lowercase hex SHA-256 of its
+// canonical form, which does not depend on the file's format (YAML or
+// JSON), its key order, or the order of its rules, budgets and breakers.
+func (p *Policy) Version() string {
+	if p == nil {
+		return ""
+	}
+	return p.version
+}
+
+// Spec returns the policy as data, normalized (defaults written out), as a
+// deep copy the caller may change.
+func (p *Policy) Spec() Spec {
+	if p == nil {
+		return Spec{}
+	}
+	return p.spec.clone()
+}
+
+// UsesUsage reports whether any rule or cost refers to the variable usage,
+// so that a caller can skip computing it when not.
+func (p *Policy) UsesUsage() bool { return p != nil && p.usesUsage }
+
+// String returns a one-line summary: "policy.yaml: 4 rules (1 shadow),
+// 1 limits, 1 budgets, version 1a2b3c4d5e6f".
+func (p *Policy) String() string {
+	if p == nil {
+		return "policy: <nil>"
+	}
+	shadow := 0
+	for _, r := range p.rules {
+		if r.mode == Shadow {
+			shadow++
+		}
+	}
+	name := p.name
+	if name == "" {
+		name = "policy"
+	}
+	return fmt.Sprintf("%s: %d rules (%d shadow), %d limits, %d budgets, version %s",
+		name, len(p.rules), shadow, len(p.spec.Limits), len(p.spec.Budgets), p.version[:12])
+}
+
+// Compile compiles a policy built in Go. It returns an ErrorList naming
+// every problem, or a policy.
+func Compile(s Spec) (*Policy, error) {
+	return compile(s, "", nil)
+}
+
+// Load reads and compiles the policy file at path (YAML or JSON; see
+// Parse).
+func Load(path string) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, ErrorList{{File: path, Msg: "cannot read: " + errors.Unwrap(err).Error()}}
+	}
+	defer f.Close()
+	data, err := readBounded(f)
+	if err != nil {
+		return nil, ErrorList{{File: path, Msg: err.Error()}}
+	}
+	return Parse(path, data)
+}
+
+// locator returns the position in the file of a field given by its path,
+// such as ("rules", 2, "match"); 0, 0 when unknown.
+type locator func(path ...any) (line, col int)
+
+// compile validates and compiles s. loc locates fields in the file name.
+func compile(s Spec, name string, loc locator) (*Policy, error) {
+	if loc == nil {
+		loc = func(...any) (int, int) { return 0, 0 }
+	}
+	c := &compiler{file: name, loc: loc}
+	s = s.clone()
+	p := &Policy{name: name}
+	c.top(&s, p)
+	c.rules(&s, p)
+	c.costs(&s, p)
+	c.limits(&s)
+	c.budgets(&s)
+	c.breakers(&s)
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	normalize(&s)
+	p.spec = s
+	p.version = version(&s)
+	p.index()
+	return p, nil
+}
+
+// compiler collects the errors of one compilation.
+type compiler struct {
+	file string
+	loc  locator
+	errs ErrorList
+}
+
+// errorf records a problem with a field at path, for item (and rule).
+func (c *compiler) errorf(item, rule, field string, path []any, format string, args ...any) *Error {
+	line, col := c.loc(path...)
+	e := &Error{File: c.file, Line: line, Col: col, Item: item, Rule: rule, Field: field, Msg: fmt.Sprintf(format, args...)}
+	c.errs = append(c.errs, e)
+	return e
+}
+
+func (c *compiler) top(s *Spec, p *Policy) {
+	if s.Version != 0 && s.Version != 1 {
+		c.errorf("", "", "version", []any{"version"}, "unsupported version %d (want 1)", s.Version)
+	}
+	switch s.Default {
+	case "", "deny":
+		p.def = Deny
+	case "allow":
+		p.def = Allow
+	case "approve":
+		p.def = Approve
+	default:
+		c.errorf("", "", "default", []any{"default"}, "unknown effect %q (want deny, approve or allow)", s.Default)
+	}
+}
+
+func parseEffect(s string) (Effect, bool) {
+	switch s {
+	case "deny":
+		return Deny, true
+	case "approve":
+		return Approve, true
+	case "allow":
+		return Allow, true
+	}
+	return Deny, false
+}
+
+func (c *compiler) rules(s *Spec, p *Policy) {
+	if len(s.Rules) > MaxRules {
+		c.errorf("", "", "rules", []any{"rules"}, "%d rules, more than the limit of %d", len(s.Rules), MaxRules)
+		return
+	}
+	env, err := celEnv()
+	if err != nil {
+		c.errorf("", "", "", nil, "CEL environment: %v", err)
+		return
+	}
+	seen := map[string]int{}
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		item := fmt.Sprintf("rule #%d", i+1)
+		if r.Name != "" {
+			item = fmt.Sprintf("rule %q", r.Name)
+		}
+		at := func(f string) []any { return []any{"rules", i, f} }
+		switch {
+		case r.Name == "":
+			c.errorf(item, "", "name", []any{"rules", i}, "missing name")
+		case len(r.Name) > 200 || strings.ContainsFunc(r.Name, func(r rune) bool { return r < ' ' || r == 0x7f }):
+			c.errorf(item, r.Name, "name", at("name"), "a name is at most 200 characters, without control characters")
+		default:
+			if j, dup := seen[r.Name]; dup {
+				c.errorf(item, r.Name, "name", at("name"), "duplicate rule name (also rule #%d)", j+1)
+			}
+			seen[r.Name] = i
+		}
+		cr := &rule{pos: i, name: r.Name, reason: r.Reason}
+		var ok bool
+		if cr.effect, ok = parseEffect(r.Effect); !ok {
+			if r.Effect == "" {
+				c.errorf(item, r.Name, "effect", []any{"rules", i}, "missing effect (want deny, approve or allow)")
+			} else {
+				c.errorf(item, r.Name, "effect", at("effect"), "unknown effect %q (want deny, approve or allow)", r.Effect)
+			}
+		}
+		switch r.Mode {
+		case "", "enforce":
+			cr.mode = Enforce
+		case "shadow":
+			cr.mode = Shadow
+		default:
+			c.errorf(item, r.Name, "mode", at("mode"), "unknown mode %q (want enforce or shadow)", r.Mode)
+		}
+		if r.Timeout != "" {
+			d, err := time.ParseDuration(r.Timeout)
+			switch {
+			case err != nil || d <= 0:
+				c.errorf(item, r.Name, "timeout", at("timeout"), "bad duration %q (want a positive Go duration such as 5m)", r.Timeout)
+			case cr.effect != Approve:
+				c.errorf(item, r.Name, "timeout", at("timeout"), "a timeout applies only to approve rules")
+			default:
+				cr.timeout = d
+			}
+		}
+		if len(r.Reason) > MaxExprSize {
+			c.errorf(item, r.Name, "reason", at("reason"), "longer than %d bytes", MaxExprSize)
+		}
+		prg, loops, usage, tools, ok := c.expr(env, item, r.Name, "match", at("match"), r.Match, cel.BoolType)
+		if !ok {
+			continue
+		}
+		cr.prg, cr.loops, cr.tools = prg, loops, tools
+		p.usesUsage = p.usesUsage || usage
+		p.rules = append(p.rules, cr)
+	}
+}
+
+func (c *compiler) costs(s *Spec, p *Policy) {
+	env, err := celEnv()
+	if err != nil {
+		return // reported by rules
+	}
+	for i := range s.Costs {
+		cs := &s.Costs[i]
+		item := fmt.Sprintf("cost #%d", i+1)
+		at := func(f string) []any { return []any{"costs", i, f} }
+		c.tools(item, at("tools"), cs.Tools)
+		if !unitOK(cs.Unit) {
+			c.errorf(item, "", "unit", at("unit"), "bad unit %q (want letters, such as USD or tokens)", cs.Unit)
+		}
+		prg, loops, usage, _, ok := c.expr(env, item, "", "estimate", at("estimate"), cs.Estimate, nil)
+		if !ok {
+			continue
+		}
+		p.usesUsage = p.usesUsage || usage
+		p.costs = append(p.costs, &costExpr{tools: slices.Clone(cs.Tools), unit: cs.Unit, prg: prg, loops: loops})
+	}
+}
+
+// expr compiles one CEL expression. want is the result type: BoolType for
+// rules (dyn is accepted and checked when evaluated), nil for a number.
+func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, src string, want *cel.Type) (prg cel.Program, loops, usage bool, tools []string, ok bool) {
+	switch {
+	case strings.TrimSpace(src) == "":
+		c.errorf(item, ruleName, field, path[:len(path)-1], "missing expression")
+		return
+	case len(src) > MaxExprSize:
+		c.errorf(item, ruleName, field, path, "expression of %d bytes is longer than the limit of %d", len(src), MaxExprSize)
+		return
+	}
+	ast, iss := env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		for _, e := range iss.Errors() {
+			er := c.errorf(item, ruleName, field, path, "%s", strings.TrimSuffix(e.Message, " (in container '')"))
+			if e.Location != nil && e.Location.Line() > 0 {
+				er.ExprLine, er.ExprCol = e.Location.Line(), e.Location.Column()+1
+			}
+		}
+		return
+	}
+	out := ast.OutputType()
+	if want != nil {
+		if !out.IsExactType(want) && !out.IsExactType(cel.DynType) {
+			c.errorf(item, ruleName, field, path, "expression is of type %s, not bool", out)
+			return
+		}
+	} else if !out.IsExactType(cel.DoubleType) && !out.IsExactType(cel.IntType) && !out.IsExactType(cel.DynType) {
+		c.errorf(item, ruleName, field, path, "expression is of type %s, not double or int", out)
+		return
+	}
+	root := ast.NativeRep().Expr()
+	celast.PreOrderVisit(root, celast.NewExprVisitor(func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.ComprehensionKind:
+			loops = true
+		case celast.IdentKind:
+			if e.AsIdent() == "usage" {
+				usage = true
+			}
+		}
+	}))
+	est, err := env.EstimateCost(ast, noSizes{})
+	if err == nil && est.Min > CostLimit {
+		c.errorf(item, ruleName, field, path, "expression costs at least %d, more than the limit of %d", est.Min, CostLimit)
+		return
+	}
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if loops {
+		opts = []cel.ProgramOption{
+			cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
+			cel.CostLimit(CostLimit),
+			cel.InterruptCheckFrequency(64),
+		}
+	}
+	prg, err = env.Program(ast, opts...)
+	if err != nil {
+		c.errorf(item, ruleName, field, path, "%v", err)
+		return
+	}
+	return prg, loops, usage, toolsOf(root), true
+}
+
+// noSizes gives the static cost estimator no sizes: unknown inputs are
+// taken at their worst, so only a rule's minimum cost is telling.
+type noSizes struct{}
+
+func (noSizes) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
+func (noSizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// toolsOf returns the tools a rule can match, from the conjuncts of its
+// top-level && chain of the form call.tool == "x", "x" == call.tool or
+// call.tool in ["x", "y"]; nil when it does not say. The index is sound
+// because false && anything is false in CEL, even an error: a rule whose
+// conjunct is false for a tool cannot match, fail, or return a non-bool
+// for it.
+func toolsOf(e celast.Expr) []string {
+	var tools []string
+	constrained := false
+	var visit func(e celast.Expr)
+	visit = func(e celast.Expr) {
+		if e.Kind() != celast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		args := call.Args()
+		switch call.FunctionName() {
+		case operators.LogicalAnd:
+			for _, a := range args {
+				visit(a)
+			}
+			return
+		case operators.Equals:
+			if len(args) != 2 {
+				return
+			}
+			var lit celast.Expr
+			switch {
+			case isCallTool(args[0]):
+				lit = args[1]
+			case isCallTool(args[1]):
+				lit = args[0]
+			default:
+				return
+			}
+			s, ok := stringLit(lit)
+			if !ok {
+				return
+			}
+			tools = intersect(tools, []string{s}, constrained)
+			constrained = true
+		case operators.In:
+			if len(args) != 2 || !isCallTool(args[0]) || args[1].Kind() != celast.ListKind {
+				return
+			}
+			l := args[1].AsList()
+			if len(l.OptionalIndices()) > 0 {
+				return
+			}
+			var set []string
+			for _, el := range l.Elements() {
+				s, ok := stringLit(el)
+				if !ok {
+					return
+				}
+				set = append(set, s)
+			}
+			tools = intersect(tools, set, constrained)
+			constrained = true
+		}
+	}
+	visit(e)
+	if !constrained {
+		return nil
+	}
+	if tools == nil {
+		tools = []string{} // constrained to no tool: the rule never matches
+	}
+	return tools
+}
+
+func intersect(have, add []string, constrained bool) []string {
+	if !constrained {
+		return slices.Clone(add)
+	}
+	var out []string
+	for _, t := range have {
+		if slices.Contains(add, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func isCallTool(e celast.Expr) bool {
+	if e.Kind() != celast.SelectKind {
+		return false
+	}
+	s := e.AsSelect()
+	return !s.IsTestOnly() && s.FieldName() == "tool" &&
+		s.Operand().Kind() == celast.IdentKind && s.Operand().AsIdent() == "call"
+}
+
+func stringLit(e celast.Expr) (string, bool) {
+	if e.Kind() != celast.LiteralKind {
+		return "", false
+	}
+	s, ok := e.AsLiteral().(types.String)
+	return string(s), ok
+}
+
+// index builds the per-tool rule sets.
+func (p *Policy) index() {
+	build := func(tool string, all bool) *ruleSet {
+		rs := &ruleSet{}
+		for _, r := range p.rules {
+			if r.tools != nil && (all || !slices.Contains(r.tools, tool)) {
+				continue
+			}
+			if r.mode == Shadow {
+				rs.shadow = append(rs.shadow, r)
+			} else {
+				rs.enforced = append(rs.enforced, r)
+			}
+		}
+		slices.SortStableFunc(rs.enforced, func(a, b *rule) int { return int(a.effect) - int(b.effect) })
+		return rs
+	}
+	p.other = build("", true)
+	p.byTool = map[string]*ruleSet{}
+	for _, r := range p.rules {
+		for _, t := range r.tools {
+			if _, ok := p.byTool[t]; !ok {
+				p.byTool[t] = build(t, false)
+			}
+		}
+	}
+}

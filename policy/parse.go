@@ -1,0 +1,258 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Parse compiles a policy file's contents: YAML, or JSON when the first
+// non-blank character is '{'. name is the file's name, used in errors and
+// String. Unknown fields, files over MaxFileSize, YAML expanding to more
+// than MaxYAMLNodes nodes (alias bombs), and everything Compile rejects are
+// errors: an ErrorList whose entries give the file, line and column, the
+// rule or section, the field, and the position inside a CEL expression.
+func Parse(name string, data []byte) (*Policy, error) {
+	if len(data) > MaxFileSize {
+		return nil, ErrorList{{File: name, Msg: fmt.Sprintf("file of %d bytes is larger than the limit of %d", len(data), MaxFileSize)}}
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, ErrorList{{File: name, Msg: "empty file"}}
+	}
+	var (
+		s   Spec
+		doc *yaml.Node
+	)
+	if trimmed[0] == '{' {
+		if err := decodeJSON(name, data, &s); err != nil {
+			return nil, err
+		}
+		// Positions come from reading the JSON as YAML, when it can be.
+		doc, _ = parseYAMLNode(data)
+	} else {
+		var err error
+		doc, err = parseYAMLNode(data)
+		if err != nil {
+			return nil, yamlErrors(name, err, nil)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&s); err != nil {
+			return nil, yamlErrors(name, err, doc)
+		}
+	}
+	return compile(s, name, nodeLocator(doc))
+}
+
+// readBounded reads r up to MaxFileSize bytes, and fails beyond.
+func readBounded(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %v", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("file is larger than the limit of %d bytes", MaxFileSize)
+	}
+	return data, nil
+}
+
+func decodeJSON(name string, data []byte, s *Spec) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(s)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the JSON object")
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	off := dec.InputOffset()
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+		msg = fmt.Sprintf("%s: cannot use a JSON %s as %s", te.Field, te.Value, te.Type)
+	}
+	line, col := offsetPos(data, off)
+	return ErrorList{{File: name, Line: line, Col: col, Msg: msg}}
+}
+
+// offsetPos converts a byte offset into a 1-based line and column.
+func offsetPos(data []byte, off int64) (line, col int) {
+	if off < 0 {
+		off = 0
+	}
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	before := data[:off]
+	line = bytes.Count(before, []byte{'\n'}) + 1
+	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return line, col
+}
+
+// parseYAMLNode parses one YAML document into a node tree, and rejects it
+// when it expands, through aliases, to more than MaxYAMLNodes nodes. The
+// tree itself takes memory proportional to the input, whatever aliases it
+// holds.
+func parseYAMLNode(data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		return nil, errors.New("more than one YAML document")
+	}
+	budget := MaxYAMLNodes
+	if !countNodes(&doc, &budget, 0) {
+		return nil, fmt.Errorf("the document expands to more than %d nodes (aliases count as copies)", MaxYAMLNodes)
+	}
+	return &doc, nil
+}
+
+// countNodes spends one unit of budget per node, following aliases, and
+// reports false when the budget runs out or nesting is deeper than any
+// policy needs.
+func countNodes(n *yaml.Node, budget *int, depth int) bool {
+	if n == nil {
+		return true
+	}
+	*budget--
+	if *budget < 0 || depth > 100 {
+		return false
+	}
+	if n.Kind == yaml.AliasNode {
+		return countNodes(n.Alias, budget, depth+1)
+	}
+	for _, c := range n.Content {
+		if !countNodes(c, budget, depth+1) {
+			return false
+		}
+	}
+	return true
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// yamlErrors converts a YAML error into an ErrorList with positions, and
+// names the rule an error is in when doc locates it.
+func yamlErrors(name string, err error, doc *yaml.Node) error {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	var list ErrorList
+	for _, m := range msgs {
+		e := &Error{File: name, Msg: m}
+		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
+			e.Line, _ = strconv.Atoi(sub[1])
+			e.Col = 1
+			e.Msg = sub[2]
+			if f, ok := strings.CutPrefix(e.Msg, "field "); ok {
+				if fname, _, ok := strings.Cut(f, " not found in type "); ok {
+					e.Msg = "unknown field " + strconv.Quote(fname)
+				}
+			}
+			e.Item, e.Rule = ruleAtLine(doc, e.Line)
+		}
+		list = append(list, e)
+	}
+	return list
+}
+
+// ruleAtLine returns the rule whose entry holds line, if any.
+func ruleAtLine(doc *yaml.Node, line int) (item, rule string) {
+	rules := child(doc, "rules")
+	if rules == nil || rules.Kind != yaml.SequenceNode {
+		return "", ""
+	}
+	for i, r := range rules.Content {
+		next := int(^uint(0) >> 1)
+		if i+1 < len(rules.Content) {
+			next = rules.Content[i+1].Line
+		}
+		if r.Line <= line && line < next {
+			if n := child(r, "name"); n != nil && n.Kind == yaml.ScalarNode && n.Value != "" {
+				return fmt.Sprintf("rule %q", n.Value), n.Value
+			}
+			return fmt.Sprintf("rule #%d", i+1), ""
+		}
+	}
+	return "", ""
+}
+
+// child returns the value of key in a mapping node (or a document holding
+// one), following aliases; nil when there is none.
+func child(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = deref(n.Content[0])
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return deref(n.Content[i+1])
+		}
+	}
+	return nil
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 10; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// nodeLocator locates paths such as ("rules", 2, "match") in doc: the
+// position of the value, or of the deepest part of the path found.
+func nodeLocator(doc *yaml.Node) locator {
+	if doc == nil {
+		return nil
+	}
+	return func(path ...any) (int, int) {
+		n := deref(doc)
+		if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+			n = deref(n.Content[0])
+		}
+		line, col := n.Line, n.Column
+		for _, p := range path {
+			var next *yaml.Node
+			switch k := p.(type) {
+			case string:
+				next = child(n, k)
+			case int:
+				if n.Kind == yaml.SequenceNode && k >= 0 && k < len(n.Content) {
+					next = deref(n.Content[k])
+				}
+			}
+			if next == nil {
+				break
+			}
+			n = next
+			line, col = n.Line, n.Column
+		}
+		return line, col
+	}
+}
