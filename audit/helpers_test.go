@@ -1,0 +1,73 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// testKey is a fixed checkpoint key pair for tests.
+var testSKey, testVKey = func() (string, string) {
+	s, v, err := GenerateKey("test")
+	if err != nil {
+		panic(err)
+	}
+	return s, v
+}()
+
+// fakeClock returns a clock that advances by one millisecond on each call.
+func fakeClock() func() time.Time {
+	t := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		t = t.Add(time.Millisecond)
+		return t
+	}
+}
+
+func sampleRecord(i int) *Record {
+	return &Record{
+		Kind:      KindDecision,
+		Call:      fmt.Sprintf("call-%04d", i),
+		Principal: Principal{Agent: "bot", Tenant: "acme"},
+		Tool:      "send_email",
+		Args:      map[string]any{"to": "bob@example.com", "n": int64(i), "tags": []any{"a", "b"}},
+		Decision:  "allow",
+		Rule:      "ok",
+	}
+}
+
+// writeLog writes n sample records to a new log in a temporary directory
+// and closes it (with a final checkpoint when signed).
+func writeLog(t testing.TB, n int, signed bool) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	opts := Options{ID: "log-1", Clock: fakeClock(), Sync: SyncNever}
+	if signed {
+		opts.SignerKey = testSKey
+	}
+	l, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := l.Append(context.Background(), sampleRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

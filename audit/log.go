@@ -1,0 +1,852 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// SyncPolicy says when appended records are made durable with fsync.
+type SyncPolicy uint8
+
+// The sync policies.
+const (
+	// SyncEach makes every record durable before Append returns.
+	// Concurrent appends share one fsync (group commit). It is the
+	// default.
+	SyncEach SyncPolicy = iota
+	// SyncInterval syncs in the background every Options.SyncInterval: a
+	// crash loses at most that much of the log.
+	SyncInterval
+	// SyncNever leaves syncing to the operating system.
+	SyncNever
+)
+
+// String returns "each", "interval" or "never".
+func (p SyncPolicy) String() string {
+	switch p {
+	case SyncEach:
+		return "each"
+	case SyncInterval:
+		return "interval"
+	case SyncNever:
+		return "never"
+	}
+	return "SyncPolicy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Options configure a Log. The zero value is the durable default: a new
+// random log ID, SyncEach, no rotation, no checkpoints (they need a
+// SignerKey), default redaction, the system clock, no operational logging
+// and no mirror, on the operating system's files with mode 0600.
+type Options struct {
+	// ID is the ID of a new log. For an existing log it must be empty or
+	// equal to the log's ID. Empty means a new UUIDv7.
+	ID string
+
+	Sync SyncPolicy
+	// SyncInterval is the period of SyncInterval; zero means 1s.
+	SyncInterval time.Duration
+
+	// MaxSize rotates the file when it has reached this many bytes; zero
+	// means never.
+	MaxSize int64
+	// MaxAge rotates the file when its first record is this old; zero
+	// means never.
+	MaxAge time.Duration
+
+	// SignerKey is a note signer key (see GenerateKey) that signs
+	// checkpoints. Empty means no checkpoints.
+	SignerKey string
+	// CheckpointEvery writes a checkpoint after this many records; zero
+	// means none by count.
+	CheckpointEvery int
+	// CheckpointInterval writes a checkpoint this often when records were
+	// appended since the last; zero means none by time. Close always
+	// writes one when records were appended since the last.
+	CheckpointInterval time.Duration
+	// Sinks receive every checkpoint, after it is in the log.
+	Sinks []Sink
+
+	// Redaction says what is removed from arguments and error text.
+	Redaction Redaction
+
+	// Clock gives the time of records; nil means time.Now.
+	Clock func() time.Time
+	// Logger receives operational messages (recovery, background sync
+	// failures, sink failures); nil means none. It never replaces the log.
+	Logger *zap.Logger
+	// Mirror, when set, receives a copy of every record at info level.
+	Mirror *zap.Logger
+
+	// FS is the file layer; nil means OS.
+	FS FS
+	// Perm is the mode of new files; zero means 0600.
+	Perm fs.FileMode
+}
+
+// Errors of a Log.
+var (
+	// ErrUnavailable is returned by Append and Checkpoint once a write or
+	// an fsync has failed: the log is latched until it is reopened.
+	ErrUnavailable = errors.New("audit: log unavailable")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("audit: log closed")
+)
+
+// Recovery describes a torn last line that Open cut off.
+type Recovery struct {
+	File   string // the log file
+	Offset int64  // where the torn line started: the file's new size
+	Bytes  int64  // how many bytes were cut
+	Broken string // the file the cut bytes were appended to
+}
+
+// Log is an append-only, hash-chained audit log in JSON lines. It is safe
+// for concurrent use.
+type Log struct {
+	path   string
+	opts   Options
+	fsys   FS
+	red    *Redactor
+	signer note.Signer
+	clock  func() time.Time
+	logger *zap.Logger
+
+	mu        sync.Mutex
+	cond      sync.Cond
+	f         File
+	id        string
+	seq       uint64 // the next record's seq
+	prev      Hash   // the hash of the last line
+	off       int64  // the size of the complete records in f
+	fileSeq   uint64 // the first seq in f
+	fileStart time.Time
+	synced    uint64 // records with seq below are durable
+	syncedOff int64
+	syncing   bool
+	err       error // the latched failure
+	closed    bool
+	cpSeq     uint64 // seq just after the last checkpoint record
+	since     int    // records since the last checkpoint
+	buf       []byte
+	recovery  *Recovery
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Open opens the log at path, creating it if needed, and recovers it: a
+// torn last line (one without its newline, left by a crash in the middle
+// of a write) is cut off, appended to path+".broken" and reported by
+// Recovered; any other damage in the file is a *VerifyError naming the
+// seq, line and byte offset, and nothing is cut. When rotated files exist
+// (see Segments), the chain continues from the last one.
+func Open(path string, opts Options) (*Log, error) {
+	l := &Log{path: path, opts: opts, fsys: opts.FS, clock: opts.Clock, logger: opts.Logger}
+	if err := l.validate(); err != nil {
+		return nil, err
+	}
+	l.cond.L = &l.mu
+	if err := l.open(); err != nil {
+		return nil, err
+	}
+	if opts.Sync == SyncInterval || opts.CheckpointInterval > 0 {
+		l.stop = make(chan struct{})
+		l.wg.Add(1)
+		go l.background()
+	}
+	return l, nil
+}
+
+func (l *Log) validate() error {
+	o := &l.opts
+	switch {
+	case o.Sync > SyncNever:
+		return fmt.Errorf("audit: Options.Sync: unknown policy %d", o.Sync)
+	case o.SyncInterval < 0:
+		return fmt.Errorf("audit: Options.SyncInterval %v is negative", o.SyncInterval)
+	case o.MaxSize < 0:
+		return fmt.Errorf("audit: Options.MaxSize %d is negative", o.MaxSize)
+	case o.MaxAge < 0:
+		return fmt.Errorf("audit: Options.MaxAge %v is negative", o.MaxAge)
+	case o.CheckpointEvery < 0:
+		return fmt.Errorf("audit: Options.CheckpointEvery %d is negative", o.CheckpointEvery)
+	case o.CheckpointInterval < 0:
+		return fmt.Errorf("audit: Options.CheckpointInterval %v is negative", o.CheckpointInterval)
+	case (o.CheckpointEvery > 0 || o.CheckpointInterval > 0 || len(o.Sinks) > 0) && o.SignerKey == "":
+		return errors.New("audit: checkpoints or sinks configured without Options.SignerKey")
+	case strings.ContainsAny(o.ID, "\n\x00"):
+		return errors.New("audit: Options.ID contains a newline or NUL")
+	}
+	for i, s := range o.Sinks {
+		if s == nil {
+			return fmt.Errorf("audit: Options.Sinks[%d] is nil", i)
+		}
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = time.Second
+	}
+	if o.Perm == 0 {
+		o.Perm = 0o600
+	}
+	if l.fsys == nil {
+		l.fsys = OS
+	}
+	if l.clock == nil {
+		l.clock = time.Now
+	}
+	if l.logger == nil {
+		l.logger = zap.NewNop()
+	}
+	if o.SignerKey != "" {
+		s, err := note.NewSigner(o.SignerKey)
+		if err != nil {
+			return fmt.Errorf("audit: Options.SignerKey: %v", err)
+		}
+		l.signer = s
+	}
+	red, err := NewRedactor(o.Redaction)
+	if err != nil {
+		return err
+	}
+	l.red = red
+	return nil
+}
+
+// SegmentName returns the name a rotated file of the log at path gets:
+// path, a dot, and the first seq in the file as 20 decimal digits.
+func SegmentName(path string, firstSeq uint64) string {
+	return fmt.Sprintf("%s.%020d", path, firstSeq)
+}
+
+// Segments returns the files of the log at path in chain order: its
+// rotated files (see SegmentName), then path itself when it exists.
+func Segments(path string) ([]string, error) {
+	return segments(OS, path, true)
+}
+
+func segments(fsys FS, path string, withActive bool) ([]string, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("audit: list %s: %w", dir, err)
+	}
+	var out []string
+	active := false
+	for _, e := range ents {
+		n := e.Name()
+		if n == base {
+			active = true
+			continue
+		}
+		rest, ok := strings.CutPrefix(n, base+".")
+		if !ok || len(rest) != 20 || strings.Trim(rest, "0123456789") != "" {
+			continue
+		}
+		out = append(out, filepath.Join(filepath.Dir(path), n))
+	}
+	slices.Sort(out)
+	if withActive && active {
+		out = append(out, path)
+	}
+	return out, nil
+}
+
+func (l *Log) open() error {
+	segs, err := segments(l.fsys, l.path, false)
+	if err != nil {
+		return err
+	}
+	v := newVerifier(nil)
+	if len(segs) > 0 {
+		if err := l.continueFrom(v, segs[len(segs)-1]); err != nil {
+			return err
+		}
+	}
+	f, err := l.fsys.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, l.opts.Perm)
+	if err != nil {
+		return fmt.Errorf("audit: open: %w", err)
+	}
+	l.f = f
+	l.fileSeq = v.seq
+	if err := l.recover(v); err != nil {
+		f.Close()
+		return err
+	}
+	l.id, l.seq, l.prev = v.log, v.seq, v.prev
+	l.cpSeq = v.cpSeq
+	if l.id == "" {
+		l.id = l.opts.ID
+		if l.id == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("audit: log ID: %v", err)
+			}
+			l.id = u.String()
+		}
+	} else if l.opts.ID != "" && l.opts.ID != l.id {
+		f.Close()
+		return fmt.Errorf("audit: %s is log %q, not Options.ID %q", l.path, l.id, l.opts.ID)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("audit: sync %s: %w", l.path, err)
+	}
+	l.synced, l.syncedOff = l.seq, l.off
+	return nil
+}
+
+// continueFrom sets v to continue after the last line of the rotated file
+// seg.
+func (l *Log) continueFrom(v *verifier, seg string) error {
+	f, err := l.fsys.OpenFile(seg, os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("audit: open: %w", err)
+	}
+	defer f.Close()
+	var last []byte
+	err = readLines(f, func(line []byte, off int64, complete bool) error {
+		last = append(last[:0], line...)
+		if !complete {
+			return &VerifyError{File: seg, Offset: off, Err: ErrTorn}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(last) == 0 {
+		return &VerifyError{File: seg, Err: fmt.Errorf("%w: empty rotated file", ErrSyntax)}
+	}
+	r, err := ParseRecord(last)
+	if err != nil {
+		return &VerifyError{File: seg, Err: err}
+	}
+	v.seq, v.prev, v.log, v.started = r.Seq+1, HashLine(last), r.Log, true
+	if r.Kind == KindCheckpoint {
+		v.cpSeq = v.seq
+	}
+	return nil
+}
+
+// recover reads the active file through v, cutting a torn last line.
+func (l *Log) recover(v *verifier) error {
+	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("audit: read %s: %w", l.path, err)
+	}
+	lineNo := 0
+	var torn []byte
+	var tornOff int64
+	err := readLines(l.f, func(line []byte, off int64, complete bool) error {
+		lineNo++
+		if !complete {
+			torn, tornOff = append([]byte(nil), line...), off
+			return nil
+		}
+		r, err := v.line(line, l.path, lineNo, off)
+		if err != nil {
+			return v.fail(err, l.path, lineNo, off)
+		}
+		if lineNo == 1 {
+			l.fileStart = r.Time
+		}
+		l.off = off + int64(len(line)) + 1
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if torn == nil {
+		return nil
+	}
+	broken := l.path + ".broken"
+	bf, err := l.fsys.OpenFile(broken, os.O_WRONLY|os.O_CREATE|os.O_APPEND, l.opts.Perm)
+	if err != nil {
+		return fmt.Errorf("audit: save torn line: %w", err)
+	}
+	_, err = bf.Write(append(torn, '\n'))
+	if err == nil {
+		err = bf.Sync()
+	}
+	if cerr := bf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("audit: save torn line: %w", err)
+	}
+	if err := l.f.Truncate(tornOff); err != nil {
+		return fmt.Errorf("audit: cut torn line: %w", err)
+	}
+	l.recovery = &Recovery{File: l.path, Offset: tornOff, Bytes: int64(len(torn)), Broken: broken}
+	l.logger.Warn("audit: cut a torn last line", zap.String("file", l.path),
+		zap.Int64("offset", tornOff), zap.Int("bytes", len(torn)), zap.String("broken", broken))
+	return nil
+}
+
+// maxLine is the longest line the log reads.
+const maxLine = 64 << 20
+
+// readLines calls fn for each line of r with its byte offset; the last
+// line is incomplete when it has no newline.
+func readLines(r io.Reader, fn func(line []byte, off int64, complete bool) error) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	var off int64
+	var long []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, chunk...)
+			if len(long) > maxLine {
+				return &VerifyError{Offset: off, Err: fmt.Errorf("%w: line longer than %d bytes", ErrSyntax, maxLine)}
+			}
+			continue
+		}
+		line := chunk
+		if long != nil {
+			long = append(long, chunk...)
+			line = long
+		}
+		if err == io.EOF {
+			if len(line) > 0 {
+				if ferr := fn(line, off, false); ferr != nil {
+					return ferr
+				}
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("audit: read: %w", err)
+		}
+		if ferr := fn(line[:len(line)-1], off, true); ferr != nil {
+			return ferr
+		}
+		off += int64(len(line))
+		long = nil
+	}
+}
+
+// Recovered reports the torn line that Open cut off, or nil.
+func (l *Log) Recovered() *Recovery { return l.recovery }
+
+// ID returns the log's ID.
+func (l *Log) ID() string { return l.id }
+
+// Path returns the path of the log's active file.
+func (l *Log) Path() string { return l.path }
+
+// Redactor returns the log's redactor.
+func (l *Log) Redactor() *Redactor { return l.red }
+
+// Head returns the number of records in the log and the hash of the last
+// line.
+func (l *Log) Head() (size uint64, head Hash) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, l.prev
+}
+
+// Err returns the failure that latched the log, or nil.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Append redacts r (its Args, and its Error, Reason and Note text, with
+// the secrets found in Args), assigns its Seq, Time, Log and Prev, and
+// writes it as one line. Under SyncEach it returns after the line is
+// durable. r.Kind must be set and must not be KindCheckpoint.
+//
+// An error means the record may not be in the log, and the caller must
+// not act on it. Once a write or fsync fails the log is latched: that
+// Append and every later one fail with an error that wraps
+// ErrUnavailable and the cause, until the log is reopened. A failed write
+// is cut back so that no partial record stays visible.
+func (l *Log) Append(ctx context.Context, r *Record) error {
+	if r.Kind == "" {
+		return errors.New("audit: record has no kind")
+	}
+	if r.Kind == KindCheckpoint || r.Checkpoint != "" {
+		return errors.New("audit: checkpoint records are written by Log.Checkpoint")
+	}
+	var secrets []string
+	if r.Args != nil {
+		r.Args, secrets = l.red.Args(r.Args)
+	}
+	r.Error = l.red.Text(r.Error, secrets)
+	r.Reason = l.red.Text(r.Reason, secrets)
+	r.Note = l.red.Text(r.Note, secrets)
+
+	l.mu.Lock()
+	seq, err := l.writeLocked(r, l.clock())
+	if err == nil && l.opts.Sync == SyncEach {
+		err = l.waitSyncedLocked(seq + 1)
+	}
+	var cp *Checkpoint
+	var cpErr error
+	if err == nil {
+		l.since++
+		if l.opts.CheckpointEvery > 0 && l.since >= l.opts.CheckpointEvery {
+			cp, cpErr = l.checkpointLocked()
+		}
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	l.mirror(r)
+	if cpErr != nil {
+		l.logger.Error("audit: checkpoint failed", zap.Error(cpErr))
+	} else if cp != nil {
+		if err := l.toSinks(ctx, cp); err != nil {
+			l.logger.Error("audit: checkpoint sink failed", zap.Error(err))
+		}
+	}
+	return nil
+}
+
+func (l *Log) unavailable() error {
+	return fmt.Errorf("%w: %w", ErrUnavailable, l.err)
+}
+
+// writeLocked writes r as the next line and returns its seq.
+func (l *Log) writeLocked(r *Record, now time.Time) (uint64, error) {
+	if l.closed {
+		return 0, ErrClosed
+	}
+	if l.err != nil {
+		return 0, l.unavailable()
+	}
+	now = now.UTC()
+	if l.off > 0 && (l.opts.MaxSize > 0 && l.off >= l.opts.MaxSize ||
+		l.opts.MaxAge > 0 && now.Sub(l.fileStart) >= l.opts.MaxAge) {
+		if err := l.rotateLocked(); err != nil {
+			return 0, err
+		}
+	}
+	r.Seq, r.Time, r.Log, r.Prev = l.seq, now, l.id, l.prev
+	buf, err := r.AppendJSON(l.buf[:0])
+	if err != nil {
+		return 0, err
+	}
+	buf = append(buf, '\n')
+	if cap(buf) <= 64<<10 {
+		l.buf = buf
+	}
+	if l.off == 0 {
+		l.fileStart = now
+	}
+	n, err := l.f.Write(buf)
+	if err == nil && n != len(buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		l.failLocked(fmt.Errorf("write %s: %w", l.path, err), l.off)
+		return 0, l.unavailable()
+	}
+	l.off += int64(len(buf))
+	l.prev = HashLine(buf[:len(buf)-1])
+	l.seq++
+	return r.Seq, nil
+}
+
+// failLocked latches the log with cause and cuts the file back to off.
+func (l *Log) failLocked(cause error, off int64) {
+	if l.err == nil {
+		l.err = cause
+		l.logger.Error("audit: log latched", zap.String("file", l.path), zap.Error(cause))
+	}
+	if off >= 0 {
+		if err := l.f.Truncate(off); err != nil {
+			l.logger.Error("audit: cannot cut back a failed write", zap.String("file", l.path),
+				zap.Int64("offset", off), zap.Error(err))
+		}
+	}
+	l.cond.Broadcast()
+}
+
+// waitSyncedLocked returns when the records below n are durable; the
+// first waiter syncs for all (group commit).
+func (l *Log) waitSyncedLocked(n uint64) error {
+	for l.synced < n {
+		if l.err != nil {
+			return l.unavailable()
+		}
+		if l.syncing {
+			l.cond.Wait()
+			continue
+		}
+		l.syncing = true
+		f, target, targetOff := l.f, l.seq, l.off
+		l.mu.Unlock()
+		err := f.Sync()
+		l.mu.Lock()
+		l.syncing = false
+		switch {
+		case f != l.f:
+			// Rotated meanwhile: the rotation synced and closes f.
+			f.Close()
+		case err != nil:
+			cut := int64(-1)
+			if l.opts.Sync == SyncEach {
+				cut = l.syncedOff
+			}
+			l.failLocked(fmt.Errorf("sync %s: %w", l.path, err), cut)
+		default:
+			if target > l.synced {
+				l.synced, l.syncedOff = target, targetOff
+			}
+		}
+		l.cond.Broadcast()
+	}
+	return nil
+}
+
+// rotateLocked syncs and renames the active file and starts a new one.
+func (l *Log) rotateLocked() error {
+	old := l.f
+	if err := old.Sync(); err != nil {
+		l.failLocked(fmt.Errorf("sync %s: %w", l.path, err), -1)
+		return l.unavailable()
+	}
+	l.synced, l.syncedOff = l.seq, l.off
+	seg := SegmentName(l.path, l.fileSeq)
+	if err := l.fsys.Rename(l.path, seg); err != nil {
+		l.failLocked(fmt.Errorf("rotate %s: %w", l.path, err), -1)
+		return l.unavailable()
+	}
+	f, err := l.fsys.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, l.opts.Perm)
+	if err == nil {
+		err = l.syncDir()
+	}
+	if err != nil {
+		l.failLocked(fmt.Errorf("rotate %s: %w", l.path, err), -1)
+		return l.unavailable()
+	}
+	if !l.syncing {
+		old.Close()
+	}
+	l.f, l.off, l.syncedOff, l.fileSeq = f, 0, 0, l.seq
+	l.logger.Info("audit: rotated", zap.String("file", seg), zap.Uint64("next_seq", l.seq))
+	return nil
+}
+
+func (l *Log) syncDir() error {
+	d, err := l.fsys.OpenFile(filepath.Dir(l.path), os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Sync makes every record appended so far durable.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.waitSyncedLocked(l.seq)
+}
+
+// Checkpoint signs the log's current size and head, writes the signed
+// note as a record of KindCheckpoint, syncs, and hands it to the sinks.
+// It fails with ErrNoSigner when Options.SignerKey is empty. A sink's
+// failure is returned with the checkpoint, which is in the log.
+func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
+	l.mu.Lock()
+	cp, err := l.checkpointLocked()
+	l.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return cp, l.toSinks(ctx, cp)
+}
+
+func (l *Log) checkpointLocked() (*Checkpoint, error) {
+	if l.signer == nil {
+		return nil, ErrNoSigner
+	}
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if l.err != nil {
+		return nil, l.unavailable()
+	}
+	now := l.clock().UTC()
+	cp := &Checkpoint{Log: l.id, Size: l.seq, Head: l.prev, Time: now}
+	msg, err := note.Sign(&note.Note{Text: cp.Text()}, l.signer)
+	if err != nil {
+		return nil, fmt.Errorf("audit: sign checkpoint: %v", err)
+	}
+	cp.Note = msg
+	// The rotation check in writeLocked does not change seq or head.
+	seq, err := l.writeLocked(&Record{Kind: KindCheckpoint, Checkpoint: string(msg)}, now)
+	if err != nil {
+		return nil, err
+	}
+	if seq != cp.Size {
+		return nil, fmt.Errorf("audit: internal: checkpoint of size %d written at seq %d", cp.Size, seq)
+	}
+	if err := l.waitSyncedLocked(seq + 1); err != nil {
+		return nil, err
+	}
+	l.cpSeq, l.since = l.seq, 0
+	return cp, nil
+}
+
+func (l *Log) toSinks(ctx context.Context, cp *Checkpoint) error {
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
+	for i, s := range l.opts.Sinks {
+		if err := s.Checkpoint(ctx, cp); err != nil {
+			errs = append(errs, fmt.Errorf("audit: sink %d: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (l *Log) mirror(r *Record) {
+	m := l.opts.Mirror
+	if m == nil {
+		return
+	}
+	fields := []zap.Field{zap.Uint64("seq", r.Seq), zap.String("log", r.Log), zap.String("kind", string(r.Kind))}
+	add := func(k, v string) {
+		if v != "" {
+			fields = append(fields, zap.String(k, v))
+		}
+	}
+	add("call", r.Call)
+	add("agent", r.Principal.Agent)
+	add("tenant", r.Principal.Tenant)
+	add("tool", r.Tool)
+	add("decision", r.Decision)
+	add("code", r.Code)
+	add("rule", r.Rule)
+	add("reason", r.Reason)
+	add("outcome", r.Outcome)
+	add("error", r.Error)
+	if r.Args != nil {
+		fields = append(fields, zap.Any("args", r.Args))
+	}
+	m.Info("audit record", fields...)
+}
+
+func (l *Log) background() {
+	defer l.wg.Done()
+	var syncC, cpC <-chan time.Time
+	if l.opts.Sync == SyncInterval {
+		t := time.NewTicker(l.opts.SyncInterval)
+		defer t.Stop()
+		syncC = t.C
+	}
+	if l.opts.CheckpointInterval > 0 {
+		t := time.NewTicker(l.opts.CheckpointInterval)
+		defer t.Stop()
+		cpC = t.C
+	}
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-syncC:
+			if err := l.Sync(); err != nil && !errors.Is(err, ErrClosed) {
+				l.logger.Error("audit: background sync failed", zap.Error(err))
+			}
+		case <-cpC:
+			l.mu.Lock()
+			var cp *Checkpoint
+			var err error
+			if !l.closed && l.seq != l.cpSeq {
+				cp, err = l.checkpointLocked()
+			}
+			l.mu.Unlock()
+			if err == nil && cp != nil {
+				err = l.toSinks(context.Background(), cp)
+			}
+			if err != nil {
+				l.logger.Error("audit: checkpoint failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+// Close writes a final checkpoint when there is a signer and records were
+// appended since the last one, syncs, hands the checkpoint to the sinks
+// and closes the file. It returns the latch's error if the log was
+// latched. Close is idempotent.
+func (l *Log) Close() error {
+	if l.stop != nil {
+		l.mu.Lock()
+		stopped := l.closed
+		l.mu.Unlock()
+		if !stopped {
+			select {
+			case <-l.stop:
+			default:
+				close(l.stop)
+			}
+			l.wg.Wait()
+		}
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	var errs []error
+	var cp *Checkpoint
+	if l.err == nil && l.signer != nil && l.seq != l.cpSeq {
+		var err error
+		if cp, err = l.checkpointLocked(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for l.syncing {
+		l.cond.Wait()
+	}
+	if l.err == nil {
+		if err := l.f.Sync(); err != nil {
+			l.failLocked(fmt.Errorf("sync %s: %w", l.path, err), -1)
+		}
+	}
+	if l.err != nil {
+		errs = append(errs, l.unavailable())
+	}
+	if err := l.f.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("audit: close %s: %w", l.path, err))
+	}
+	l.closed = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	if cp != nil {
+		if err := l.toSinks(context.Background(), cp); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,481 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Hash is the SHA-256 of one line of the log, without its newline.
+type Hash [32]byte
+
+// String returns the lowercase hex form of h, as written in prev.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// ParseHash parses the lowercase hex form of a Hash.
+func ParseHash(s string) (Hash, error) {
+	var h Hash
+	if len(s) != 64 {
+		return h, fmt.Errorf("audit: hash %q: want 64 lowercase hex digits", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return h, fmt.Errorf("audit: hash %q: want 64 lowercase hex digits", s)
+		}
+	}
+	hex.Decode(h[:], []byte(s))
+	return h, nil
+}
+
+// HashLine returns the hash of one line of the log; line must not include
+// its newline.
+func HashLine(line []byte) Hash { return sha256.Sum256(line) }
+
+// Kind says what a Record records.
+type Kind string
+
+// The record kinds. Records of the root package's events use the event's
+// kind; KindCheckpoint records are written by the Log itself.
+const (
+	KindDecision   Kind = "decision"
+	KindResult     Kind = "result"
+	KindApproval   Kind = "approval"
+	KindGrant      Kind = "grant"
+	KindHalt       Kind = "halt"
+	KindResume     Kind = "resume"
+	KindHook       Kind = "hook"
+	KindCheckpoint Kind = "checkpoint"
+)
+
+// Principal is who a call was made for.
+type Principal struct {
+	Agent     string
+	Requester string
+	Tenant    string
+	Session   string
+}
+
+// Shadow is a shadow rule that matched: what it would have decided.
+type Shadow struct {
+	Rule   string
+	Effect string
+	Reason string
+}
+
+// Cost is an amount of a unit in millionths (micro-units).
+type Cost struct {
+	Unit   string
+	Micros int64
+}
+
+// Control is a kill-switch action: its scope, who did it, why.
+type Control struct {
+	Scope string
+	Who   string
+	Why   string
+}
+
+// Record is one line of the audit log. Seq, Time, Log and Prev are assigned
+// by Log.Append; the other fields are what the caller records. Fields that
+// do not apply to a kind are left zero and are not written.
+//
+// The line is written in a fixed key order, described in FORMAT.md and the
+// package documentation.
+type Record struct {
+	Seq  uint64    // position in the log, from 0, without gaps
+	Time time.Time // when the record was appended, UTC, nanoseconds
+	Log  string    // the log's ID
+	Kind Kind
+
+	Call      string // the call's ID
+	Principal Principal
+	Env       string
+	Tool      string
+	// Args are the call's arguments as JSON-like values (nil, bool,
+	// float64, int64, string, []any, map[string]any), after redaction.
+	Args   map[string]any
+	Labels map[string]string
+
+	Decision      string // "allow", "deny" or "approve"
+	Code          string // a denial's code
+	Stage         string // where a denial stopped the call
+	Rule          string
+	Reason        string
+	Shadow        []Shadow
+	PolicyVersion string
+
+	Approver string
+	Grant    string
+	Note     string
+
+	Estimate []Cost
+	Actual   []Cost
+
+	Outcome  string
+	Error    string // redacted error text
+	Duration time.Duration
+
+	Control *Control
+
+	// Checkpoint is the signed note of a KindCheckpoint record.
+	Checkpoint string
+
+	Prev Hash // the hash of the previous line; zero for seq 0
+}
+
+// Errors of the record format.
+var (
+	// ErrSyntax is wrapped by every error of ParseRecord.
+	ErrSyntax = errors.New("audit: malformed record")
+)
+
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// AppendJSON appends the line of r, without its newline, to b. It fails
+// only for an argument value that has no JSON form (a NaN, a channel).
+func (r *Record) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, r.Seq, 10)
+	b = append(b, `,"time":"`...)
+	b = r.Time.UTC().AppendFormat(b, timeLayout)
+	b = append(b, `","log":`...)
+	b = appendString(b, r.Log)
+	b = append(b, `,"kind":`...)
+	b = appendString(b, string(r.Kind))
+	b = appendField(b, "call", r.Call)
+	if r.Principal != (Principal{}) {
+		b = append(b, `,"principal":{`...)
+		n := len(b)
+		b = appendField(b, "agent", r.Principal.Agent)
+		b = appendField(b, "requester", r.Principal.Requester)
+		b = appendField(b, "tenant", r.Principal.Tenant)
+		b = appendField(b, "session", r.Principal.Session)
+		b = fixComma(b, n)
+		b = append(b, '}')
+	}
+	b = appendField(b, "env", r.Env)
+	b = appendField(b, "tool", r.Tool)
+	if len(r.Args) > 0 {
+		b = append(b, `,"args":`...)
+		var err error
+		if b, err = appendValue(b, r.Args, 0); err != nil {
+			return b, err
+		}
+	}
+	if len(r.Labels) > 0 {
+		b = append(b, `,"labels":{`...)
+		keys := make([]string, 0, len(r.Labels))
+		for k := range r.Labels {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, r.Labels[k])
+		}
+		b = append(b, '}')
+	}
+	b = appendField(b, "decision", r.Decision)
+	b = appendField(b, "code", r.Code)
+	b = appendField(b, "stage", r.Stage)
+	b = appendField(b, "rule", r.Rule)
+	b = appendField(b, "reason", r.Reason)
+	if len(r.Shadow) > 0 {
+		b = append(b, `,"shadow":[`...)
+		for i, s := range r.Shadow {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"rule":`...)
+			b = appendString(b, s.Rule)
+			b = append(b, `,"effect":`...)
+			b = appendString(b, s.Effect)
+			b = appendField(b, "reason", s.Reason)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = appendField(b, "policy", r.PolicyVersion)
+	b = appendField(b, "approver", r.Approver)
+	b = appendField(b, "grant", r.Grant)
+	b = appendField(b, "note", r.Note)
+	b = appendCosts(b, "estimate", r.Estimate)
+	b = appendCosts(b, "actual", r.Actual)
+	b = appendField(b, "outcome", r.Outcome)
+	b = appendField(b, "error", r.Error)
+	if r.Duration != 0 {
+		b = append(b, `,"duration_ns":`...)
+		b = strconv.AppendInt(b, int64(r.Duration), 10)
+	}
+	if r.Control != nil {
+		b = append(b, `,"control":{"scope":`...)
+		b = appendString(b, r.Control.Scope)
+		b = append(b, `,"who":`...)
+		b = appendString(b, r.Control.Who)
+		b = append(b, `,"why":`...)
+		b = appendString(b, r.Control.Why)
+		b = append(b, '}')
+	}
+	b = appendField(b, "checkpoint", r.Checkpoint)
+	b = append(b, `,"prev":"`...)
+	b = hex.AppendEncode(b, r.Prev[:])
+	b = append(b, `"}`...)
+	return b, nil
+}
+
+// fixComma removes the comma that appendField put after the opening
+// brace at b[n-1], if any.
+func fixComma(b []byte, n int) []byte {
+	if len(b) > n && b[n] == ',' {
+		copy(b[n:], b[n+1:])
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func appendField(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendString(b, v)
+}
+
+func appendCosts(b []byte, key string, cs []Cost) []byte {
+	if len(cs) == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":[`...)
+	for i, c := range cs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"unit":`...)
+		b = appendString(b, c.Unit)
+		b = append(b, `,"micros":`...)
+		b = strconv.AppendInt(b, c.Micros, 10)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string: invalid UTF-8 becomes U+FFFD,
+// control characters, U+2028 and U+2029 are escaped; nothing else is.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+const maxDepth = 64
+
+// appendValue appends a JSON-like value. Map keys are sorted; integers
+// are written as integers; other numbers as encoding/json writes float64.
+func appendValue(b []byte, v any, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return b, errors.New("audit: argument nested too deeply")
+	}
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case bool:
+		return strconv.AppendBool(b, v), nil
+	case string:
+		return appendString(b, v), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int8:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int16:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int32:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(b, v, 10), nil
+	case uint8:
+		return strconv.AppendUint(b, uint64(v), 10), nil
+	case uint16:
+		return strconv.AppendUint(b, uint64(v), 10), nil
+	case uint32:
+		return strconv.AppendUint(b, uint64(v), 10), nil
+	case uint:
+		return appendUint(b, uint64(v))
+	case uint64:
+		return appendUint(b, v)
+	case float32:
+		return appendFloat(b, float64(v))
+	case float64:
+		return appendFloat(b, v)
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return strconv.AppendInt(b, i, 10), nil
+		}
+		f, err := v.Float64()
+		if err != nil {
+			return b, fmt.Errorf("audit: argument: bad number %q", string(v))
+		}
+		return appendFloat(b, f)
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendValue(b, e, depth+1); err != nil {
+				return b, err
+			}
+		}
+		return append(b, ']'), nil
+	case []string:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, e)
+		}
+		return append(b, ']'), nil
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = appendValue(b, v[k], depth+1); err != nil {
+				return b, err
+			}
+		}
+		return append(b, '}'), nil
+	case map[string]string:
+		m := make(map[string]any, len(v))
+		for k, s := range v {
+			m[k] = s
+		}
+		return appendValue(b, m, depth)
+	}
+	// Anything else goes through its JSON form, normalised.
+	data, err := json.Marshal(v)
+	if err != nil {
+		return b, fmt.Errorf("audit: argument of type %T: %v", v, err)
+	}
+	var norm any
+	if err := unmarshalNumber(data, &norm); err != nil {
+		return b, fmt.Errorf("audit: argument of type %T: %v", v, err)
+	}
+	return appendValue(b, norm, depth)
+}
+
+func appendUint(b []byte, v uint64) ([]byte, error) {
+	if v > math.MaxInt64 {
+		return appendFloat(b, float64(v))
+	}
+	return strconv.AppendUint(b, v, 10), nil
+}
+
+// appendFloat writes f as an integer when it is one (and fits in int64),
+// otherwise as encoding/json does.
+func appendFloat(b []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return b, fmt.Errorf("audit: argument: unsupported number %v", f)
+	}
+	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
+		return strconv.AppendInt(b, int64(f), 10), nil
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs < 1e-6 || abs >= 1e21 {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}
+
+func unmarshalNumber(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Errors of verification. A *VerifyError wraps ErrCorrupt and one of the
+// others.
+var (
+	// ErrCorrupt is wrapped by every *VerifyError.
+	ErrCorrupt = errors.New("audit: log does not verify")
+	// ErrSeq: a record is missing, repeated or out of order.
+	ErrSeq = errors.New("audit: wrong seq")
+	// ErrChain: a record's prev is not the hash of the line before it.
+	ErrChain = errors.New("audit: broken hash chain")
+	// ErrLogID: a record belongs to another log.
+	ErrLogID = errors.New("audit: wrong log ID")
+	// ErrTorn: the last line has no newline.
+	ErrTorn = errors.New("audit: torn last line")
+	// ErrTruncated: the log is shorter than a checkpoint says.
+	ErrTruncated = errors.New("audit: log truncated")
+	// ErrMismatch: the log differs from a checkpoint that covers it.
+	ErrMismatch = errors.New("audit: log does not match checkpoint")
+)
+
+// VerifyError reports the first record at which a log stops verifying.
+type VerifyError struct {
+	Seq    uint64 // the seq of the bad record (its expected seq when it cannot be read)
+	File   string // the file that holds it
+	Line   int    // its line in File, from 1
+	Offset int64  // its byte offset in File
+	Err    error  // what is wrong: ErrSyntax, ErrSeq, ErrChain, ErrLogID, ErrTorn, ErrTruncated, ErrMismatch or ErrCheckpoint
+}
+
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("audit: %s:%d (byte %d): seq %d: %v", e.File, e.Line, e.Offset, e.Seq, e.Err)
+}
+
+// Unwrap returns ErrCorrupt and the cause.
+func (e *VerifyError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
+
+// VerifyOptions configure Verify. The zero value checks the chain and the
+// form of every record, and the form (not the signature) of checkpoint
+// records.
+type VerifyOptions struct {
+	// Key is the note verifier key (see GenerateKey) of the log's
+	// checkpoints. When set, every checkpoint record must carry a valid
+	// signature by it, and so must Checkpoint.
+	Key string
+	// Checkpoint is a signed checkpoint note kept outside the log (see
+	// FileSink). The log must contain all the records it covers, with
+	// the same head: truncation and rewrites of those records are
+	// detected. Without one, a log cut after a whole record still
+	// verifies: truncation cannot be detected from the log alone.
+	Checkpoint []byte
+}
+
+// Report is what Verify found in a log that verifies.
+type Report struct {
+	Log     string // the log's ID; empty for an empty log
+	Records uint64 // the number of records: the next seq
+	Head    Hash   // the hash of the last line; zero for an empty log
+	Bytes   int64
+	Files   int
+	// Checkpoints counts the checkpoint records whose signature was
+	// verified with VerifyOptions.Key; CheckpointRecords counts all.
+	Checkpoints       int
+	CheckpointRecords int
+	// Covered is the size the external checkpoint vouched for; zero
+	// without one.
+	Covered uint64
+}
+
+// Source is one file of a log, for VerifyReaders.
+type Source struct {
+	Name string // used in errors
+	R    io.Reader
+}
+
+// Verify checks the log made of the files at paths, in chain order (see
+// Segments), streaming them in constant memory. It returns a *VerifyError
+// naming the first bad record by seq, file and line.
+func Verify(opts VerifyOptions, paths ...string) (*Report, error) {
+	srcs := make([]Source, len(paths))
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for i, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("audit: verify: %w", err)
+		}
+		files = append(files, f)
+		srcs[i] = Source{Name: p, R: f}
+	}
+	return VerifyReaders(opts, srcs...)
+}
+
+// VerifyReaders is Verify on readers.
+func VerifyReaders(opts VerifyOptions, srcs ...Source) (*Report, error) {
+	var nv note.Verifier
+	if opts.Key != "" {
+		var err error
+		if nv, err = note.NewVerifier(opts.Key); err != nil {
+			return nil, fmt.Errorf("audit: verify: key: %v", err)
+		}
+	}
+	var ext *Checkpoint
+	if opts.Checkpoint != nil {
+		var err error
+		if ext, err = ParseCheckpoint(opts.Checkpoint, nv); err != nil {
+			return nil, fmt.Errorf("audit: verify: checkpoint: %w", err)
+		}
+	}
+	v := newVerifier(nv)
+	v.ext = ext
+	rep := &Report{Files: len(srcs)}
+	var lastName string
+	var lastLine int
+	var lastOff int64
+	for _, s := range srcs {
+		lineNo := 0
+		lastName = s.Name
+		err := readLines(s.R, func(line []byte, off int64, complete bool) error {
+			lineNo++
+			lastLine, lastOff = lineNo, off
+			if !complete {
+				return &VerifyError{Seq: v.seq, File: s.Name, Line: lineNo, Offset: off, Err: ErrTorn}
+			}
+			rep.Bytes += int64(len(line)) + 1
+			if _, err := v.line(line, s.Name, lineNo, off); err != nil {
+				return v.fail(err, s.Name, lineNo, off)
+			}
+			return nil
+		})
+		if err != nil {
+			var ve *VerifyError
+			if errors.As(err, &ve) && ve.File == "" {
+				ve.File, ve.Seq, ve.Line = s.Name, v.seq, lineNo+1
+			}
+			return nil, err
+		}
+	}
+	if err := v.finish(); err != nil {
+		return nil, v.fail(err, lastName, lastLine+1, lastOff)
+	}
+	rep.Log, rep.Records, rep.Head = v.log, v.seq, v.prev
+	rep.Checkpoints, rep.CheckpointRecords = v.verified, v.cps
+	if ext != nil {
+		rep.Covered = ext.Size
+	}
+	return rep, nil
+}
+
+// verifier checks a log line by line; its state is a few words, so
+// verification runs in constant memory.
+type verifier struct {
+	key      note.Verifier
+	ext      *Checkpoint
+	extHead  Hash // the hash of line ext.Size-1, once read
+	started  bool
+	log      string
+	seq      uint64 // the next seq
+	prev     Hash
+	cpSeq    uint64
+	cps      int
+	verified int
+	scratch  []byte
+
+	// where the previous record was, for chain errors
+	prevLine int
+	prevFile string
+	prevOff  int64
+	extFile  string
+	extLine  int
+	extOff   int64
+}
+
+func newVerifier(key note.Verifier) *verifier { return &verifier{key: key} }
+
+// lineError is an error about the previous record rather than the
+// current one.
+type lineError struct {
+	err      error
+	previous bool // about the record before the current line
+	ext      bool // about the record the external checkpoint ends at
+	seq      uint64
+}
+
+func (e *lineError) Error() string { return e.err.Error() }
+
+// line checks the next line (without its newline).
+func (v *verifier) line(line []byte, file string, lineNo int, off int64) (*Record, error) {
+	r, err := parseRecord(line, &v.scratch)
+	if err != nil {
+		return nil, err
+	}
+	if r.Seq != v.seq {
+		return nil, fmt.Errorf("%w: found seq %d, want %d", ErrSeq, r.Seq, v.seq)
+	}
+	if r.Prev != v.prev {
+		if v.seq == 0 {
+			return nil, fmt.Errorf("%w: the first record's prev is not zero", ErrChain)
+		}
+		return nil, &lineError{previous: true, seq: v.seq - 1,
+			err: fmt.Errorf("%w: seq %d does not hash to the prev of seq %d (one of them was changed)", ErrChain, v.seq-1, v.seq)}
+	}
+	if !v.started {
+		v.log, v.started = r.Log, true
+	} else if r.Log != v.log {
+		return nil, fmt.Errorf("%w: %q, want %q", ErrLogID, r.Log, v.log)
+	}
+	if r.Kind == KindCheckpoint {
+		if err := v.checkpoint(r); err != nil {
+			return nil, err
+		}
+	} else if r.Checkpoint != "" {
+		return nil, fmt.Errorf("%w: a %s record with a checkpoint", ErrSyntax, r.Kind)
+	}
+	h := HashLine(line)
+	if v.ext != nil && v.seq+1 == v.ext.Size {
+		v.extHead = h
+		v.extFile, v.extLine, v.extOff = file, lineNo, off
+	}
+	v.prevFile, v.prevLine, v.prevOff = file, lineNo, off
+	v.prev = h
+	v.seq++
+	return r, nil
+}
+
+func (v *verifier) checkpoint(r *Record) error {
+	cp, err := ParseCheckpoint([]byte(r.Checkpoint), v.key)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cp.Log != r.Log:
+		return fmt.Errorf("%w: checkpoint of log %q", ErrCheckpoint, cp.Log)
+	case cp.Size != r.Seq:
+		return fmt.Errorf("%w: checkpoint of size %d at seq %d", ErrCheckpoint, cp.Size, r.Seq)
+	case cp.Head != r.Prev:
+		return fmt.Errorf("%w: checkpoint head is not the record's prev", ErrCheckpoint)
+	case !cp.Time.Equal(r.Time):
+		return fmt.Errorf("%w: checkpoint time is not the record's time", ErrCheckpoint)
+	}
+	v.cps++
+	if v.key != nil {
+		v.verified++
+	}
+	v.cpSeq = v.seq + 1
+	return nil
+}
+
+// finish checks the end of the log against the external checkpoint.
+func (v *verifier) finish() error {
+	if v.ext == nil {
+		return nil
+	}
+	if v.started && v.ext.Log != v.log || !v.started && v.ext.Size > 0 {
+		return fmt.Errorf("%w: checkpoint of log %q", ErrLogID, v.ext.Log)
+	}
+	if v.seq < v.ext.Size {
+		return fmt.Errorf("%w: %d records, the checkpoint covers %d", ErrTruncated, v.seq, v.ext.Size)
+	}
+	if v.ext.Size > 0 && v.extHead != v.ext.Head {
+		return &lineError{seq: v.ext.Size - 1, ext: true, err: fmt.Errorf("%w: seq %d does not have the checkpoint's head", ErrMismatch, v.ext.Size-1)}
+	}
+	return nil
+}
+
+// fail turns an error of line or finish into a *VerifyError about the
+// line at (file, lineNo, off), or about the record it names.
+func (v *verifier) fail(err error, file string, lineNo int, off int64) error {
+	ve := &VerifyError{Seq: v.seq, File: file, Line: lineNo, Offset: off, Err: err}
+	var le *lineError
+	if errors.As(err, &le) {
+		ve.Err = le.err
+		ve.Seq = le.seq
+		switch {
+		case le.previous:
+			ve.File, ve.Line, ve.Offset = v.prevFile, v.prevLine, v.prevOff
+		case le.ext:
+			ve.File, ve.Line, ve.Offset = v.extFile, v.extLine, v.extOff
+		}
+	}
+	return ve
+}
