@@ -124,31 +124,30 @@ func usageField(t *types.Type, get func(a *activation) ref.Val, set func(u *Usag
 	}
 }
 
+// The string fields of call, cached per activation.
+var callStrings = []struct {
+	name string
+	get  func(c *Call) string
+}{
+	{"id", func(c *Call) string { return c.ID }},
+	{"tool", func(c *Call) string { return c.Tool }},
+	{"agent", func(c *Call) string { return c.Agent }},
+	{"requester", func(c *Call) string { return c.Requester }},
+	{"tenant", func(c *Call) string { return c.Tenant }},
+	{"session", func(c *Call) string { return c.Session }},
+	{"env", func(c *Call) string { return c.Env }},
+}
+
 func newProvider(base types.Provider, adapter types.Adapter) *provider {
-	str := func(f func(c *Call) string) (func(a *activation) ref.Val, func(c *Call) bool) {
-		return func(a *activation) ref.Val { return types.String(f(&a.in.Call)) },
-			func(c *Call) bool { return f(c) != "" }
-	}
 	fields := map[string]*types.FieldType{}
-	for name, f := range map[string]func(c *Call) string{
-		"id":        func(c *Call) string { return c.ID },
-		"tool":      func(c *Call) string { return c.Tool },
-		"agent":     func(c *Call) string { return c.Agent },
-		"requester": func(c *Call) string { return c.Requester },
-		"tenant":    func(c *Call) string { return c.Tenant },
-		"session":   func(c *Call) string { return c.Session },
-		"env":       func(c *Call) string { return c.Env },
-	} {
-		get, set := str(f)
-		fields[name] = callField(types.StringType, get, set)
+	for i, f := range callStrings {
+		fields[f.name] = callField(types.StringType, func(a *activation) ref.Val {
+			if a.strs[i] == nil {
+				a.strs[i] = types.String(f.get(&a.in.Call))
+			}
+			return a.strs[i]
+		}, func(c *Call) bool { return f.get(c) != "" })
 	}
-	// tool is read by most rules: serve it from a cached value.
-	fields["tool"] = callField(types.StringType, func(a *activation) ref.Val {
-		if a.tool == nil {
-			a.tool = types.String(a.in.Call.Tool)
-		}
-		return a.tool
-	}, func(c *Call) bool { return c.Tool != "" })
 	fields["args"] = callField(types.NewMapType(types.StringType, types.DynType), func(a *activation) ref.Val {
 		if a.args == nil {
 			a.args = types.NewStringInterfaceMap(adapter, a.in.Call.Args)
@@ -195,7 +194,7 @@ func floatMap(adapter types.Adapter, m map[string]float64) ref.Val {
 // activation serves one Decide or Estimate on one goroutine.
 type activation struct {
 	in     *Input
-	tool   ref.Val
+	strs   [8]ref.Val // of callStrings
 	args   ref.Val
 	labels ref.Val
 	now    ref.Val

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -52,6 +51,9 @@ type rule struct {
 	prg     cel.Program
 	loops   bool     // has comprehensions: evaluated with cost tracking and interruption
 	tools   []string // the tools it can match; nil when any
+	// residual is prg without its tests of call.tool, which are true for
+	// every tool in tools: what the per-tool rule sets evaluate.
+	residual cel.Program
 }
 
 // costExpr is one compiled costs entry.
@@ -287,14 +289,9 @@ func Compile(s Spec) (*Policy, error) {
 // Load reads and compiles the policy file at path (YAML or JSON; see
 // Parse).
 func Load(path string) (*Policy, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, ErrorList{{File: path, Msg: "cannot read: " + errors.Unwrap(err).Error()}}
-	}
-	defer f.Close()
-	data, err := readBounded(f)
-	if err != nil {
-		return nil, ErrorList{{File: path, Msg: err.Error()}}
+		return nil, err
 	}
 	return Parse(path, data)
 }
@@ -435,6 +432,9 @@ func (c *compiler) rules(s *Spec, p *Policy) {
 			continue
 		}
 		cr.prg, cr.loops, cr.tools = prg, loops, tools
+		if tools != nil {
+			cr.residual = residual(env, r.Match, loops)
+		}
 		p.usesUsage = p.usesUsage || usage
 		p.rules = append(p.rules, cr)
 	}
@@ -509,20 +509,72 @@ func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, 
 		c.errorf(item, ruleName, field, path, "expression costs at least %d, more than the limit of %d", est.Min, CostLimit)
 		return
 	}
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if loops {
-		opts = []cel.ProgramOption{
-			cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
-			cel.CostLimit(CostLimit),
-			cel.InterruptCheckFrequency(64),
-		}
-	}
-	prg, err = env.Program(ast, opts...)
+	prg, err = env.Program(ast, programOptions(loops)...)
 	if err != nil {
 		c.errorf(item, ruleName, field, path, "%v", err)
 		return
 	}
 	return prg, loops, usage, toolsOf(root), true
+}
+
+func programOptions(loops bool) []cel.ProgramOption {
+	if loops {
+		return []cel.ProgramOption{
+			cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
+			cel.CostLimit(CostLimit),
+			cel.InterruptCheckFrequency(64),
+		}
+	}
+	return []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+}
+
+// residual compiles src with its top-level tests of call.tool replaced by
+// true, then folded away: the program to run for a call to one of the
+// rule's tools, where those tests hold. It returns nil when it cannot,
+// and the rule is then evaluated whole.
+func residual(env *cel.Env, src string, loops bool) cel.Program {
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		return nil
+	}
+	folder, err := cel.NewConstantFoldingOptimizer()
+	if err != nil {
+		return nil
+	}
+	opt, err := cel.NewStaticOptimizer(toolTestEraser{}, folder)
+	if err != nil {
+		return nil
+	}
+	ast, iss = opt.Optimize(env, ast)
+	if iss.Err() != nil {
+		return nil
+	}
+	prg, err := env.Program(ast, programOptions(loops)...)
+	if err != nil {
+		return nil
+	}
+	return prg
+}
+
+// toolTestEraser replaces the tests of call.tool in a top-level && chain
+// with true.
+type toolTestEraser struct{}
+
+func (toolTestEraser) Optimize(ctx *cel.OptimizerContext, a *celast.AST) *celast.AST {
+	var erase func(e celast.Expr)
+	erase = func(e celast.Expr) {
+		if e.Kind() != celast.CallKind || e.AsCall().FunctionName() != operators.LogicalAnd {
+			if isToolTest(e) {
+				ctx.UpdateExpr(e, ctx.NewLiteral(types.True))
+			}
+			return
+		}
+		for _, arg := range e.AsCall().Args() {
+			erase(arg)
+		}
+	}
+	erase(a.Expr())
+	return a
 }
 
 // noSizes gives the static cost estimator no sizes: unknown inputs are
@@ -545,52 +597,13 @@ func toolsOf(e celast.Expr) []string {
 	constrained := false
 	var visit func(e celast.Expr)
 	visit = func(e celast.Expr) {
-		if e.Kind() != celast.CallKind {
-			return
-		}
-		call := e.AsCall()
-		args := call.Args()
-		switch call.FunctionName() {
-		case operators.LogicalAnd:
-			for _, a := range args {
+		if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd {
+			for _, a := range e.AsCall().Args() {
 				visit(a)
 			}
 			return
-		case operators.Equals:
-			if len(args) != 2 {
-				return
-			}
-			var lit celast.Expr
-			switch {
-			case isCallTool(args[0]):
-				lit = args[1]
-			case isCallTool(args[1]):
-				lit = args[0]
-			default:
-				return
-			}
-			s, ok := stringLit(lit)
-			if !ok {
-				return
-			}
-			tools = intersect(tools, []string{s}, constrained)
-			constrained = true
-		case operators.In:
-			if len(args) != 2 || !isCallTool(args[0]) || args[1].Kind() != celast.ListKind {
-				return
-			}
-			l := args[1].AsList()
-			if len(l.OptionalIndices()) > 0 {
-				return
-			}
-			var set []string
-			for _, el := range l.Elements() {
-				s, ok := stringLit(el)
-				if !ok {
-					return
-				}
-				set = append(set, s)
-			}
+		}
+		if set, ok := toolTest(e); ok {
 			tools = intersect(tools, set, constrained)
 			constrained = true
 		}
@@ -603,6 +616,59 @@ func toolsOf(e celast.Expr) []string {
 		tools = []string{} // constrained to no tool: the rule never matches
 	}
 	return tools
+}
+
+func isToolTest(e celast.Expr) bool {
+	_, ok := toolTest(e)
+	return ok
+}
+
+// toolTest recognizes call.tool == "x", "x" == call.tool and
+// call.tool in ["x", "y"], and returns the tools that pass it.
+func toolTest(e celast.Expr) ([]string, bool) {
+	if e.Kind() != celast.CallKind {
+		return nil, false
+	}
+	call := e.AsCall()
+	args := call.Args()
+	if len(args) != 2 {
+		return nil, false
+	}
+	switch call.FunctionName() {
+	case operators.Equals:
+		var lit celast.Expr
+		switch {
+		case isCallTool(args[0]):
+			lit = args[1]
+		case isCallTool(args[1]):
+			lit = args[0]
+		default:
+			return nil, false
+		}
+		s, ok := stringLit(lit)
+		if !ok {
+			return nil, false
+		}
+		return []string{s}, true
+	case operators.In:
+		if !isCallTool(args[0]) || args[1].Kind() != celast.ListKind {
+			return nil, false
+		}
+		l := args[1].AsList()
+		if len(l.OptionalIndices()) > 0 {
+			return nil, false
+		}
+		set := []string{}
+		for _, el := range l.Elements() {
+			s, ok := stringLit(el)
+			if !ok {
+				return nil, false
+			}
+			set = append(set, s)
+		}
+		return set, true
+	}
+	return nil, false
 }
 
 func intersect(have, add []string, constrained bool) []string {
@@ -642,6 +708,11 @@ func (p *Policy) index() {
 		for _, r := range p.rules {
 			if r.tools != nil && (all || !slices.Contains(r.tools, tool)) {
 				continue
+			}
+			if r.tools != nil && r.residual != nil {
+				rr := *r
+				rr.prg = r.residual
+				r = &rr
 			}
 			if r.mode == Shadow {
 				rs.shadow = append(rs.shadow, r)
