@@ -165,3 +165,23 @@ func ZapSink(l *zap.Logger) Sink {
 		return nil
 	})
 }
+
+// SignCheckpoint signs c's log, size, head and time with the note signer
+// key skey, and returns c with its Note set. A witness that has verified a
+// log (see Report) signs what it saw, to check the log against later.
+func SignCheckpoint(c Checkpoint, skey string) (*Checkpoint, error) {
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, fmt.Errorf("audit: signer key: %v", err)
+	}
+	if strings.ContainsAny(c.Log, "\n") {
+		return nil, fmt.Errorf("audit: log ID %q contains a newline", c.Log)
+	}
+	c.Time = c.Time.UTC()
+	msg, err := note.Sign(&note.Note{Text: c.Text()}, s)
+	if err != nil {
+		return nil, fmt.Errorf("audit: sign checkpoint: %v", err)
+	}
+	c.Note = msg
+	return &c, nil
+}

@@ -264,7 +264,7 @@ func (v *verifier) finish() error {
 	if v.ext == nil {
 		return nil
 	}
-	if v.started && v.ext.Log != v.log || !v.started && v.ext.Size > 0 {
+	if v.started && v.ext.Log != v.log {
 		return fmt.Errorf("%w: checkpoint of log %q", ErrLogID, v.ext.Log)
 	}
 	if v.seq < v.ext.Size {
