@@ -607,9 +607,9 @@ func TestSpecIsACopy(t *testing.T) {
 
 func TestUsesUsage(t *testing.T) {
 	for src, want := range map[string]bool{
-		"rules:\n  - {name: r, match: 'call.tool == \"x\"', effect: allow}\n":                       false,
-		"rules:\n  - {name: r, match: 'usage.calls < 10', effect: allow}\n":                          true,
-		"costs:\n  - {tools: [x], estimate: 'usage.calls > 3 ? 2.0 : 1.0', unit: USD}\n":            true,
+		"rules:\n  - {name: r, match: 'call.tool == \"x\"', effect: allow}\n":                          false,
+		"rules:\n  - {name: r, match: 'usage.calls < 10', effect: allow}\n":                            true,
+		"costs:\n  - {tools: [x], estimate: 'usage.calls > 3 ? 2.0 : 1.0', unit: USD}\n":               true,
 		"rules:\n  - {name: r, match: '[1].all(u, u > 0) && call.tool == \"usage\"', effect: allow}\n": false,
 	} {
 		if got := mustParse(t, src).UsesUsage(); got != want {
