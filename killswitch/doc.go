@@ -1,0 +1,81 @@
+// Package killswitch stops AI agents' tool calls from outside the agent's
+// reach: new calls in a tripped scope are refused, and calls already in
+// flight have their contexts cancelled at once.
+//
+// # Scopes and trips
+//
+// A [Scope] names what a trip stops: everything (the zero Scope), a
+// tenant, an agent, a tool, or a combination (an agent's calls to one
+// tool). [Switch.Trip] takes who and why; a trip is sticky, and only
+// [Switch.Resume] of the same scope ends it: no timeout resets it.
+//
+// # Calls in flight
+//
+// [Switch.Enter] admits a call into flight and returns a context that a
+// covering trip cancels with a [*Halt] as its cause (context.Cause), which
+// unwraps to [ErrHalted]. Its exit function is the commit point: it
+// reports whether the call left before any trip covering it; a call whose
+// exit reports false was halted, and its result must be discarded. When
+// Trip returns, every covered call's context is done and every covered
+// exit reports false, even for tools that ignore their context; the
+// caller (agentguard's pipeline) returns at once without waiting for them.
+//
+// When nothing is tripped, Enter is one atomic load, a derived context and
+// a linked-list insert under one of 64 mutexes: tens to a few hundred
+// nanoseconds and four allocations (see BenchmarkEnterExit).
+//
+// # Revocation hooks and events
+//
+// [Switch.OnTrip] registers hooks that run after every trip, for example to
+// revoke the agent's credentials. Their failures and panics are returned
+// by Trip and reported, like every trip and resume, to [Options.OnEvent],
+// which agentguard uses to write them to the audit log.
+//
+// # Triggers
+//
+// A [FileTrigger] trips while a kill file exists; [NewHandler] serves an
+// HTTP API with a bearer token; [OnSignal] trips on OS signals. A trigger
+// that cannot be read for longer than its staleness bound counts as
+// tripped.
+//
+// # Kill file format
+//
+// A kill file is UTF-8 text of at most 4096 bytes ([MaxKillFileSize]):
+//
+//	Refund loop: agent sent 40 refunds in a minute
+//	agent: support-bot
+//	tool: refund
+//	tenant: acme
+//	by: alice
+//
+// The first line is always the reason (control characters removed, cut at
+// 512 bytes). Each later line is blank, a comment starting with "#", or
+// "key: value" with key tenant, agent or tool (narrowing the trigger's
+// scope) or by (who wrote it); each key at most once, values of at most
+// 256 bytes. A file that breaks these rules, or whose scope falls outside
+// the trigger's, still trips: it trips the trigger's whole scope, with the
+// first line and the problem as reason. `agentguard kill` writes such a
+// file atomically; so does [WriteKillFile].
+//
+// # HTTP API
+//
+// Every request needs "Authorization: Bearer TOKEN" (401 otherwise; the
+// token is compared in constant time). Bodies and responses are JSON.
+//
+//	GET  /status  → 200 {"tripped": [{"scope": {...}, "who": ..., "why": ..., "at": ...}]}
+//	POST /trip    {"scope": {"tenant": ..., "agent": ..., "tool": ...}, "who": ..., "why": ...}
+//	              → 200 and the status; "error" says if a hook failed (the trip holds)
+//	POST /resume  same body → 200 and the status, or 409 when the scope is not tripped
+//
+// A missing who becomes "http:" and the client's address. Mount the
+// handler under a prefix with http.StripPrefix.
+//
+// # Breakers
+//
+// A [Breaker] counts the calls of each agent that the caller observes
+// ([Breaker.Observe]) and trips that agent's scope when one of its
+// [Settings] thresholds is crossed: consecutive failures, error rate over
+// a window with a floor of calls, denials, calls or spend per minute. One
+// agent's calls never trip another agent; counts are exact under
+// concurrent observation.
+package killswitch
