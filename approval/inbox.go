@@ -1,0 +1,443 @@
+package approval
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// InboxOptions configure an Inbox.
+type InboxOptions struct {
+	// Token is the shared secret that lets a client in: as a bearer token
+	// on the JSON API, and typed once into the login form by a person, who
+	// then holds a session cookie. Required, at least 16 bytes.
+	Token string
+	// Clock returns the current time. Nil means time.Now.
+	Clock func() time.Time
+	// Session is how long a browser login lasts. Zero means 12 hours.
+	Session time.Duration
+}
+
+// Inbox is an Approver whose requests wait in a list until someone
+// answers them over HTTP. Its ServeHTTP serves, relative to where it is
+// mounted (use http.StripPrefix):
+//
+//	GET  /api/pending  {"pending":[card…]}: the waiting Requests, oldest first
+//	POST /api/approve  {"id":…,"hash":…,"by":…,"note":…,"grant":{"scope":"tool","duration":"10m"}}
+//	POST /api/deny     {"id":…,"hash":…,"by":…,"note":…}
+//	GET  /             an HTML page listing the cards with approve/deny forms
+//	POST /login        form field token: starts a browser session (a cookie)
+//	POST /decide       the page's form: id, hash, action (approve|deny), by, note, grant, csrf
+//
+// The API needs "Authorization: Bearer TOKEN"; the page takes the bearer
+// token or the session cookie, and its form also a per-session CSRF token.
+// Every request with an unsafe method is refused when the browser marks it
+// cross-site (Sec-Fetch-Site, or an Origin that is not the Host), so a page
+// elsewhere cannot post into the inbox. An answer must name a waiting
+// request and its hash; the API returns 200 when it was delivered, 400 for
+// a malformed body, 401 without a valid token, 403 for a cross-site
+// request or a bad CSRF token, 404 when no call waits for the request
+// (unknown, answered or past its deadline), and 409 when the hash is not
+// the request's. The JSON API reads bodies of at most 64 KiB.
+//
+// It is safe for concurrent use; every answer reaches only its own call.
+type Inbox struct {
+	token   [32]byte // SHA-256 of the token, compared in constant time
+	clock   func() time.Time
+	session time.Duration
+	handler http.Handler
+
+	mu       sync.Mutex
+	pending  map[string]*inboxWait
+	sessions map[string]inboxSession // session ID → session
+}
+
+type inboxWait struct {
+	card Request
+	ch   chan Verdict // buffered 1
+}
+
+type inboxSession struct {
+	csrf    string
+	expires time.Time
+}
+
+var (
+	_ Approver     = (*Inbox)(nil)
+	_ http.Handler = (*Inbox)(nil)
+)
+
+const inboxCookie = "agentguard_inbox"
+
+// NewInbox returns an empty Inbox.
+func NewInbox(opts InboxOptions) (*Inbox, error) {
+	if len(opts.Token) < 16 {
+		return nil, errors.New("approval: NewInbox: Token shorter than 16 bytes")
+	}
+	in := &Inbox{token: sha256.Sum256([]byte(opts.Token)), clock: opts.Clock, session: opts.Session,
+		pending: map[string]*inboxWait{}, sessions: map[string]inboxSession{}}
+	if in.clock == nil {
+		in.clock = time.Now
+	}
+	if in.session <= 0 {
+		in.session = 12 * time.Hour
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/pending", in.apiPending)
+	mux.HandleFunc("POST /api/approve", func(w http.ResponseWriter, r *http.Request) { in.apiDecide(w, r, true) })
+	mux.HandleFunc("POST /api/deny", func(w http.ResponseWriter, r *http.Request) { in.apiDecide(w, r, false) })
+	mux.HandleFunc("GET /{$}", in.page)
+	mux.HandleFunc("POST /login", in.login)
+	mux.HandleFunc("POST /decide", in.formDecide)
+	in.handler = securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+	return in, nil
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ServeHTTP serves the API and the page.
+func (in *Inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { in.handler.ServeHTTP(w, r) }
+
+// Approve puts r in the inbox and waits for an answer or the end of ctx.
+func (in *Inbox) Approve(ctx context.Context, r *Request) (Verdict, error) {
+	wait := &inboxWait{card: *r, ch: make(chan Verdict, 1)}
+	in.mu.Lock()
+	if _, dup := in.pending[r.ID]; dup {
+		in.mu.Unlock()
+		return Verdict{}, fmt.Errorf("approval: inbox: request %q is already pending", r.ID)
+	}
+	in.pending[r.ID] = wait
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		if in.pending[r.ID] == wait {
+			delete(in.pending, r.ID)
+		}
+		in.mu.Unlock()
+	}()
+	select {
+	case v := <-wait.ch:
+		return v, nil
+	case <-ctx.Done():
+		return Verdict{}, context.Cause(ctx)
+	}
+}
+
+// Pending returns the waiting requests, oldest first.
+func (in *Inbox) Pending() []Request {
+	now := in.clock()
+	in.mu.Lock()
+	out := make([]Request, 0, len(in.pending))
+	for _, p := range in.pending {
+		if p.card.Deadline.IsZero() || now.Before(p.card.Deadline) {
+			out = append(out, p.card)
+		}
+	}
+	in.mu.Unlock()
+	slices.SortFunc(out, func(a, b Request) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// Answer is an answer to a waiting request, as the JSON API takes it.
+type Answer struct {
+	ID    string `json:"id"`
+	Hash  string `json:"hash"`
+	By    string `json:"by"`
+	Note  string `json:"note,omitempty"`
+	Grant *Grant `json:"grant,omitempty"`
+}
+
+// ParseAnswer decodes and checks an API answer: one JSON object with no
+// unknown fields, an ID, a 64-hex-digit lowercase hash, and a name and
+// note of bounded length.
+func ParseAnswer(body []byte) (Answer, error) {
+	var a Answer
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return Answer{}, fmt.Errorf("approval: answer: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Answer{}, errors.New("approval: answer: trailing data")
+	}
+	return a, a.check()
+}
+
+func (a *Answer) check() error {
+	switch {
+	case a.ID == "" || len(a.ID) > 256:
+		return errors.New("approval: answer: missing or oversized id")
+	case !validHash(a.Hash):
+		return errors.New("approval: answer: hash is not 64 lowercase hex digits")
+	case len(a.By) > 200 || len(a.Note) > 2000:
+		return errors.New("approval: answer: by or note too long")
+	}
+	return nil
+}
+
+// decide delivers an answer; it returns the HTTP status and a message.
+func (in *Inbox) decide(a Answer, approved bool) (int, string) {
+	if a.By == "" {
+		a.By = "inbox"
+	}
+	now := in.clock()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	wait, ok := in.pending[a.ID]
+	if !ok || !wait.card.Deadline.IsZero() && !now.Before(wait.card.Deadline) {
+		return http.StatusNotFound, "approval: no call is waiting for this request"
+	}
+	if subtle.ConstantTimeCompare([]byte(a.Hash), []byte(wait.card.Hash)) != 1 {
+		return http.StatusConflict, "approval: hash does not match the request"
+	}
+	delete(in.pending, a.ID)
+	v := Verdict{Approved: approved, By: a.By, Note: a.Note, ID: a.ID, Hash: a.Hash}
+	if approved {
+		v.Grant = a.Grant
+	}
+	wait.ch <- v
+	return http.StatusOK, ""
+}
+
+// bearer reports whether r carries the token as a bearer token.
+func (in *Inbox) bearer(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(sum[:], in.token[:]) == 1
+}
+
+// sessionOf returns the live session of r's cookie.
+func (in *Inbox) sessionOf(r *http.Request) (inboxSession, bool) {
+	c, err := r.Cookie(inboxCookie)
+	if err != nil || c.Value == "" {
+		return inboxSession{}, false
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s, ok := in.sessions[c.Value]
+	if !ok || !in.clock().Before(s.expires) {
+		return inboxSession{}, false
+	}
+	return s, true
+}
+
+func jsonError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="agentguard inbox"`)
+	}
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func (in *Inbox) apiPending(w http.ResponseWriter, r *http.Request) {
+	if !in.bearer(r) {
+		jsonError(w, http.StatusUnauthorized, "approval: bearer token required")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string][]Request{"pending": in.Pending()})
+}
+
+func (in *Inbox) apiDecide(w http.ResponseWriter, r *http.Request, approved bool) {
+	if !in.bearer(r) {
+		jsonError(w, http.StatusUnauthorized, "approval: bearer token required")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		jsonError(w, http.StatusRequestEntityTooLarge, "approval: body too large or unreadable")
+		return
+	}
+	a, err := ParseAnswer(body)
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if code, msg := in.decide(a, approved); code != http.StatusOK {
+		jsonError(w, code, msg)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"ok":true}`+"\n")
+}
+
+func (in *Inbox) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	sum := sha256.Sum256([]byte(r.PostFormValue("token")))
+	if subtle.ConstantTimeCompare(sum[:], in.token[:]) != 1 {
+		w.WriteHeader(http.StatusUnauthorized)
+		in.render(w, pageData{Login: true, Error: "wrong token"})
+		return
+	}
+	id, csrf := rand.Text(), rand.Text()
+	now := in.clock()
+	in.mu.Lock()
+	for k, s := range in.sessions {
+		if !now.Before(s.expires) {
+			delete(in.sessions, k)
+		}
+	}
+	in.sessions[id] = inboxSession{csrf: csrf, expires: now.Add(in.session)}
+	in.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: inboxCookie, Value: id, HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(in.session / time.Second)})
+	w.Header().Set("Location", "./")
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+func (in *Inbox) formDecide(w http.ResponseWriter, r *http.Request) {
+	s, ok := in.sessionOf(r)
+	if !ok {
+		w.WriteHeader(http.StatusUnauthorized)
+		in.render(w, pageData{Login: true, Error: "please log in"})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "approval: bad form", http.StatusBadRequest)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrf)) != 1 {
+		http.Error(w, "approval: bad CSRF token", http.StatusForbidden)
+		return
+	}
+	var approved bool
+	switch r.PostForm.Get("action") {
+	case "approve":
+		approved = true
+	case "deny":
+	default:
+		http.Error(w, "approval: action must be approve or deny", http.StatusBadRequest)
+		return
+	}
+	a := Answer{ID: r.PostForm.Get("id"), Hash: r.PostForm.Get("hash"), By: r.PostForm.Get("by"), Note: r.PostForm.Get("note")}
+	if g := r.PostForm.Get("grant"); g != "" {
+		scope, dur, _ := strings.Cut(g, " ")
+		sc, err1 := ParseScope(scope)
+		d, err2 := time.ParseDuration(dur)
+		if err1 != nil || err2 != nil || d <= 0 {
+			http.Error(w, "approval: grant must be SCOPE DURATION", http.StatusBadRequest)
+			return
+		}
+		a.Grant = &Grant{Scope: sc, Duration: d}
+	}
+	if err := a.check(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if code, msg := in.decide(a, approved); code != http.StatusOK {
+		http.Error(w, msg, code)
+		return
+	}
+	w.Header().Set("Location", "./")
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+type pageCard struct {
+	Request
+	ArgsJSON string
+	Estimate string
+	Left     string
+}
+
+type pageData struct {
+	Login bool
+	Error string
+	CSRF  string
+	Cards []pageCard
+}
+
+func (in *Inbox) page(w http.ResponseWriter, r *http.Request) {
+	s, ok := in.sessionOf(r)
+	if !ok {
+		if !in.bearer(r) {
+			w.WriteHeader(http.StatusUnauthorized)
+			in.render(w, pageData{Login: true})
+			return
+		}
+	}
+	d := pageData{CSRF: s.csrf}
+	for _, c := range in.Pending() {
+		var args bytes.Buffer
+		enc := json.NewEncoder(&args)
+		enc.SetEscapeHTML(false) // the template escapes; people should read <, > and & as they are
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(c.Args); err != nil {
+			args.Reset()
+			args.WriteString("(arguments cannot be shown)")
+		}
+		d.Cards = append(d.Cards, pageCard{Request: c, ArgsJSON: args.String(), Estimate: amounts(c.Estimate), Left: amounts(c.BudgetLeft)})
+	}
+	in.render(w, d)
+}
+
+func (in *Inbox) render(w http.ResponseWriter, d pageData) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := inboxPage.Execute(w, d); err != nil {
+		// Headers are sent; all that is left is to stop writing.
+		return
+	}
+}
+
+var inboxPage = template.Must(template.New("inbox").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>agentguard approvals</title>
+<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}.card{border:1px solid #888;padding:1em;margin:1em 0}pre{background:#f4f4f4;padding:.5em;overflow:auto}</style>
+</head><body>
+<h1>agentguard approvals</h1>
+{{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
+{{if .Login}}
+<form method="post" action="login"><label>Token <input type="password" name="token" autocomplete="off"></label> <button>Log in</button></form>
+{{else}}
+{{if not .Cards}}<p>No call is waiting for approval.</p>{{end}}
+{{range .Cards}}
+<div class="card">
+<h2>{{.Tool}}</h2>
+<p>Request <code>{{.ID}}</code> for agent <b>{{.Principal.Agent}}</b>{{if .Principal.Requester}} acting for <b>{{.Principal.Requester}}</b>{{end}}{{if .Principal.Tenant}} in tenant <b>{{.Principal.Tenant}}</b>{{end}}.</p>
+{{if or .Rule .Reason}}<p>Rule <b>{{.Rule}}</b>: {{.Reason}}</p>{{end}}
+{{if .Estimate}}<p>Estimated cost: {{.Estimate}}{{if .Left}}; budget left: {{.Left}}{{end}}</p>{{end}}
+<pre>{{.ArgsJSON}}</pre>
+<p>Deadline {{.Deadline.UTC.Format "2006-01-02 15:04:05 UTC"}} · hash <code>{{.Hash}}</code></p>
+<form method="post" action="decide">
+<input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="id" value="{{.ID}}"><input type="hidden" name="hash" value="{{.Hash}}">
+<label>Your name <input name="by" maxlength="200"></label>
+<label>Note <input name="note" maxlength="2000"></label>
+<label>Remember <select name="grant"><option value="">this call only</option><option value="args 10m">same arguments, 10 minutes</option><option value="tool 10m">this tool, 10 minutes</option><option value="tool 1h">this tool, 1 hour</option><option value="agent 10m">everything for this agent, 10 minutes</option></select></label>
+<button name="action" value="approve">Approve</button> <button name="action" value="deny">Deny</button>
+</form>
+</div>
+{{end}}
+{{end}}
+</body></html>
+`))
