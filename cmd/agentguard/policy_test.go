@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestPolicyCheck(t *testing.T) {
+	code, out, errOut := runCLI("policy", "check", "testdata/policy.yaml")
+	if code != 0 || errOut != "" {
+		t.Fatalf("check good file: exit %d, stderr %q", code, errOut)
+	}
+	if !strings.HasPrefix(out, "testdata/policy.yaml: ok: 7 rules (1 shadow), 1 limits, 1 budgets, version ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("check good file: stdout %q", out)
+	}
+
+	code, out, errOut = runCLI("policy", "check", "testdata/bad.yaml")
+	if code != 1 || out != "" {
+		t.Fatalf("check bad file: exit %d, stdout %q", code, out)
+	}
+	want := []string{
+		`policy: testdata/bad.yaml:4:12: rule "x": match: at 1:1: undeclared reference to 'cal'`,
+		`policy: testdata/bad.yaml:8:13: rule "y": effect: unknown effect "maybe" (want deny, approve or allow)`,
+		`policy: testdata/bad.yaml:10:11: limit #1: rate: bad rate "10/fortnight"`,
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("check bad file: stderr %q, want %d lines", errOut, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want prefix %q", i+1, lines[i], w)
+		}
+	}
+
+	if code, _, errOut := runCLI("policy", "check", "testdata/missing.yaml"); code != 1 || !strings.Contains(errOut, "cannot read") {
+		t.Errorf("check missing file: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, _ := runCLI("policy", "check"); code != 2 {
+		t.Errorf("check without file: exit %d, want 2", code)
+	}
+	if code, _, _ := runCLI("policy", "frobnicate"); code != 2 {
+		t.Errorf("unknown subcommand: exit %d, want 2", code)
+	}
+}
+
+func TestPolicyTest(t *testing.T) {
+	code, out, errOut := runCLI("policy", "test", "testdata/policy.yaml", "testdata/cases.yaml")
+	if code != 0 || errOut != "" {
+		t.Fatalf("passing cases: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if strings.Count(out, "PASS ") != 7 || !strings.HasSuffix(out, "7 passed, 0 failed\n") {
+		t.Errorf("passing cases: stdout %q", out)
+	}
+
+	code, out, _ = runCLI("policy", "test", "testdata/policy.yaml", "testdata/cases_failing.yaml")
+	if code != 1 {
+		t.Fatalf("failing cases: exit %d, want 1", code)
+	}
+	for _, w := range []string{
+		"PASS right\n",
+		"FAIL wrong effect: got effect approve, want allow\n",
+		`FAIL wrong rule: got rule "email", want "external-email"` + "\n",
+		"1 passed, 2 failed\n",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("failing cases: stdout %q, want it to contain %q", out, w)
+		}
+	}
+
+	// A bad cases file and a bad policy are errors, not passes.
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "cases.yaml")
+	if err := os.WriteFile(bad, []byte("- name: x\n  call: {tool: t}\n  expect: {effect: perhaps}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI("policy", "test", "testdata/policy.yaml", bad); code != 1 || !strings.Contains(errOut, `case "x": expect.effect "perhaps"`) {
+		t.Errorf("bad cases: exit %d, stderr %q", code, errOut)
+	}
+	if err := os.WriteFile(bad, []byte("- name: x\n  call: {tool: t, colour: red}\n  expect: {effect: deny}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI("policy", "test", "testdata/policy.yaml", bad); code != 1 || !strings.Contains(errOut, "colour") {
+		t.Errorf("unknown field in cases: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runCLI("policy", "test", "testdata/bad.yaml", "testdata/cases.yaml"); code != 1 || !strings.Contains(errOut, `rule "x"`) {
+		t.Errorf("bad policy: exit %d, stderr %q", code, errOut)
+	}
+}
