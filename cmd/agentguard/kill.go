@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/hardstop-labs/agentguard/killswitch"
+)
+
+func init() {
+	commands["kill"] = command{"trip the kill switch: write a kill file", runKill}
+	commands["resume"] = command{"remove a kill file", runResume}
+	commands["status"] = command{"show whether a kill file trips the switch", runStatus}
+}
+
+// killParseFlags parses args with fset, reporting errors to stderr; it returns
+// false on a usage error.
+func killParseFlags(fset *flag.FlagSet, args []string, stderr io.Writer) bool {
+	fset.SetOutput(stderr)
+	if err := fset.Parse(args); err != nil {
+		return false
+	}
+	if fset.NArg() > 0 {
+		fmt.Fprintf(stderr, "agentguard %s: unexpected argument %q\n", fset.Name(), fset.Arg(0))
+		fset.Usage()
+		return false
+	}
+	return true
+}
+
+func killDefaultWho() string {
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "unknown"
+	}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return user + "@" + host
+	}
+	return user
+}
+
+func runKill(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("kill", flag.ContinueOnError)
+	path := fset.String("file", "", "the kill file that the guarded processes watch (required)")
+	reason := fset.String("reason", "", "why the agents must stop (required; one line)")
+	agent := fset.String("agent", "", "stop only this agent")
+	tool := fset.String("tool", "", "stop only this tool")
+	tenant := fset.String("tenant", "", "stop only this tenant")
+	by := fset.String("by", killDefaultWho(), "who is stopping them")
+	fset.Usage = func() {
+		fmt.Fprintln(stderr, "usage: agentguard kill --file PATH [--agent A] [--tool T] [--tenant X] [--by WHO] --reason TEXT")
+		fset.PrintDefaults()
+	}
+	if !killParseFlags(fset, args, stderr) {
+		return 2
+	}
+	if *path == "" || *reason == "" {
+		fmt.Fprintln(stderr, "agentguard kill: --file and --reason are required")
+		fset.Usage()
+		return 2
+	}
+	kf := killswitch.KillFile{
+		Reason: *reason,
+		Scope:  killswitch.Scope{Tenant: *tenant, Agent: *agent, Tool: *tool},
+		By:     *by,
+	}
+	if _, err := kf.Marshal(); err != nil {
+		fmt.Fprintf(stderr, "agentguard kill: %v\n", err)
+		return 2
+	}
+	if err := killswitch.WriteKillFile(*path, kf); err != nil {
+		fmt.Fprintf(stderr, "agentguard kill: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "tripped %s: %s\nkill file: %s\n", kf.Scope, kf.Reason, *path)
+	return 0
+}
+
+func runResume(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("resume", flag.ContinueOnError)
+	path := fset.String("file", "", "the kill file to remove (required)")
+	fset.Usage = func() {
+		fmt.Fprintln(stderr, "usage: agentguard resume --file PATH")
+		fset.PrintDefaults()
+	}
+	if !killParseFlags(fset, args, stderr) {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "agentguard resume: --file is required")
+		fset.Usage()
+		return 2
+	}
+	if err := os.Remove(*path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(stderr, "agentguard resume: no kill file at %s\n", *path)
+			return 1
+		}
+		fmt.Fprintf(stderr, "agentguard resume: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "removed %s\nprocesses whose trigger has ResumeOnRemove resume; the others stay halted until resumed in process\n", *path)
+	return 0
+}
+
+
+// runStatus exits 0 when no kill file exists, 1 when one does.
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("status", flag.ContinueOnError)
+	path := fset.String("file", "", "the kill file to read (required)")
+	fset.Usage = func() {
+		fmt.Fprintln(stderr, "usage: agentguard status --file PATH (exit status 0: not tripped, 1: tripped)")
+		fset.PrintDefaults()
+	}
+	if !killParseFlags(fset, args, stderr) {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "agentguard status: --file is required")
+		fset.Usage()
+		return 2
+	}
+	f, err := os.Open(*path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stdout, "not tripped: no kill file at %s\n", *path)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stdout, "tripped: kill file %s is unreadable (%v); watching processes trip once it stays so past their staleness bound\n", *path, err)
+		return 1
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, killswitch.MaxKillFileSize+1))
+	if err != nil {
+		fmt.Fprintf(stdout, "tripped: kill file %s is unreadable (%v); watching processes trip once it stays so past their staleness bound\n", *path, err)
+		return 1
+	}
+	kf, perr := killswitch.ParseKillFile(data)
+	fmt.Fprintf(stdout, "tripped %s: %s\n", kf.Scope, kf.Reason)
+	if kf.By != "" {
+		fmt.Fprintf(stdout, "by: %s\n", kf.By)
+	}
+	if perr != nil {
+		fmt.Fprintf(stdout, "malformed (%v): watching processes trip their whole scope\n", perr)
+	}
+	fmt.Fprintf(stdout, "kill file: %s\n", *path)
+	return 1
+}
