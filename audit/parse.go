@@ -2,59 +2,12 @@ package audit
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 )
-
-// wire is the JSON shape of a record, for parsing.
-type wire struct {
-	Seq       *json.Number      `json:"seq"`
-	Time      *string           `json:"time"`
-	Log       *string           `json:"log"`
-	Kind      *string           `json:"kind"`
-	Call      string            `json:"call"`
-	Principal *wirePrincipal    `json:"principal"`
-	Env       string            `json:"env"`
-	Tool      string            `json:"tool"`
-	Args      map[string]any    `json:"args"`
-	Labels    map[string]string `json:"labels"`
-	Decision  string            `json:"decision"`
-	Code      string            `json:"code"`
-	Stage     string            `json:"stage"`
-	Rule      string            `json:"rule"`
-	Reason    string            `json:"reason"`
-	Shadow    []struct {
-		Rule   string `json:"rule"`
-		Effect string `json:"effect"`
-		Reason string `json:"reason"`
-	} `json:"shadow"`
-	Policy     string       `json:"policy"`
-	Approver   string       `json:"approver"`
-	Grant      string       `json:"grant"`
-	Note       string       `json:"note"`
-	Estimate   []wireCost   `json:"estimate"`
-	Actual     []wireCost   `json:"actual"`
-	Outcome    string       `json:"outcome"`
-	Error      string       `json:"error"`
-	Duration   *json.Number `json:"duration_ns"`
-	Control    *Control     `json:"control"`
-	Checkpoint string       `json:"checkpoint"`
-	Prev       *string      `json:"prev"`
-}
-
-type wirePrincipal struct {
-	Agent     string `json:"agent"`
-	Requester string `json:"requester"`
-	Tenant    string `json:"tenant"`
-	Session   string `json:"session"`
-}
-
-type wireCost struct {
-	Unit   string      `json:"unit"`
-	Micros json.Number `json:"micros"`
-}
 
 // ParseRecord parses one line of the log (without its newline). It is
 // strict: the line must be exactly what AppendJSON writes for the record
@@ -62,75 +15,444 @@ type wireCost struct {
 // escapes, spaces, or numbers in another form are errors. Errors wrap
 // ErrSyntax.
 func ParseRecord(line []byte) (*Record, error) {
-	r, err := parseRecord(line, nil)
-	return r, err
+	return parseRecord(line, nil)
 }
 
-// parseRecord parses line and checks that it is canonical, using buf as
-// scratch space for the re-encoding; it returns the grown buffer through
-// the record's use only.
-func parseRecord(line []byte, scratch *[]byte) (*Record, error) {
-	if len(line) == 0 || line[0] != '{' || line[len(line)-1] != '}' {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrSyntax)
+// parser reads the canonical form of a record. It reads what AppendJSON
+// writes and little else; whatever it accepts is then re-encoded and
+// compared with the line, so only canonical lines pass.
+type parser struct {
+	b   []byte
+	pos int
+	err error
+}
+
+func (p *parser) fail(format string, args ...any) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%w: byte %d: %s", ErrSyntax, p.pos, fmt.Sprintf(format, args...))
 	}
-	var w wire
-	d := json.NewDecoder(bytes.NewReader(line))
-	d.UseNumber()
-	d.DisallowUnknownFields()
-	if err := d.Decode(&w); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+	p.pos = len(p.b)
+}
+
+// lit consumes s, or fails.
+func (p *parser) lit(s string) {
+	if p.err != nil {
+		return
 	}
-	if d.More() {
-		return nil, fmt.Errorf("%w: data after the object", ErrSyntax)
+	if !bytes.HasPrefix(p.b[p.pos:], []byte(s)) {
+		p.fail("want %s", s)
+		return
 	}
-	switch {
-	case w.Seq == nil:
-		return nil, fmt.Errorf("%w: no seq", ErrSyntax)
-	case w.Time == nil:
-		return nil, fmt.Errorf("%w: no time", ErrSyntax)
-	case w.Log == nil:
-		return nil, fmt.Errorf("%w: no log", ErrSyntax)
-	case w.Kind == nil || *w.Kind == "":
-		return nil, fmt.Errorf("%w: no kind", ErrSyntax)
-	case w.Prev == nil:
-		return nil, fmt.Errorf("%w: no prev", ErrSyntax)
+	p.pos += len(s)
+}
+
+// key reports whether the next bytes are ,"name": and consumes them.
+func (p *parser) key(name string) bool {
+	if p.err != nil {
+		return false
 	}
-	r := &Record{Kind: Kind(*w.Kind), Log: *w.Log, Call: w.Call, Env: w.Env, Tool: w.Tool,
-		Args: w.Args, Labels: w.Labels, Decision: w.Decision, Code: w.Code, Stage: w.Stage,
-		Rule: w.Rule, Reason: w.Reason, PolicyVersion: w.Policy, Approver: w.Approver,
-		Grant: w.Grant, Note: w.Note, Outcome: w.Outcome, Error: w.Error,
-		Control: w.Control, Checkpoint: w.Checkpoint}
-	var err error
-	if r.Seq, err = strconv.ParseUint(string(*w.Seq), 10, 64); err != nil {
-		return nil, fmt.Errorf("%w: seq %s", ErrSyntax, *w.Seq)
+	rest := p.b[p.pos:]
+	if len(rest) < len(name)+4 || rest[0] != ',' || rest[1] != '"' ||
+		string(rest[2:2+len(name)]) != name || rest[2+len(name)] != '"' || rest[3+len(name)] != ':' {
+		return false
 	}
-	if r.Time, err = time.Parse(timeLayout, *w.Time); err != nil {
-		return nil, fmt.Errorf("%w: time %q", ErrSyntax, *w.Time)
+	p.pos += len(name) + 4
+	return true
+}
+
+func (p *parser) str() string {
+	if p.err != nil {
+		return ""
 	}
-	if r.Prev, err = ParseHash(*w.Prev); err != nil {
-		return nil, fmt.Errorf("%w: prev: %v", ErrSyntax, err)
+	if p.pos >= len(p.b) || p.b[p.pos] != '"' {
+		p.fail("want a string")
+		return ""
 	}
-	if w.Principal != nil {
-		r.Principal = Principal(*w.Principal)
-	}
-	for _, s := range w.Shadow {
-		r.Shadow = append(r.Shadow, Shadow(s))
-	}
-	if r.Estimate, err = parseCosts(w.Estimate); err != nil {
-		return nil, err
-	}
-	if r.Actual, err = parseCosts(w.Actual); err != nil {
-		return nil, err
-	}
-	if w.Duration != nil {
-		n, err := strconv.ParseInt(string(*w.Duration), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%w: duration_ns %s", ErrSyntax, *w.Duration)
+	p.pos++
+	start := p.pos
+	// Fast path: no escapes.
+	for p.pos < len(p.b) {
+		c := p.b[p.pos]
+		if c == '"' {
+			s := string(p.b[start:p.pos])
+			p.pos++
+			return s
 		}
-		r.Duration = time.Duration(n)
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		p.pos++
 	}
-	if r.Args != nil {
-		r.Args = normalize(r.Args).(map[string]any)
+	buf := append([]byte(nil), p.b[start:p.pos]...)
+	for p.pos < len(p.b) {
+		c := p.b[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return string(buf)
+		case c < 0x20:
+			p.fail("control character in string")
+			return ""
+		case c != '\\':
+			buf = append(buf, c)
+			p.pos++
+			continue
+		}
+		if p.pos+1 >= len(p.b) {
+			break
+		}
+		e := p.b[p.pos+1]
+		p.pos += 2
+		switch e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+		case 'n':
+			buf = append(buf, '\n')
+		case 'r':
+			buf = append(buf, '\r')
+		case 't':
+			buf = append(buf, '\t')
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'u':
+			r := p.hex4()
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if bytes.HasPrefix(p.b[p.pos:], []byte(`\u`)) {
+					p.pos += 2
+					r2 = p.hex4()
+				}
+				r = utf16.DecodeRune(r, r2)
+			}
+			buf = utf8.AppendRune(buf, r)
+		default:
+			p.fail("bad escape")
+			return ""
+		}
+	}
+	p.fail("unterminated string")
+	return ""
+}
+
+func (p *parser) hex4() rune {
+	if p.pos+4 > len(p.b) {
+		p.fail("short \\u escape")
+		return 0
+	}
+	n, err := strconv.ParseUint(string(p.b[p.pos:p.pos+4]), 16, 32)
+	if err != nil {
+		p.fail("bad \\u escape")
+		return 0
+	}
+	p.pos += 4
+	return rune(n)
+}
+
+// number consumes a JSON number and returns its text.
+func (p *parser) number() []byte {
+	start := p.pos
+	for p.pos < len(p.b) {
+		c := p.b[p.pos]
+		if '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+			p.pos++
+			continue
+		}
+		break
+	}
+	if p.pos == start {
+		p.fail("want a number")
+	}
+	return p.b[start:p.pos]
+}
+
+func (p *parser) int64() int64 {
+	t := p.number()
+	if p.err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(string(t), 10, 64)
+	if err != nil {
+		p.fail("want an integer")
+	}
+	return n
+}
+
+func (p *parser) uint64() uint64 {
+	t := p.number()
+	if p.err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(string(t), 10, 64)
+	if err != nil {
+		p.fail("want an unsigned integer")
+	}
+	return n
+}
+
+// value reads any JSON value as a JSON-like Go value.
+func (p *parser) value(depth int) any {
+	if p.err != nil {
+		return nil
+	}
+	if depth > maxDepth {
+		p.fail("nested too deeply")
+		return nil
+	}
+	if p.pos >= len(p.b) {
+		p.fail("want a value")
+		return nil
+	}
+	switch c := p.b[p.pos]; {
+	case c == '"':
+		return p.str()
+	case c == '{':
+		p.pos++
+		m := map[string]any{}
+		if p.pos < len(p.b) && p.b[p.pos] == '}' {
+			p.pos++
+			return m
+		}
+		for p.err == nil {
+			k := p.str()
+			p.lit(":")
+			m[k] = p.value(depth + 1)
+			if p.pos < len(p.b) && p.b[p.pos] == ',' {
+				p.pos++
+				continue
+			}
+			p.lit("}")
+			break
+		}
+		return m
+	case c == '[':
+		p.pos++
+		a := []any{}
+		if p.pos < len(p.b) && p.b[p.pos] == ']' {
+			p.pos++
+			return a
+		}
+		for p.err == nil {
+			a = append(a, p.value(depth+1))
+			if p.pos < len(p.b) && p.b[p.pos] == ',' {
+				p.pos++
+				continue
+			}
+			p.lit("]")
+			break
+		}
+		return a
+	case c == 't':
+		p.lit("true")
+		return true
+	case c == 'f':
+		p.lit("false")
+		return false
+	case c == 'n':
+		p.lit("null")
+		return nil
+	}
+	t := p.number()
+	if p.err != nil {
+		return nil
+	}
+	if n, err := strconv.ParseInt(string(t), 10, 64); err == nil {
+		return n
+	}
+	f, err := strconv.ParseFloat(string(t), 64)
+	if err != nil {
+		p.fail("bad number %q", t)
+		return nil
+	}
+	return f
+}
+
+func (p *parser) costs() []Cost {
+	p.lit("[")
+	var cs []Cost
+	for p.err == nil {
+		var c Cost
+		p.lit(`{"unit":`)
+		c.Unit = p.str()
+		p.lit(`,"micros":`)
+		c.Micros = p.int64()
+		p.lit("}")
+		cs = append(cs, c)
+		if p.pos < len(p.b) && p.b[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		p.lit("]")
+		break
+	}
+	return cs
+}
+
+// parseRecord parses line and checks that it is canonical, using scratch
+// (when not nil) for the re-encoding.
+func parseRecord(line []byte, scratch *[]byte) (*Record, error) {
+	p := &parser{b: line}
+	r := &Record{}
+	p.lit(`{"seq":`)
+	r.Seq = p.uint64()
+	p.lit(`,"time":`)
+	ts := p.str()
+	if p.err == nil {
+		t, err := time.Parse(timeLayout, ts)
+		if err != nil {
+			p.fail("time %q", ts)
+		}
+		r.Time = t
+	}
+	p.lit(`,"log":`)
+	r.Log = p.str()
+	p.lit(`,"kind":`)
+	r.Kind = Kind(p.str())
+	if p.err == nil && r.Kind == "" {
+		p.fail("empty kind")
+	}
+	if p.key("call") {
+		r.Call = p.str()
+	}
+	if p.key("principal") {
+		p.lit("{")
+		first := true
+		field := func(name string, dst *string) {
+			if first {
+				if bytes.HasPrefix(p.b[p.pos:], []byte(`"`+name+`":`)) {
+					p.pos += len(name) + 3
+					*dst = p.str()
+					first = false
+				}
+				return
+			}
+			if p.key(name) {
+				*dst = p.str()
+			}
+		}
+		field("agent", &r.Principal.Agent)
+		field("requester", &r.Principal.Requester)
+		field("tenant", &r.Principal.Tenant)
+		field("session", &r.Principal.Session)
+		p.lit("}")
+	}
+	if p.key("env") {
+		r.Env = p.str()
+	}
+	if p.key("tool") {
+		r.Tool = p.str()
+	}
+	if p.key("args") {
+		m, ok := p.value(0).(map[string]any)
+		if !ok {
+			p.fail("args is not an object")
+		}
+		r.Args = m
+	}
+	if p.key("labels") {
+		m, ok := p.value(0).(map[string]any)
+		if !ok {
+			p.fail("labels is not an object")
+		}
+		r.Labels = make(map[string]string, len(m))
+		for k, v := range m {
+			s, ok := v.(string)
+			if !ok {
+				p.fail("label %q is not a string", k)
+			}
+			r.Labels[k] = s
+		}
+	}
+	if p.key("decision") {
+		r.Decision = p.str()
+	}
+	if p.key("code") {
+		r.Code = p.str()
+	}
+	if p.key("stage") {
+		r.Stage = p.str()
+	}
+	if p.key("rule") {
+		r.Rule = p.str()
+	}
+	if p.key("reason") {
+		r.Reason = p.str()
+	}
+	if p.key("shadow") {
+		p.lit("[")
+		for p.err == nil {
+			var s Shadow
+			p.lit(`{"rule":`)
+			s.Rule = p.str()
+			p.lit(`,"effect":`)
+			s.Effect = p.str()
+			if p.key("reason") {
+				s.Reason = p.str()
+			}
+			p.lit("}")
+			r.Shadow = append(r.Shadow, s)
+			if p.pos < len(p.b) && p.b[p.pos] == ',' {
+				p.pos++
+				continue
+			}
+			p.lit("]")
+			break
+		}
+	}
+	if p.key("policy") {
+		r.PolicyVersion = p.str()
+	}
+	if p.key("approver") {
+		r.Approver = p.str()
+	}
+	if p.key("grant") {
+		r.Grant = p.str()
+	}
+	if p.key("note") {
+		r.Note = p.str()
+	}
+	if p.key("estimate") {
+		r.Estimate = p.costs()
+	}
+	if p.key("actual") {
+		r.Actual = p.costs()
+	}
+	if p.key("outcome") {
+		r.Outcome = p.str()
+	}
+	if p.key("error") {
+		r.Error = p.str()
+	}
+	if p.key("duration_ns") {
+		r.Duration = time.Duration(p.int64())
+	}
+	if p.key("control") {
+		c := &Control{}
+		p.lit(`{"scope":`)
+		c.Scope = p.str()
+		p.lit(`,"who":`)
+		c.Who = p.str()
+		p.lit(`,"why":`)
+		c.Why = p.str()
+		p.lit("}")
+		r.Control = c
+	}
+	if p.key("checkpoint") {
+		r.Checkpoint = p.str()
+	}
+	p.lit(`,"prev":`)
+	prev := p.str()
+	p.lit("}")
+	if p.err == nil && p.pos != len(line) {
+		p.fail("data after the record")
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	var err error
+	if r.Prev, err = ParseHash(prev); err != nil {
+		return nil, fmt.Errorf("%w: prev: %v", ErrSyntax, err)
 	}
 	// The line must be the canonical encoding of what it holds.
 	var buf []byte
@@ -158,43 +480,4 @@ func mismatch(a, b []byte) int {
 		}
 	}
 	return n
-}
-
-func parseCosts(ws []wireCost) ([]Cost, error) {
-	if ws == nil {
-		return nil, nil
-	}
-	cs := make([]Cost, len(ws))
-	for i, w := range ws {
-		n, err := strconv.ParseInt(string(w.Micros), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%w: cost micros %q", ErrSyntax, w.Micros)
-		}
-		cs[i] = Cost{Unit: w.Unit, Micros: n}
-	}
-	return cs, nil
-}
-
-// normalize turns json.Number values into int64 when they are integers
-// that fit, float64 otherwise.
-func normalize(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-			return i
-		}
-		f, _ := v.Float64()
-		return f
-	case []any:
-		for i := range v {
-			v[i] = normalize(v[i])
-		}
-		return v
-	case map[string]any:
-		for k := range v {
-			v[k] = normalize(v[k])
-		}
-		return v
-	}
-	return v
 }

@@ -1,0 +1,117 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// block returns the lines of the fenced code block of FORMAT.md that
+// starts with "```"+info.
+func block(t *testing.T, doc, info string) []string {
+	t.Helper()
+	_, rest, ok := strings.Cut(doc, "```"+info+"\n")
+	if !ok {
+		t.Fatalf("FORMAT.md has no ```%s block", info)
+	}
+	body, _, _ := strings.Cut(rest, "```")
+	return strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+}
+
+// TestFormatExample checks the worked example of FORMAT.md: its hashes
+// are the SHA-256 of its lines, it verifies with its key, and the Log
+// writes exactly those lines for those records.
+func TestFormatExample(t *testing.T) {
+	docBytes, err := os.ReadFile("FORMAT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(docBytes)
+	lines := block(t, doc, "jsonl")
+	hashes := block(t, doc, "hashes")
+	if len(lines) != 3 || len(hashes) != 3 {
+		t.Fatalf("example has %d lines and %d hashes, want 3 and 3", len(lines), len(hashes))
+	}
+	zero := strings.Repeat("0", 64)
+	for i, line := range lines {
+		sum := HashLine([]byte(line)).String()
+		if sum != hashes[i] {
+			t.Errorf("sha256 of line %d = %s, FORMAT.md says %s", i+1, sum, hashes[i])
+		}
+		wantPrev := zero
+		if i > 0 {
+			wantPrev = HashLine([]byte(lines[i-1])).String()
+		}
+		if !strings.HasSuffix(line, `"prev":"`+wantPrev+`"}`) {
+			t.Errorf("line %d does not end with prev %s", i+1, wantPrev)
+		}
+	}
+	skey, vkey := exampleKeys(t, doc)
+	data := []byte(strings.Join(lines, "\n") + "\n")
+	rep, err := verifyBytes(data, VerifyOptions{Key: vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != 3 || rep.Checkpoints != 1 || rep.Head.String() != hashes[2] {
+		t.Errorf("Verify = %+v, want 3 records, 1 checkpoint, head %s", rep, hashes[2])
+	}
+
+	// The Log writes the same bytes for the same records.
+	times := []time.Time{
+		time.Date(2026, 11, 30, 9, 15, 0, 123456789, time.UTC),
+		time.Date(2026, 11, 30, 9, 15, 0, 456000000, time.UTC),
+		time.Date(2026, 11, 30, 9, 15, 1, 0, time.UTC),
+	}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path, Options{ID: "0193b6c8-7c4e-7000-8000-00000000a001", SignerKey: skey,
+		Redaction: Redaction{HashKey: []byte("example-hash-key")},
+		Clock: func() time.Time {
+			now := times[0]
+			if len(times) > 1 {
+				times = times[1:]
+			}
+			return now
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	who := Principal{Agent: "support-bot", Requester: "alice", Tenant: "acme"}
+	call := "0193b6c8-7c4e-7000-8000-00000000c001"
+	if err := l.Append(ctx, &Record{Kind: KindDecision, Call: call, Principal: who, Tool: "send_email",
+		Args:     map[string]any{"to": "bob@example.com", "api_key": "sk-live-123456", "max_tokens": 200},
+		Decision: "allow", Rule: "allow-email", Reason: "email to customers", PolicyVersion: "5e1c",
+		Estimate: []Cost{{Unit: "USD", Micros: 1500}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(ctx, &Record{Kind: KindResult, Call: call, Principal: who, Tool: "send_email",
+		Outcome: "ok", Duration: 42 * time.Millisecond, Actual: []Cost{{Unit: "USD", Micros: 1200}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); !bytes.Equal(got, data) {
+		t.Errorf("the Log wrote\n%s\nFORMAT.md shows\n%s", got, data)
+	}
+}
+
+func exampleKeys(t *testing.T, doc string) (skey, vkey string) {
+	t.Helper()
+	for _, line := range strings.Split(doc, "\n") {
+		switch {
+		case strings.HasPrefix(line, "PRIVATE+KEY+example+"):
+			skey = line
+		case strings.HasPrefix(line, "example+"):
+			vkey = line
+		}
+	}
+	if skey == "" || vkey == "" {
+		t.Fatal("FORMAT.md has no example key pair")
+	}
+	return skey, vkey
+}
