@@ -44,6 +44,9 @@ type Settings struct {
 	// Tools limits the calls counted to these tool names or path.Match
 	// patterns; empty counts every tool.
 	Tools []string
+	// Match, when set, decides which tools count instead of Tools (the
+	// guard passes the policy's glob matcher for breakers declared there).
+	Match func(tool string) bool
 
 	// ConsecutiveFailures trips an agent at that many failures in a row
 	// (denials do not break the row; a success does).
@@ -144,6 +147,9 @@ func NewBreaker(sw *Switch, s Settings) (*Breaker, error) {
 func (b *Breaker) Settings() Settings { return b.s }
 
 func (b *Breaker) counts(tool string) bool {
+	if b.s.Match != nil {
+		return b.s.Match(tool)
+	}
 	if len(b.s.Tools) == 0 {
 		return true
 	}

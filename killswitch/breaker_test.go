@@ -257,3 +257,13 @@ func TestMicros(t *testing.T) {
 		}
 	}
 }
+
+func TestBreakerMatch(t *testing.T) {
+	r := newRig(t, Settings{ConsecutiveFailures: 1, Tools: []string{"x"}, Match: func(tool string) bool { return strings.HasPrefix(tool, "db/") }})
+	if r.b.Observe("a", "x", F, 0, r.clk.Now()) {
+		t.Error("Match did not replace Tools")
+	}
+	if !r.b.Observe("a", "db/query", F, 0, r.clk.Now()) {
+		t.Error("a tool Match accepts was not counted")
+	}
+}

@@ -81,8 +81,9 @@ type Switch struct {
 	// of Enter is one atomic load.
 	state atomic.Pointer[state]
 
-	ctl   sync.Mutex // serializes Trip, Resume and OnTrip
-	hooks []hook     // copy on write, under ctl
+	ctl      sync.Mutex // serializes Trip, Resume, OnTrip and Watch
+	hooks    []hook     // copy on write, under ctl
+	watchers atomic.Pointer[[]*watcher]
 
 	shards [numShards]shard
 }
@@ -248,9 +249,46 @@ func (s *Switch) sweep(h *Halt) int {
 	return len(victims)
 }
 
+type watcher struct{ fn func(Event) }
+
+// Watch adds fn as a receiver of every later event, after Options.OnEvent,
+// with the same contract. It returns a function that removes it; once that
+// returns, fn is not called again by trips and resumes.
+func (s *Switch) Watch(fn func(Event)) (stop func()) {
+	if fn == nil {
+		return func() {}
+	}
+	w := &watcher{fn}
+	s.ctl.Lock()
+	s.setWatchers(func(ws []*watcher) []*watcher { return append(ws, w) })
+	s.ctl.Unlock()
+	return sync.OnceFunc(func() {
+		s.ctl.Lock()
+		s.setWatchers(func(ws []*watcher) []*watcher {
+			return slices.DeleteFunc(ws, func(x *watcher) bool { return x == w })
+		})
+		s.ctl.Unlock()
+	})
+}
+
+// setWatchers replaces the watchers with edit of a copy; under ctl.
+func (s *Switch) setWatchers(edit func([]*watcher) []*watcher) {
+	var cur []*watcher
+	if p := s.watchers.Load(); p != nil {
+		cur = slices.Clone(*p)
+	}
+	next := edit(cur)
+	s.watchers.Store(&next)
+}
+
 func (s *Switch) emit(e Event) {
 	if s.opts.OnEvent != nil {
 		s.opts.OnEvent(e)
+	}
+	if p := s.watchers.Load(); p != nil {
+		for _, w := range *p {
+			w.fn(e)
+		}
 	}
 }
 

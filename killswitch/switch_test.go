@@ -496,3 +496,22 @@ func BenchmarkEnterExit(b *testing.B) {
 		})
 	})
 }
+
+func TestWatch(t *testing.T) {
+	var a, b []EventKind
+	sw := New(Options{OnEvent: func(e Event) { a = append(a, e.Kind) }})
+	stop := sw.Watch(func(e Event) { b = append(b, e.Kind) })
+	sw.OnTrip("h", func(context.Context, *Halt) error { return nil })
+	sw.Trip(Everything, "ops", "x")
+	sw.Resume(Everything, "ops", "y")
+	stop()
+	stop()
+	sw.Trip(Everything, "ops", "z")
+	if want := []EventKind{EventTrip, EventHook, EventResume}; fmt.Sprint(b) != fmt.Sprint(want) {
+		t.Errorf("watched %v, want %v", b, want)
+	}
+	if len(a) != 5 {
+		t.Errorf("OnEvent saw %v, want 5 events", a)
+	}
+	sw.Watch(nil)() // harmless
+}
