@@ -83,7 +83,7 @@ func (c *Console) Approve(ctx context.Context, r *Request) (Verdict, error) {
 		return Verdict{}, fmt.Errorf("approval: console: %w", err)
 	}
 	for {
-		fmt.Fprint(c.out, "approve? y / n / always [DURATION] [args|tool|agent]: ")
+		fmt.Fprintln(c.out, "approve? y [NOTE] | n [NOTE] | always [DURATION] [args|tool|agent]")
 		if c.inflight == nil {
 			ch := make(chan consoleLine, 1)
 			go func() {
