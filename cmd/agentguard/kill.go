@@ -107,7 +107,6 @@ func runResume(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-
 // runStatus exits 0 when no kill file exists, 1 when one does.
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("status", flag.ContinueOnError)
