@@ -184,14 +184,15 @@ func URLHost(s string) (string, error) {
 
 // EmailDomain returns the domain of an e-mail address, lower-cased and
 // without trailing dot: EmailDomain("Bob <bob@Other.COM>") is "other.com".
-// It fails when the address has no '@' or no domain.
+// It fails when the address has no '@' or no domain, or holds several
+// addresses.
 func EmailDomain(addr string) (string, error) {
 	addr = strings.TrimSpace(addr)
 	if i := strings.LastIndexByte(addr, '<'); i >= 0 && strings.HasSuffix(addr, ">") {
 		addr = addr[i+1 : len(addr)-1]
 	}
 	i := strings.LastIndexByte(addr, '@')
-	if i < 1 {
+	if i < 1 || strings.ContainsAny(addr, " \t\r\n<>,;") {
 		return "", errors.New("emailDomain: not an e-mail address")
 	}
 	d := strings.TrimSuffix(strings.ToLower(addr[i+1:]), ".")
