@@ -67,11 +67,15 @@ func ParseCheckpoint(msg []byte, v note.Verifier) (*Checkpoint, error) {
 		text = n.Text
 	} else {
 		i := bytes.LastIndex(msg, []byte("\n\n"))
-		if i < 0 || !bytes.HasSuffix(msg, []byte("\n")) {
+		if i < 0 {
 			return nil, fmt.Errorf("%w: not a signed note", ErrCheckpoint)
 		}
 		text = string(msg[:i+1])
-		for _, line := range strings.Split(string(msg[i+2:len(msg)-1]), "\n") {
+		sigs := msg[i+2:]
+		if len(sigs) == 0 || sigs[len(sigs)-1] != '\n' {
+			return nil, fmt.Errorf("%w: no signature", ErrCheckpoint)
+		}
+		for _, line := range strings.Split(string(sigs[:len(sigs)-1]), "\n") {
 			if !strings.HasPrefix(line, "— ") || strings.Count(line, " ") != 2 {
 				return nil, fmt.Errorf("%w: bad signature line %q", ErrCheckpoint, line)
 			}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // testKey is a fixed checkpoint key pair for tests.
@@ -70,4 +72,13 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func mustVerifier(t testing.TB) note.Verifier {
+	t.Helper()
+	v, err := note.NewVerifier(testVKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

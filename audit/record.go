@@ -278,8 +278,9 @@ func appendCosts(b []byte, key string, cs []Cost) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string: invalid UTF-8 becomes U+FFFD,
-// control characters, U+2028 and U+2029 are escaped; nothing else is.
+// appendString appends s as a JSON string: each invalid UTF-8 byte becomes
+// U+FFFD; control characters, '"', '\\', U+2028 and U+2029 are escaped;
+// nothing else is.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -310,7 +311,7 @@ func appendString(b []byte, s string) []byte {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
+			b = append(b, "\uFFFD"...)
 			i += size
 			start = i
 			continue
