@@ -166,8 +166,8 @@ type Webhook struct {
 
 type webhookWait struct {
 	hash     string
-	deadline time.Time // zero: none
-	ch   chan Verdict // buffered 1; receives at most one verdict
+	deadline time.Time    // zero: none
+	ch       chan Verdict // buffered 1; receives at most one verdict
 }
 
 var (
