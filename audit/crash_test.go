@@ -1,0 +1,105 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+const crashEnv = "AGENTGUARD_AUDIT_CRASH_CHILD"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashEnv); path != "" {
+		crashChild(path)
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// crashChild appends to the log at path until it is killed, printing the
+// seq of each record once Append has returned: the parent may assume
+// exactly those records are durable.
+func crashChild(path string) {
+	l, err := Open(path, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	for i := 0; ; i++ {
+		r := sampleRecord(i)
+		if err := l.Append(context.Background(), r); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(4)
+		}
+		os.Stdout.WriteString(strconv.FormatUint(r.Seq, 10) + "\n")
+	}
+}
+
+// TestCrash kills a child process that appends in a loop with SIGKILL at
+// random moments. After each kill the log reopens, holds every record the
+// child acknowledged, and verifies.
+func TestCrash(t *testing.T) {
+	kills := 50
+	if testing.Short() {
+		kills = 10
+	}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	rng := rand.New(rand.NewPCG(5, 6))
+	maxAck := int64(-1)
+	for k := range kills {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashEnv+"="+path)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		wait := rng.IntN(40) // acknowledgements to see before the kill
+		for seen := 0; seen < wait && sc.Scan(); seen++ {
+			n, err := strconv.ParseInt(sc.Text(), 10, 64)
+			if err != nil {
+				t.Fatalf("child printed %q", sc.Text())
+			}
+			maxAck = max(maxAck, n)
+		}
+		cmd.Process.Kill()
+		for sc.Scan() { // acknowledged before the kill landed
+			if n, err := strconv.ParseInt(sc.Text(), 10, 64); err == nil {
+				maxAck = max(maxAck, n)
+			}
+		}
+		cmd.Wait()
+
+		l, err := Open(path, Options{})
+		if err != nil {
+			t.Fatalf("kill %d: reopen = %v", k, err)
+		}
+		size, _ := l.Head()
+		if int64(size) <= maxAck {
+			t.Fatalf("kill %d: the log has %d records; seq %d was acknowledged", k, size, maxAck)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Verify(VerifyOptions{}, path)
+		if err != nil {
+			t.Fatalf("kill %d: %v", k, err)
+		}
+		if int64(rep.Records) <= maxAck {
+			t.Fatalf("kill %d: %d records verify; seq %d was acknowledged", k, rep.Records, maxAck)
+		}
+	}
+	t.Logf("%d kills, %d records acknowledged", kills, maxAck+1)
+}

@@ -1,0 +1,215 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+)
+
+// faultFS is the OS file layer with hooks that make writes and syncs of
+// the log file fail or block.
+type faultFS struct {
+	FS
+	// write, when set, is called before each write to a file; a non-nil
+	// error fails it after writing the first n bytes.
+	write func(p []byte) (n int, err error)
+	sync  func() error
+	syncs atomic.Int64
+}
+
+type faultFile struct {
+	File
+	fs *faultFS
+}
+
+func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	file, err := f.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFile{File: file, fs: f}, nil
+}
+
+func (f *faultFile) Write(p []byte) (int, error) {
+	if f.fs.write != nil {
+		if n, err := f.fs.write(p); err != nil {
+			f.File.Write(p[:n])
+			return n, err
+		}
+	}
+	return f.File.Write(p)
+}
+
+func (f *faultFile) Sync() error {
+	f.fs.syncs.Add(1)
+	if f.fs.sync != nil {
+		if err := f.fs.sync(); err != nil {
+			return err
+		}
+	}
+	return f.File.Sync()
+}
+
+func TestWriteFailureLatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	ffs := &faultFS{FS: OS}
+	l, err := Open(path, Options{FS: ffs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		if err := l.Append(ctx, sampleRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := readFile(t, path)
+	// A full disk: half the record is written, then ENOSPC.
+	ffs.write = func(p []byte) (int, error) { return len(p) / 2, syscall.ENOSPC }
+	err = l.Append(ctx, sampleRecord(3))
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Append on a full disk = %v, want ErrUnavailable and ENOSPC", err)
+	}
+	if got := readFile(t, path); string(got) != string(before) {
+		t.Errorf("a partial record is visible: %d bytes, want %d", len(got), len(before))
+	}
+	// The log stays latched even when the disk has room again.
+	ffs.write = nil
+	if err := l.Append(ctx, sampleRecord(4)); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Append after the failure = %v, want ErrUnavailable", err)
+	}
+	if _, err := l.Checkpoint(ctx); err == nil {
+		t.Error("Checkpoint on a latched log succeeded")
+	}
+	if err := l.Close(); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Close = %v, want the latched error", err)
+	}
+	// Reopened, the log verifies and continues.
+	l, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(ctx, sampleRecord(5)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if rep, err := Verify(VerifyOptions{}, path); err != nil || rep.Records != 4 {
+		t.Errorf("Verify = %+v, %v; want 4 records", rep, err)
+	}
+}
+
+func TestSyncFailureLatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	ffs := &faultFS{FS: OS}
+	l, err := Open(path, Options{FS: ffs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := l.Append(ctx, sampleRecord(0)); err != nil {
+		t.Fatal(err)
+	}
+	before := readFile(t, path)
+	ffs.sync = func() error { return syscall.EIO }
+	if err := l.Append(ctx, sampleRecord(1)); !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Append with a failing fsync = %v, want ErrUnavailable and EIO", err)
+	}
+	if got := readFile(t, path); string(got) != string(before) {
+		t.Error("the record whose fsync failed is still in the file")
+	}
+	ffs.sync = nil
+	if err := l.Append(ctx, sampleRecord(2)); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Append after the failure = %v, want ErrUnavailable (never retry and report success)", err)
+	}
+	if l.Err() == nil {
+		t.Error("Err() = nil on a latched log")
+	}
+	l.Close()
+}
+
+// TestGroupCommit: appends that arrive while an fsync runs share the next
+// one.
+func TestGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	ffs := &faultFS{FS: OS}
+	l, err := Open(path, Options{FS: ffs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ffs.syncs.Store(0)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ffs.sync = func() error {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+		return nil
+	}
+	ctx := context.Background()
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n+1)
+	wg.Go(func() { errs <- l.Append(ctx, sampleRecord(0)) })
+	<-entered // the first append is in its fsync
+	for i := 1; i <= n; i++ {
+		wg.Go(func() { errs <- l.Append(ctx, sampleRecord(i)) })
+	}
+	for {
+		if size, _ := l.Head(); size == n+1 {
+			break // all written, all waiting
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ffs.syncs.Load(); got != 2 {
+		t.Errorf("%d fsyncs for %d appends, want 2 (one, then one shared by the rest)", got, n+1)
+	}
+}
+
+// TestConcurrentAppends appends from many goroutines under every policy:
+// every record is there once and the chain verifies.
+func TestConcurrentAppends(t *testing.T) {
+	for _, p := range []SyncPolicy{SyncEach, SyncInterval, SyncNever} {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		l, err := Open(path, Options{Sync: p, SignerKey: testSKey, CheckpointEvery: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				for i := range 25 {
+					if err := l.Append(context.Background(), sampleRecord(g*100+i)); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Verify(VerifyOptions{Key: testVKey}, path)
+		if err != nil {
+			t.Fatalf("%v: %v", p, err)
+		}
+		if rep.Records-uint64(rep.CheckpointRecords) != 400 || rep.Checkpoints < 8 {
+			t.Errorf("%v: Verify = %+v, want 400 records and 8+ checkpoints", p, rep)
+		}
+	}
+}
