@@ -20,8 +20,8 @@ func newRedactor(t *testing.T, r Redaction) *Redactor {
 func TestRedactArgs(t *testing.T) {
 	red := newRedactor(t, Redaction{Keys: []string{"X-Internal-Id"}, HashKey: []byte("k")})
 	args := map[string]any{
-		"Password":   "hunter22",
-		"max_tokens": 100,
+		"Password":     "hunter22",
+		"max_tokens":   100,
 		"github_token": "ghp_abc",
 		"headers": map[string]any{
 			"AUTHORIZATION": "Bearer abc.def",
