@@ -1,0 +1,88 @@
+// Package audit is agentguard's tamper-evident audit log: records of every
+// decision and result, hash-chained in JSON lines, written durably before
+// the tool runs, redacted before they are hashed, signed at checkpoints,
+// and verifiable by anyone from the format alone.
+//
+// # Writing
+//
+// Open a Log and Append records; Append assigns each record its seq, time,
+// log ID and prev, and writes it as one line:
+//
+//	l, err := audit.Open("audit.jsonl", audit.Options{SignerKey: skey})
+//	...
+//	err = l.Append(ctx, &audit.Record{Kind: audit.KindDecision, Tool: "send_email", Args: args, Decision: "allow"})
+//	...
+//	err = l.Close() // writes a final checkpoint
+//
+// The root package's WithAudit and WithAuditFile options record every
+// event of a Guard this way; most programs use them rather than Append.
+//
+// # Durability
+//
+// Under the default sync policy, SyncEach, Append returns only after the
+// line is on disk (fsync); concurrent appends share one fsync (group
+// commit). SyncInterval syncs in the background and SyncNever leaves it to
+// the operating system. A failed write or fsync latches the log: that
+// Append and every later one return an error wrapping ErrUnavailable, and
+// the Guard denies every call, until the log is reopened. A failed write
+// is cut back, so no partial record stays visible. Open recovers a log
+// after a crash: a torn last line (no newline) is cut off and kept in a
+// .broken file (see Log.Recovered); any other damage is a *VerifyError
+// naming the seq and byte offset, and nothing is cut. Options.MaxSize and
+// Options.MaxAge rotate the file; the chain continues in the next file
+// (see Segments).
+//
+// # Format
+//
+// Each line is one record: a JSON object in a canonical form, with seq
+// (from 0, no gaps), time (RFC 3339, UTC, nanoseconds), log (the log's
+// ID), kind, the call's fields when they apply, and prev: the lowercase
+// hex SHA-256 of the previous line's bytes without its newline, or 64
+// zeros for seq 0. FORMAT.md, next to this file, specifies the canonical
+// form key by key, with a worked example, precisely enough to write a
+// verifier in another language.
+//
+// # Checkpoints
+//
+// A checkpoint is a statement of the log's ID, size and head hash (the
+// hash of its last line) in the signed-note format of
+// golang.org/x/mod/sumdb/note, signed with an Ed25519 key from
+// GenerateKey. The log writes checkpoints as records of kind checkpoint,
+// every Options.CheckpointEvery records, every Options.CheckpointInterval
+// and at Close, and hands each to Options.Sinks (FileSink, ZapSink, or
+// any Sink). A checkpoint kept where the log's writer cannot change it
+// makes truncation and rewriting detectable; without one, removing whole
+// records from the end of a log cannot be detected.
+//
+// # Redaction
+//
+// Before a record is hashed and written, its arguments and its error,
+// reason and note text are redacted (see Redaction and Redactor): values
+// under secret keys (DefaultKeys, matched case-insensitively at any
+// depth of maps and arrays) and text matching secret patterns
+// (DefaultPatterns) become "[REDACTED:h]", h a short keyed hash so equal
+// values still correlate; secrets found in the arguments are also removed
+// from the error text; long strings are cut, with their length recorded.
+//
+// # Verifying
+//
+// Verify streams a log's files in constant memory and returns a Report
+// (records, head hash, checkpoints verified) or a *VerifyError naming the
+// first bad record by seq, file and line. With VerifyOptions.Key it checks
+// the checkpoints' signatures; with VerifyOptions.Checkpoint it checks the
+// log against a checkpoint kept elsewhere. The command
+// `agentguard audit verify` is its command-line form.
+//
+// # Replay
+//
+// Replay re-decides the recorded decisions under another policy and
+// reports those that would change, so a policy change can be tried
+// against real history before it is enforced (`agentguard audit replay`).
+//
+// # Operational logging
+//
+// The audit log is not the operational log. Options.Logger receives
+// operational messages (recovery, failures) through zap; Options.Mirror,
+// when set, also receives a copy of every record. Neither replaces the
+// log.
+package audit
