@@ -149,10 +149,10 @@ func newProvider(base types.Provider, adapter types.Adapter) *provider {
 		}, func(c *Call) bool { return f.get(c) != "" })
 	}
 	fields["args"] = callField(types.NewMapType(types.StringType, types.DynType), func(a *activation) ref.Val {
-		if a.args == nil {
-			a.args = types.NewStringInterfaceMap(adapter, a.in.Call.Args)
+		if a.args.adapter == nil {
+			a.args = nativeMap[any]{m: a.in.Call.Args, adapter: adapter}
 		}
-		return a.args
+		return &a.args
 	}, func(c *Call) bool { return len(c.Args) > 0 })
 	fields["labels"] = callField(types.NewMapType(types.StringType, types.StringType), func(a *activation) ref.Val {
 		if a.labels == nil {
@@ -166,13 +166,19 @@ func newProvider(base types.Provider, adapter types.Adapter) *provider {
 
 	ufields := map[string]*types.FieldType{
 		"spend": usageField(types.NewMapType(types.StringType, types.DoubleType), func(a *activation) ref.Val {
-			return floatMap(adapter, a.in.Usage.Spend)
+			if a.spend.adapter == nil {
+				a.spend = nativeMap[float64]{m: a.in.Usage.Spend, conv: double, adapter: adapter}
+			}
+			return &a.spend
 		}, func(u *Usage) bool { return len(u.Spend) > 0 }),
 		"calls": usageField(types.IntType, func(a *activation) ref.Val {
 			return types.Int(a.in.Usage.Calls)
 		}, func(u *Usage) bool { return u.Calls != 0 }),
 		"caps": usageField(types.NewMapType(types.StringType, types.DoubleType), func(a *activation) ref.Val {
-			return floatMap(adapter, a.in.Usage.Caps)
+			if a.caps.adapter == nil {
+				a.caps = nativeMap[float64]{m: a.in.Usage.Caps, conv: double, adapter: adapter}
+			}
+			return &a.caps
 		}, func(u *Usage) bool { return len(u.Caps) > 0 }),
 	}
 	return &provider{
@@ -181,12 +187,7 @@ func newProvider(base types.Provider, adapter types.Adapter) *provider {
 	}
 }
 
-func floatMap(adapter types.Adapter, m map[string]float64) ref.Val {
-	if m == nil {
-		m = map[string]float64{}
-	}
-	return types.NewDynamicMap(adapter, m)
-}
+func double(f float64) ref.Val { return types.Double(f) }
 
 // activation resolves the CEL variables call, now and usage from an Input
 // without building a map per evaluation. It also stands for the call
@@ -195,7 +196,9 @@ func floatMap(adapter types.Adapter, m map[string]float64) ref.Val {
 type activation struct {
 	in     *Input
 	strs   [8]ref.Val // of callStrings
-	args   ref.Val
+	args   nativeMap[any]
+	spend  nativeMap[float64]
+	caps   nativeMap[float64]
 	labels ref.Val
 	now    ref.Val
 	usage  usageVal

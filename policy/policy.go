@@ -30,6 +30,7 @@ type Policy struct {
 	other     *ruleSet            // rules that may match a call to any other tool
 	costs     []*costExpr
 	usesUsage bool
+	defReason string
 }
 
 // ruleSet is the rules to evaluate for a call: enforced rules ordered by
@@ -119,8 +120,7 @@ func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
 			d.Reason = "policy evaluation was cancelled"
 			return d
 		}
-		d.Effect, d.Default = p.def, true
-		d.Reason = "no rule matched; the policy's default is " + p.def.String()
+		d.Effect, d.Default, d.Reason = p.def, true, p.defReason
 	}
 	d.Shadow = p.shadow(ctx, a, set)
 	return d
@@ -320,6 +320,7 @@ func compile(s Spec, name string, loc locator) (*Policy, error) {
 	normalize(&s)
 	p.spec = s
 	p.version = version(&s)
+	p.defReason = "no rule matched; the policy's default is " + p.def.String()
 	p.index()
 	return p, nil
 }
