@@ -281,7 +281,7 @@ func (g *Guard) recordSwitch(e killswitch.Event) {
 	switch e.Kind {
 	case killswitch.EventTrip:
 		ev.Kind = EventHalt
-		ev.Reason = fmt.Sprintf("%d calls in flight halted", e.Halted)
+		ev.Reason = fmt.Sprintf("in-flight calls halted: %d", e.Halted)
 	case killswitch.EventResume:
 		ev.Kind = EventResume
 	case killswitch.EventHook:

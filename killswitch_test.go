@@ -154,7 +154,7 @@ func TestKillSwitchHaltsThousandCallsThroughWrap(t *testing.T) {
 			k += ":" + string(e.Outcome)
 		}
 		counts[k]++
-		if e.Kind == agentguard.EventHalt && (e.Control == nil || e.Control.Scope != "everything" || e.Control.Why != "runaway agent" || e.Reason != "1000 calls in flight halted") {
+		if e.Kind == agentguard.EventHalt && (e.Control == nil || e.Control.Scope != "everything" || e.Control.Why != "runaway agent" || e.Reason != "in-flight calls halted: 1000") {
 			t.Errorf("halt event = %+v %+v", e, e.Control)
 		}
 	}
