@@ -30,7 +30,7 @@ func (n *nativeMap[V]) full() traits.Mapper {
 	if m == nil {
 		m = map[string]V{}
 	}
-	return types.NewDynamicMap(n.adapter, m).(traits.Mapper)
+	return types.NewDynamicMap(n.adapter, m)
 }
 
 // Find implements traits.Mapper.
