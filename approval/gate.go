@@ -138,11 +138,6 @@ func (g *Gate) Ask(ctx context.Context, r *Request) (Outcome, error) {
 		r.Deadline = now.Add(g.timeout)
 	}
 
-	// Only once: a request ID is asked at most once.
-	if !g.markAsked(r.ID, r.Deadline.Add(g.timeout), now) {
-		return refuse(ErrReused, "request was already asked", nil)
-	}
-
 	// A live grant skips the wait.
 	p, err := g.covering(ctx, r, now)
 	if err != nil {
@@ -150,6 +145,11 @@ func (g *Gate) Ask(ctx context.Context, r *Request) (Outcome, error) {
 	}
 	if p != nil {
 		return Outcome{Permit: p, Covered: true}, nil
+	}
+
+	// Only once: a request ID is put to the approver at most once.
+	if !g.markAsked(r.ID, r.Deadline.Add(g.timeout), now) {
+		return refuse(ErrReused, "request was already asked", nil)
 	}
 
 	wait := r.Deadline.Sub(now)
