@@ -1,0 +1,149 @@
+package agentguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hardstop-labs/agentguard/audit"
+)
+
+// WithAudit records every event of the Guard in l, before the tool runs
+// for decisions (the Recorder stage), and shows only arguments redacted by
+// l's Redaction in denials and approval cards. When l cannot record a
+// decision (it is latched after a failed write or fsync, or closed), the
+// call is denied with CodeAuditUnavailable and the tool does not run. The
+// Guard does not close l.
+func WithAudit(l *audit.Log) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("agentguard: WithAudit: nil log")
+		}
+		return setStage("WithAudit", &c.recorder, Recorder(&auditRecorder{log: l}))
+	}
+}
+
+// WithAuditFile opens the audit log at path (see audit.Open) and records
+// every event in it as WithAudit does. opts, at most one, configure the
+// log; the zero value is durable (every decision is fsynced before the
+// tool runs). When opts has no Clock the log uses the Guard's clock
+// (WithClock), and when it has no Logger, the Guard's logger (WithLogger).
+// Guard.Close closes the log, writing a final signed checkpoint when
+// opts.SignerKey is set.
+func WithAuditFile(path string, opts ...audit.Options) Option {
+	return func(c *config) error {
+		if len(opts) > 1 {
+			return fmt.Errorf("agentguard: WithAuditFile: %d audit.Options given, want at most one", len(opts))
+		}
+		if path == "" {
+			return errors.New("agentguard: WithAuditFile: empty path")
+		}
+		var o audit.Options
+		if len(opts) == 1 {
+			o = opts[0]
+		}
+		if o.Clock == nil {
+			o.Clock = func() time.Time {
+				if c.clock != nil {
+					return c.clock()
+				}
+				return time.Now()
+			}
+		}
+		if o.Logger == nil && c.logger != nil {
+			o.Logger = c.logger
+		}
+		r := &auditRecorder{}
+		if err := setStage("WithAuditFile", &c.recorder, Recorder(r)); err != nil {
+			return err
+		}
+		l, err := audit.Open(path, o)
+		if err != nil {
+			return fmt.Errorf("agentguard: WithAuditFile: %w", err)
+		}
+		if rec := l.Recovered(); rec != nil && c.logger != nil {
+			c.logger.Warn("agentguard: audit log recovered after a crash", zap.String("file", rec.File),
+				zap.Int64("offset", rec.Offset), zap.String("broken", rec.Broken))
+		}
+		r.log = l
+		c.closers = append(c.closers, l.Close)
+		return nil
+	}
+}
+
+// auditRecorder is the Recorder and Redactor of WithAudit and
+// WithAuditFile.
+type auditRecorder struct {
+	log *audit.Log
+}
+
+var (
+	_ Recorder = (*auditRecorder)(nil)
+	_ Redactor = (*auditRecorder)(nil)
+)
+
+// Record appends e to the log. A failure is a *DeniedError of
+// CodeAuditUnavailable whose Err is the log's error.
+func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
+	if r.log == nil {
+		return &DeniedError{Code: CodeAuditUnavailable, Reason: "the audit log is not open", Err: ErrAuditUnavailable}
+	}
+	if err := r.log.Append(ctx, auditRecord(e)); err != nil {
+		return &DeniedError{Code: CodeAuditUnavailable, Reason: "the audit log cannot record this call", Err: err}
+	}
+	return nil
+}
+
+// RedactArgs returns args redacted as the log redacts them.
+func (r *auditRecorder) RedactArgs(args map[string]any) map[string]any {
+	if r.log == nil {
+		return nil
+	}
+	return r.log.Redactor().RedactArgs(args)
+}
+
+// auditRecord maps an event to the record the log writes. The log redacts
+// the arguments, and the error text with the secrets found in them.
+func auditRecord(e *Event) *audit.Record {
+	rec := &audit.Record{
+		Kind: audit.Kind(e.Kind), Code: string(e.Code), Stage: string(e.Stage), Rule: e.Rule,
+		Reason: e.Reason, PolicyVersion: e.PolicyVersion, Approver: e.Approver, Grant: e.Grant,
+		Note: e.Note, Outcome: string(e.Outcome), Duration: e.Duration,
+		Estimate: auditCosts(e.Estimate), Actual: auditCosts(e.Actual),
+	}
+	if c := e.Call; c != nil {
+		rec.Call, rec.Env, rec.Tool, rec.Args, rec.Labels = c.ID, c.Env, c.Tool, c.Args, c.Labels
+		rec.Principal = audit.Principal(c.Principal)
+	}
+	switch e.Kind {
+	case EventDecision, EventApproval:
+		rec.Decision = e.Decision.String()
+	}
+	for _, s := range e.Shadow {
+		rec.Shadow = append(rec.Shadow, audit.Shadow{Rule: s.Rule, Effect: s.Effect.String(), Reason: s.Reason})
+	}
+	if e.Err != nil {
+		rec.Error = e.Err.Error()
+	}
+	if e.RetryAfter > 0 && rec.Reason != "" {
+		rec.Reason += fmt.Sprintf(" (retry after %s)", e.RetryAfter.Round(time.Millisecond))
+	}
+	if e.Control != nil {
+		rec.Control = &audit.Control{Scope: e.Control.Scope, Who: e.Control.Who, Why: e.Control.Why}
+	}
+	return rec
+}
+
+func auditCosts(cs []Cost) []audit.Cost {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]audit.Cost, len(cs))
+	for i, c := range cs {
+		out[i] = audit.Cost{Unit: c.Unit, Micros: c.Micros}
+	}
+	return out
+}

@@ -1,0 +1,294 @@
+package agentguard_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/audit"
+	"github.com/hardstop-labs/agentguard/policy"
+)
+
+// fullDisk is the OS file layer with a switch that makes writes fail with
+// ENOSPC after writing half of what they were given.
+type fullDisk struct {
+	audit.FS
+	full atomic.Bool
+}
+
+type fullDiskFile struct {
+	audit.File
+	d *fullDisk
+}
+
+func (d *fullDisk) OpenFile(name string, flag int, perm fs.FileMode) (audit.File, error) {
+	f, err := d.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &fullDiskFile{File: f, d: d}, nil
+}
+
+func (f *fullDiskFile) Write(p []byte) (int, error) {
+	if f.d.full.Load() {
+		n, _ := f.File.Write(p[:len(p)/2])
+		return n, syscall.ENOSPC
+	}
+	return f.File.Write(p)
+}
+
+// spyBudget reserves nothing and counts how reservations are settled.
+type spyBudget struct {
+	mu      sync.Mutex
+	settles []bool // the known argument of each Settle
+	actual  [][]agentguard.Cost
+}
+
+func (b *spyBudget) Reserve(ctx context.Context, c *agentguard.Call) (agentguard.Reservation, error) {
+	return b, nil
+}
+
+func (b *spyBudget) Usage(ctx context.Context, c *agentguard.Call) (policy.Usage, error) {
+	return policy.Usage{}, nil
+}
+
+func (b *spyBudget) Settle(ctx context.Context, actual []agentguard.Cost, known bool) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.settles = append(b.settles, known)
+	b.actual = append(b.actual, actual)
+	return nil
+}
+
+type fileArgs struct {
+	Path string `json:"path"`
+}
+
+// auditLines parses every record of the log at path.
+func auditLines(t *testing.T, path string) []*audit.Record {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*audit.Record
+	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		r, err := audit.ParseRecord(line)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// TestAuditDecisionBeforeTool: the tool itself finds its decision record
+// in the file, durable, before it runs.
+func TestAuditDecisionBeforeTool(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)), agentguard.WithAuditFile(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	read := agentguard.Wrap(g, "read_file", func(ctx context.Context, a fileArgs) (string, error) {
+		ran = true
+		c, ok := agentguard.CallFrom(ctx)
+		if !ok {
+			t.Error("CallFrom: no call in the tool's context")
+			return "", nil
+		}
+		recs := auditLines(t, path)
+		if len(recs) != 1 {
+			t.Fatalf("the tool sees %d records, want its decision", len(recs))
+		}
+		r := recs[0]
+		if r.Kind != audit.KindDecision || r.Call != c.ID || r.Decision != "allow" || r.Rule != "reads" || r.Tool != "read_file" {
+			t.Errorf("decision record = %+v", r)
+		}
+		return "contents", nil
+	})
+	if _, err := read(context.Background(), fileArgs{Path: "/etc/motd"}); err != nil {
+		t.Fatal(err)
+	}
+	if !ran {
+		t.Fatal("the tool did not run")
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := auditLines(t, path)
+	if len(recs) != 2 || recs[1].Kind != audit.KindResult || recs[1].Outcome != "ok" || recs[1].Call != recs[0].Call {
+		t.Errorf("records after the call: %d, last %+v; want decision then result", len(recs), recs[len(recs)-1])
+	}
+	if _, err := audit.Verify(audit.VerifyOptions{}, path); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestAuditFullDiskDenies: when the decision cannot be written, the call
+// is denied, the tool never runs, no partial record is left, the budget
+// reservation is released, and the log stays latched.
+func TestAuditFullDiskDenies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	disk := &fullDisk{FS: audit.OS}
+	l, err := audit.Open(path, audit.Options{FS: disk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	budget := &spyBudget{}
+	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)), agentguard.WithAudit(l),
+		agentguard.WithBudgeter(budget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	var runs atomic.Int32
+	read := agentguard.Wrap(g, "read_file", func(ctx context.Context, a fileArgs) (string, error) {
+		runs.Add(1)
+		return "x", nil
+	})
+	if _, err := read(context.Background(), fileArgs{Path: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	disk.full.Store(true)
+	_, err = read(context.Background(), fileArgs{Path: "b"})
+	var d *agentguard.DeniedError
+	if !errors.As(err, &d) || d.Code != agentguard.CodeAuditUnavailable || !errors.Is(err, agentguard.ErrAuditUnavailable) {
+		t.Fatalf("call on a full disk = %v, want an audit_unavailable denial", err)
+	}
+	if !errors.Is(err, audit.ErrUnavailable) || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("denial %v does not carry the log's error", err)
+	}
+	if runs.Load() != 1 {
+		t.Errorf("the tool ran %d times, want once (not on the full disk)", runs.Load())
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Errorf("the log changed on a full disk: %d bytes, was %d", len(after), len(before))
+	}
+	budget.mu.Lock()
+	if len(budget.settles) != 2 || !budget.settles[1] || budget.actual[1] != nil {
+		t.Errorf("settles = %v %v, want the denied call's reservation released (known, no cost)", budget.settles, budget.actual)
+	}
+	budget.mu.Unlock()
+	// Latched: denied even with room on the disk again.
+	disk.full.Store(false)
+	if _, err := read(context.Background(), fileArgs{Path: "c"}); !errors.Is(err, agentguard.ErrAuditUnavailable) {
+		t.Errorf("call after the failure = %v, want ErrAuditUnavailable", err)
+	}
+	if runs.Load() != 1 {
+		t.Errorf("the tool ran on a latched log")
+	}
+}
+
+type loginArgs struct {
+	User     string            `json:"user"`
+	Password string            `json:"password"`
+	Headers  map[string]string `json:"headers"`
+}
+
+// TestAuditSecrets: secrets in arguments and in the tool's error never
+// reach the file, and denials show redacted arguments.
+func TestAuditSecrets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	pol := mustPolicy(t, testPolicy+`
+  - name: logins
+    match: call.tool == "read_login"
+    effect: allow
+`)
+	g, err := agentguard.New(agentguard.WithPolicy(pol), agentguard.WithEnv("prod"), agentguard.WithAuditFile(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := agentguard.Wrap(g, "read_login", func(ctx context.Context, a loginArgs) (string, error) {
+		return "", errors.New("login as " + a.User + " with " + a.Password + " failed; header " + a.Headers["Authorization"])
+	})
+	args := loginArgs{User: "alice", Password: "Tr0ub4dor&3", Headers: map[string]string{"Authorization": "Bearer tok_abcdefghijkl"}}
+	if _, err := login(context.Background(), args); err == nil || !strings.Contains(err.Error(), "Tr0ub4dor&3") {
+		t.Fatalf("the tool's own error = %v, want it untouched", err)
+	}
+	del := agentguard.Wrap(g, "db.delete", func(ctx context.Context, a loginArgs) (string, error) { return "", nil })
+	_, err = del(context.Background(), args)
+	var d *agentguard.DeniedError
+	if !errors.As(err, &d) {
+		t.Fatalf("delete in prod = %v, want a denial", err)
+	}
+	if pw, _ := d.Args["password"].(string); !strings.HasPrefix(pw, "[REDACTED:") {
+		t.Errorf("denial args = %v, want the password redacted", d.Args)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	for _, secret := range []string{"Tr0ub4dor&3", "tok_abcdefghijkl"} {
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("%q reached the audit file:\n%s", secret, data)
+		}
+	}
+	recs := auditLines(t, path)
+	kinds := []string{}
+	for _, r := range recs {
+		kinds = append(kinds, string(r.Kind)+":"+r.Decision+r.Outcome+r.Code)
+	}
+	want := "decision:allow result:error decision:denypolicy_denied"
+	if strings.Join(kinds, " ") != want {
+		t.Errorf("records %q, want %q", strings.Join(kinds, " "), want)
+	}
+	if !strings.Contains(recs[1].Error, "login as alice with [REDACTED:") {
+		t.Errorf("result error = %q, want the password replaced by its mark", recs[1].Error)
+	}
+}
+
+// TestAuditFileCheckpointOnClose: Guard.Close closes the log with a
+// signed checkpoint that verifies.
+func TestAuditFileCheckpointOnClose(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	skey, vkey, err := audit.GenerateKey("guard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)),
+		agentguard.WithAuditFile(path, audit.Options{SignerKey: skey, Sinks: []audit.Sink{audit.FileSink(filepath.Join(dir, "cp"))}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := agentguard.Wrap(g, "read_file", func(ctx context.Context, a fileArgs) (string, error) { return "", nil })
+	for range 3 {
+		if _, err := read(context.Background(), fileArgs{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cp, _ := os.ReadFile(filepath.Join(dir, "cp"))
+	rep, err := audit.Verify(audit.VerifyOptions{Key: vkey, Checkpoint: cp}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != 7 || rep.Checkpoints != 1 || rep.Covered != 6 {
+		t.Errorf("Verify = %+v, want 6 records and the checkpoint that covers them", rep)
+	}
+	if _, err := agentguard.New(agentguard.WithAuditFile(path, audit.Options{}, audit.Options{})); err == nil {
+		t.Error("WithAuditFile with two Options succeeded")
+	}
+	if _, err := agentguard.New(agentguard.WithAuditFile(path), agentguard.WithAudit(nil)); err == nil {
+		t.Error("WithAudit(nil) succeeded")
+	}
+}
