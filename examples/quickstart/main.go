@@ -1,0 +1,174 @@
+// Command quickstart is agentguard's main job in one small program: a
+// support agent, driven by a scripted fake model, calls guarded tools. Some
+// calls are allowed, some denied with a reason the model can act on, one
+// waits for a human (answered by a callback), and a model loop runs until
+// its daily budget stops it. It ends by verifying its own audit log.
+//
+// Run it with:
+//
+//	go run ./examples/quickstart
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/approval"
+	"github.com/hardstop-labs/agentguard/audit"
+	"github.com/hardstop-labs/agentguard/policy"
+)
+
+//go:embed policy.yaml
+var policyYAML []byte
+
+// The tools. They would talk to real systems; here they only answer.
+
+type OrderArgs struct {
+	Customer string `json:"customer"`
+}
+
+func readOrders(_ context.Context, a OrderArgs) (string, error) {
+	return "2 orders for " + a.Customer, nil
+}
+
+type RefundArgs struct {
+	Order  string  `json:"order"`
+	Amount float64 `json:"amount"`
+}
+
+func refund(_ context.Context, a RefundArgs) (string, error) {
+	return fmt.Sprintf("refunded %.2f USD on %s", a.Amount, a.Order), nil
+}
+
+type DeleteArgs struct {
+	Table string `json:"table"`
+}
+
+func dbDelete(_ context.Context, a DeleteArgs) (string, error) {
+	return "deleted " + a.Table, nil
+}
+
+type EmailArgs struct {
+	To      string `json:"to"`
+	Subject string `json:"subject"`
+}
+
+func sendEmail(_ context.Context, a EmailArgs) (string, error) {
+	return "sent to " + a.To, nil
+}
+
+// The approver: the callback a real program would wire to Slack, a pager or
+// a web inbox. This one approves refunds up to 500 USD and rejects the rest.
+func approve(_ context.Context, r *approval.Request) (approval.Verdict, error) {
+	if amount, _ := r.Args["amount"].(float64); amount <= 500 {
+		return r.Approve("alice@acme.com", "customer is in good standing"), nil
+	}
+	return r.Reject("alice@acme.com", "too large; escalate to finance"), nil
+}
+
+// step is one tool call the scripted model makes.
+type step struct {
+	say  string
+	call func(context.Context) (string, error)
+}
+
+func main() {
+	if err := run(os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(w io.Writer) error {
+	dir, err := os.MkdirTemp("", "agentguard-quickstart")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	logPath := filepath.Join(dir, "audit.jsonl")
+	skey, vkey, err := audit.GenerateKey("quickstart")
+	if err != nil {
+		return err
+	}
+
+	pol, err := policy.Parse("policy.yaml", policyYAML)
+	if err != nil {
+		return err
+	}
+	g, err := agentguard.New(
+		agentguard.WithPolicy(pol),
+		agentguard.WithEnv("prod"),
+		agentguard.WithApprover(approval.Func(approve)),
+		agentguard.WithAuditFile(logPath, audit.Options{SignerKey: skey}),
+	)
+	if err != nil {
+		return err
+	}
+
+	read := agentguard.Wrap(g, "read_orders", readOrders)
+	ref := agentguard.Wrap(g, "refund", refund)
+	del := agentguard.Wrap(g, "db.delete", dbDelete)
+	mail := agentguard.Wrap(g, "send_email", sendEmail)
+
+	ctx := agentguard.WithPrincipal(context.Background(),
+		agentguard.Principal{Agent: "support-bot", Requester: "bob", Tenant: "acme"})
+
+	script := []step{
+		{"look up the customer's orders", func(ctx context.Context) (string, error) {
+			return read(ctx, OrderArgs{Customer: "carol"})
+		}},
+		{"refund 30 USD", func(ctx context.Context) (string, error) {
+			return ref(ctx, RefundArgs{Order: "A-1001", Amount: 30})
+		}},
+		{"refund 250 USD", func(ctx context.Context) (string, error) {
+			return ref(ctx, RefundArgs{Order: "A-1002", Amount: 250})
+		}},
+		{"refund 900 USD", func(ctx context.Context) (string, error) {
+			return ref(ctx, RefundArgs{Order: "A-1003", Amount: 900})
+		}},
+		{"clean up the orders table", func(ctx context.Context) (string, error) {
+			return del(ctx, DeleteArgs{Table: "orders"})
+		}},
+		{"email a colleague", func(ctx context.Context) (string, error) {
+			return mail(ctx, EmailArgs{To: "dave@acme.com", Subject: "refunds done"})
+		}},
+		{"email the customer's lawyer", func(ctx context.Context) (string, error) {
+			return mail(ctx, EmailArgs{To: "counsel@example.org", Subject: "refunds"})
+		}},
+	}
+	for i, s := range script {
+		fmt.Fprintf(w, "%d. model: %s\n", i+1, s.say)
+		out, err := s.call(ctx)
+		report(w, out, err)
+	}
+
+	if err := g.Close(); err != nil {
+		return err
+	}
+	rep, err := audit.Verify(audit.VerifyOptions{Key: vkey}, logPath)
+	if err != nil {
+		return fmt.Errorf("audit log does not verify: %w", err)
+	}
+	fmt.Fprintf(w, "\naudit log: %d records, hash chain intact, %d signed checkpoint(s) verified\n", rep.Records, rep.Checkpoints)
+	return nil
+}
+
+// report prints what the model gets back: the tool's result, or the
+// denial's text, which is written for the model to read.
+func report(w io.Writer, out string, err error) {
+	var d *agentguard.DeniedError
+	switch {
+	case errors.As(err, &d):
+		fmt.Fprintf(w, "   denied: %s\n", d.Error())
+	case err != nil:
+		fmt.Fprintf(w, "   tool error: %v\n", err)
+	default:
+		fmt.Fprintf(w, "   allowed: %s\n", out)
+	}
+}

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestQuickstart runs the quickstart and checks what it prints: the
+// decisions of the script, in order, and a verified audit log.
+func TestQuickstart(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(&out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	want := []string{
+		"1. model: look up the customer's orders\n   allowed: 2 orders for carol\n",
+		"2. model: refund 30 USD\n   allowed: refunded 30.00 USD on A-1001\n",
+		"3. model: refund 250 USD\n   allowed: refunded 250.00 USD on A-1002\n",
+		"4. model: refund 900 USD\n   denied: agentguard: call to tool \"refund\" was not run (approval_rejected): stopped by \"big-refunds\": rejected by alice@acme.com: too large; escalate to finance.",
+		"5. model: clean up the orders table\n   denied: agentguard: call to tool \"db.delete\" was not run (policy_denied): stopped by \"no-prod-deletes\"",
+		"6. model: email a colleague\n   allowed: sent to dave@acme.com\n",
+		"7. model: email the customer's lawyer\n   denied: agentguard: call to tool \"send_email\" was not run (policy_denied): stopped by \"external-email\"",
+		"hash chain intact, 1 signed checkpoint(s) verified\n",
+	}
+	last := 0
+	for _, w := range want {
+		i := strings.Index(got[last:], w)
+		if i < 0 {
+			t.Fatalf("quickstart output lacks, in order:\n%s\n--- got:\n%s", w, got)
+		}
+		last += i + len(w)
+	}
+}
