@@ -446,6 +446,18 @@ func TestZeroSwitch(t *testing.T) {
 }
 
 func BenchmarkEnterExit(b *testing.B) {
+	// What Enter cannot avoid: the cancellable context it returns. The
+	// switch's own cost is the difference with the other cases.
+	b.Run("baseline-context-only", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			ctx := context.Background()
+			for pb.Next() {
+				_, cancel := context.WithCancelCause(ctx)
+				cancel(nil)
+			}
+		})
+	})
 	b.Run("untripped", func(b *testing.B) {
 		sw := New(Options{})
 		k := Key{Tenant: "acme", Agent: "bot", Tool: "email"}
