@@ -1,0 +1,76 @@
+// Package agentguard puts structural safety controls around an AI agent's
+// tool calls: a policy decides every call, budgets and rate limits cap
+// what it may spend, a human approves what is risky, a tamper-evident log
+// records everything before it runs, and a kill switch stops it, from
+// outside the agent's reach. Every control fails closed.
+//
+// # The Guard
+//
+// Build one Guard with New from a policy and the controls you want, then
+// wrap each tool function with Wrap. The wrapped function has the same type
+// as the tool; every call through it runs the pipeline:
+//
+//	identify → kill switch → policy → rate limit → budget → approval → record → run → settle → record → breakers
+//
+// Any error in the steps before the run ends the call as a denial, which is
+// recorded; no error inside the guard lets a tool run unguarded.
+//
+//	g, err := agentguard.New(
+//		agentguard.WithPolicyFile("policy.yaml"),
+//		agentguard.WithApprover(approval.Func(askOnSlack)),
+//		agentguard.WithAuditFile("audit.jsonl"),
+//	)
+//	if err != nil { ... }
+//	defer g.Close()
+//	send := agentguard.Wrap(g, "send_email", sendEmail)
+//	ctx = agentguard.WithPrincipal(ctx, agentguard.Principal{Agent: "support-bot", Requester: "alice"})
+//	receipt, err := send(ctx, EmailArgs{To: "bob@example.com"})
+//
+// A Guard without a policy denies every call.
+//
+// # Three forms
+//
+// Wrap guards a typed function func(C, In) (Out, error), where C is
+// context.Context or a framework's own context type. WrapJSON guards a tool
+// that takes raw JSON arguments, as LLM APIs deliver them. Guard.Check and
+// Ticket.Done are the two-step form for adapters and code that cannot be
+// wrapped.
+//
+// # Identity
+//
+// A call is made for a Principal: the agent, the requester it acts for, the
+// tenant and the session. WithPrincipal puts one in a context;
+// WithDefaultPrincipal fills what the context does not say. The policy sees
+// the principal, the tool, its arguments (as JSON values), its labels, the
+// environment (WithEnv) and, with a budget, what the principal has spent.
+//
+// # Denials
+//
+// A refused call returns a *DeniedError. Its Error text is written for the
+// model that made the call: what it tried, which rule or limit stopped it,
+// what would let it through, whether retrying can help, and that it should
+// tell the user and ask a human rather than work around the refusal.
+// MarshalJSON gives the same fields to programs. Every denial matches
+// ErrDenied and the sentinel of its Code (ErrPolicyDenied, ErrHalted,
+// ErrRateLimited, ErrBudgetExceeded, ErrApprovalRequired, ErrApprovalDenied,
+// ErrApprovalTimeout, ErrAuditUnavailable, ErrInvalidCall) through errors.Is.
+// For frameworks that hide a tool's errors from the model, DenyAsValue
+// returns the denial's text as the tool's result.
+//
+// The tool's own errors pass through untouched. A tool that panics has its
+// panic recorded and re-raised.
+//
+// # Stages
+//
+// The controls plug into the pipeline through small interfaces: Halter
+// (killswitch), Limiter and Budgeter (budget), Approvals (approval) and
+// Recorder (audit), with Observer for breakers. The With… options of this
+// package install the implementations of the sibling packages; a program
+// can supply its own.
+//
+// # Concurrency
+//
+// A Guard and the functions Wrap returns are safe for concurrent use. The
+// policy can be swapped atomically while calls run (SetPolicy,
+// ReloadPolicy, WithPolicyWatch).
+package agentguard
