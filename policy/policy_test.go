@@ -369,17 +369,27 @@ rules:
   - {name: prefix, match: 'call.tool.startsWith("e") && call.args.x == 2', effect: allow}
   - {name: only-test, match: 'call.tool == "f"', effect: allow}
   - {name: non-bool, match: 'call.tool == "g" && call.args.s', effect: allow}
+  - {name: const-error, match: 'call.tool == "h" && call.args.x == 7 && 1 / 0 == 1', effect: allow}
+  - {name: const-loop-error, match: 'call.tool == "h" && call.args.x == 3 && [1, 2].exists(v, v / 0 == 1)', effect: approve}
+  - {name: const-true, match: 'call.tool == "i" && 1 + 1 == 2 && !(call.args.x == 0)', effect: allow}
 `)
 	for name, want := range map[string][]string{
 		"a-deny": {"a"}, "b-allow": {"b"}, "bc-approve": {"b", "c"}, "or-not-indexed": nil,
 		"both": {"c"}, "never": {}, "prefix": nil, "only-test": {"f"}, "non-bool": {"g"},
+		"const-error": {"h"}, "const-loop-error": {"h"}, "const-true": {"i"},
 	} {
 		i := slices.IndexFunc(p.rules, func(r *rule) bool { return r.name == name })
 		if got := p.rules[i].tools; !slices.Equal(got, want) || (got == nil) != (want == nil) {
 			t.Errorf("rule %s: tools = %#v, want %#v", name, got, want)
 		}
 	}
-	for _, tool := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+	// Errors in constant parts survive the residual programs.
+	for x, rule := range map[int64]string{7: "const-error", 3: "const-loop-error"} {
+		if got := p.Decide(context.Background(), &Input{Call: Call{Tool: "h", Args: map[string]any{"x": x}}}); got.Err == nil || got.Rule != rule {
+			t.Errorf("Decide(h, x=%d) = %+v, want an error from %s", x, got, rule)
+		}
+	}
+	for _, tool := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
 		for _, x := range []any{int64(0), int64(1), int64(2), int64(3), int64(7), "s"} {
 			for _, s := range []any{true, false, "str", nil} {
 				args := map[string]any{"x": x}
@@ -708,5 +718,38 @@ func TestConcurrentDecide(t *testing.T) {
 	}
 	if got := allowed.Load() + denied.Load(); got != workers*calls {
 		t.Errorf("%d decisions, want %d", got, workers*calls)
+	}
+}
+
+func TestStaticCostLimit(t *testing.T) {
+	var nums []string
+	for i := range 400 {
+		nums = append(nums, fmt.Sprint(i))
+	}
+	l := "[" + strings.Join(nums, ",") + "]"
+	expr := l + ".map(x, " + l + ".map(y, x + y)).size() > 0"
+	_, err := Compile(Spec{Rules: []Rule{{Name: "big", Match: expr, Effect: "allow"}}})
+	var list ErrorList
+	if !errors.As(err, &list) || list[0].Rule != "big" || !strings.Contains(err.Error(), "more than the limit") {
+		t.Fatalf("Compile = %v, want the static cost rejected", err)
+	}
+}
+
+func TestJSONPositions(t *testing.T) {
+	src := "{\n  \"rules\": [\n    {\"name\": \"j\", \"match\": \"cal.x\", \"effect\": \"allow\"}\n  ]\n}\n"
+	_, err := Parse("p.json", []byte(src))
+	want := `policy: p.json:3:28: rule "j": match: at 1:1: undeclared reference to 'cal'`
+	if err == nil || err.Error() != want {
+		t.Fatalf("Parse = %v, want %s", err, want)
+	}
+}
+
+func TestCancelledWithoutRules(t *testing.T) {
+	p := mustParse(t, "default: allow\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	got := p.Decide(ctx, &Input{Call: Call{Tool: "x"}})
+	if got.Effect != Deny || !errors.Is(got.Err, context.Canceled) {
+		t.Errorf("Decide with a cancelled context = %+v, want deny", got)
 	}
 }
