@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"go.uber.org/zap"
@@ -109,7 +110,7 @@ func (s *approvalStage) Await(ctx context.Context, c *Call, req ApprovalRequest)
 	}
 	now := g.now()
 	r := &approval.Request{
-		ID: c.ID, Tool: c.Tool, Args: args, Principal: p, Labels: c.Labels,
+		ID: c.ID, Tool: c.Tool, Args: args, Principal: p, Labels: maps.Clone(c.Labels), // the tool's own map: approvers get a copy
 		Rule: req.Rule, Reason: req.Reason,
 		Estimate: amounts(c.Estimate), BudgetLeft: amounts(req.BudgetLeft),
 		Created: now, Deadline: now.Add(timeout), Hash: hash,

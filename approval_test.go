@@ -559,3 +559,24 @@ func TestApprovalOptions(t *testing.T) {
 		t.Error("Grants of a guard without approvals: no error")
 	}
 }
+
+func TestApprovalCardLabelsAreACopy(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	g := apprGuard(t, &apprRecorder{}, agentguard.WithApprover(approval.Func(func(_ context.Context, r *approval.Request) (approval.Verdict, error) {
+		mu.Lock()
+		seen = append(seen, r.Labels["team"])
+		mu.Unlock()
+		r.Labels["team"] = "mallory" // a careless approver
+		return r.Approve("carol", ""), nil
+	})))
+	ref := agentguard.Wrap(g, "refund", func(context.Context, apprArgs) (string, error) { return "", nil }, agentguard.Labels("team", "billing"))
+	for range 2 {
+		if _, err := ref(context.Background(), apprArgs{Order: "A", Amount: 500}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 2 || seen[0] != "billing" || seen[1] != "billing" {
+		t.Fatalf("cards showed labels %v, want billing twice", seen)
+	}
+}

@@ -41,8 +41,9 @@ type InboxOptions struct {
 //	POST /login        form field token: starts a browser session (a cookie)
 //	POST /decide       the page's form: id, hash, action (approve|deny), by, note, grant, csrf
 //
-// The API needs "Authorization: Bearer TOKEN"; the page takes the bearer
-// token or the session cookie, and its form also a per-session CSRF token.
+// The API needs "Authorization: Bearer TOKEN". The page needs the session
+// cookie (with the bearer token alone it can be viewed but its forms do not
+// work), and its form also a per-session CSRF token.
 // Every request with an unsafe method is refused when the browser marks it
 // cross-site (Sec-Fetch-Site, or an Origin that is not the Host), so a page
 // elsewhere cannot post into the inbox. An answer must name a waiting
