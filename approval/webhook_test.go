@@ -322,3 +322,56 @@ func FuzzWebhookCallback(f *testing.F) {
 		}
 	})
 }
+
+// TestWebhookOverHTTP runs both directions over real HTTP: the card to a
+// receiver, which answers later with a signed callback to the webhook's
+// handler.
+func TestWebhookOverHTTP(t *testing.T) {
+	tr := &http.Transport{}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+
+	var callbackURL string
+	answered := make(chan int, 1)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := VerifyWebhook(testSecret, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), body, time.Now(), time.Minute); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var card Request
+		json.Unmarshal(body, &card)
+		w.WriteHeader(http.StatusAccepted)
+		go func() { // a person answers a little later
+			cb, _ := json.Marshal(Callback{ID: card.ID, Hash: card.Hash, Approved: true, By: "alice", Note: "over http", Nonce: "n-" + card.ID})
+			ts, sig := SignWebhook(testSecret, time.Now(), cb)
+			req, _ := http.NewRequest(http.MethodPost, callbackURL, bytes.NewReader(cb))
+			req.Header.Set(HeaderTimestamp, ts)
+			req.Header.Set(HeaderSignature, sig)
+			resp, err := client.Do(req)
+			if err != nil {
+				answered <- 0
+				return
+			}
+			resp.Body.Close()
+			answered <- resp.StatusCode
+		}()
+	}))
+	defer receiver.Close()
+	wh, err := NewWebhook(receiver.URL, testSecret, WebhookOptions{Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	callbacks := httptest.NewServer(wh)
+	defer callbacks.Close()
+	callbackURL = callbacks.URL
+
+	g := newGate(t, wh, Options{Timeout: 10 * time.Second})
+	out, err := g.Ask(t.Context(), req("r1", "refund", map[string]any{"amount": 120}))
+	if err != nil || out.Verdict.By != "alice" || out.Verdict.Note != "over http" {
+		t.Fatalf("Ask = %+v, %v", out, err)
+	}
+	if code := <-answered; code != http.StatusOK {
+		t.Fatalf("callback status %d", code)
+	}
+}
