@@ -108,10 +108,23 @@ type DeniedError struct {
 	Err error
 }
 
-// Error returns the text the model reads.
+// maxArgsText bounds the arguments shown in a denial's text.
+const maxArgsText = 512
+
+// Error returns the text the model reads. It shows the call's arguments
+// only when they were redacted (Args is set only then).
 func (e *DeniedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "agentguard: call to tool %q was not run (%s)", e.Tool, e.Code)
+	fmt.Fprintf(&b, "agentguard: call to tool %q", e.Tool)
+	if len(e.Args) > 0 {
+		if j, err := json.Marshal(e.Args); err == nil {
+			if len(j) > maxArgsText {
+				j = append(j[:maxArgsText:maxArgsText], "..."...)
+			}
+			fmt.Fprintf(&b, " with arguments %s", j)
+		}
+	}
+	fmt.Fprintf(&b, " was not run (%s)", e.Code)
 	if e.Rule != "" {
 		fmt.Fprintf(&b, ": stopped by %q", e.Rule)
 	}
