@@ -49,6 +49,7 @@ type rule struct {
 	mode    Mode
 	reason  string
 	timeout time.Duration
+	src     string // the match expression
 	prg     cel.Program
 	loops   bool     // has comprehensions: evaluated with cost tracking and interruption
 	tools   []string // the tools it can match; nil when any
@@ -103,7 +104,7 @@ func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
 		if err != nil {
 			d.Effect, d.Rule = Deny, r.name
 			d.Err = &EvalError{Rule: r.name, Err: err}
-			d.Reason = "rule " + r.name + " failed to evaluate: " + err.Error()
+			d.Reason = "rule " + r.name + " failed to evaluate" + safeDetail(err, r.src)
 			d.Shadow = p.shadow(ctx, a, set)
 			return d
 		}
@@ -134,12 +135,33 @@ func (p *Policy) shadow(ctx context.Context, a *activation, set *ruleSet) []Shad
 		ok, err := r.eval(ctx, a)
 		switch {
 		case err != nil:
-			hits = append(hits, ShadowHit{Rule: r.name, Effect: Deny, Reason: "failed to evaluate: " + err.Error()})
+			hits = append(hits, ShadowHit{Rule: r.name, Effect: Deny, Reason: "failed to evaluate" + safeDetail(err, r.src)})
 		case ok:
 			hits = append(hits, ShadowHit{Rule: r.name, Effect: r.effect, Reason: r.reason})
 		}
 	}
 	return hits
+}
+
+// safeDetail returns ": " and the error's message when it cannot carry an
+// argument's value (a missing key is shown only when the rule's source
+// names it), and nothing otherwise: reasons reach the model and the audit log, and
+// some CEL errors quote the values they failed on. Decision.Err always
+// has the whole error.
+func safeDetail(err error, src string) string {
+	msg := err.Error()
+	if key, ok := strings.CutPrefix(msg, "no such key: "); ok {
+		if key != "" && strings.Contains(src, key) && len(msg) <= 200 {
+			return ": " + msg
+		}
+		return ""
+	}
+	for _, p := range []string{"no such overload", "result is ", "division by zero", "modulus by zero", "operation cancelled", "context canceled", "context deadline exceeded"} {
+		if strings.HasPrefix(msg, p) && len(msg) <= 200 {
+			return ": " + msg
+		}
+	}
+	return ""
 }
 
 // eval evaluates r: true when it matches.
@@ -397,7 +419,7 @@ func (c *compiler) rules(s *Spec, p *Policy) {
 			}
 			seen[r.Name] = i
 		}
-		cr := &rule{pos: i, name: r.Name, reason: r.Reason}
+		cr := &rule{pos: i, name: r.Name, reason: r.Reason, src: r.Match}
 		var ok bool
 		if cr.effect, ok = parseEffect(r.Effect); !ok {
 			if r.Effect == "" {

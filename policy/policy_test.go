@@ -753,3 +753,22 @@ func TestCancelledWithoutRules(t *testing.T) {
 		t.Errorf("Decide with a cancelled context = %+v, want deny", got)
 	}
 }
+
+// TestReasonsHideValues checks that a failing rule's reason, which reaches
+// the model and the audit log, never quotes an argument's value.
+func TestReasonsHideValues(t *testing.T) {
+	p := mustParse(t, `
+rules:
+  - {name: conv, match: 'int(call.args.pin) > 0', effect: allow}
+  - {name: key, match: 'call.labels[call.args.pin] == "x"', effect: allow}
+  - {name: named, match: 'call.args.amount > 1', effect: allow}
+`)
+	got := decide(p, "t", map[string]any{"pin": "s3cr3t-value"})
+	if got.Effect != Deny || got.Err == nil || strings.Contains(got.Reason, "s3cr3t") {
+		t.Errorf("Decide = %+v, want a deny whose reason hides the value", got)
+	}
+	p = mustParse(t, "rules:\n  - {name: named, match: 'call.args.amount > 1', effect: allow}\n")
+	if got := decide(p, "t", nil); !strings.Contains(got.Reason, "no such key: amount") {
+		t.Errorf("Decide reason = %q, want the missing key named", got.Reason)
+	}
+}
