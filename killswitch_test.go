@@ -499,3 +499,34 @@ func BenchmarkKillSwitchCost(b *testing.B) {
 		run(b, []agentguard.Option{agentguard.WithKillSwitch(killswitch.New(killswitch.Options{}))}, agentguard.Cooperative())
 	})
 }
+
+// TestCallerCancelIsNotAHalt: a caller that gives up on a call in flight
+// gets its context's error, and the audit log says the outcome is unknown,
+// not that the kill switch halted it.
+func TestCallerCancelIsNotAHalt(t *testing.T) {
+	sw := killswitch.New(killswitch.Options{})
+	g, rec := ksGuard(t, sw, ksAllowAll)
+	release, started := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	tool := agentguard.Wrap(g, "t", func(ctx context.Context, _ struct{}) (string, error) {
+		close(started)
+		<-release
+		return "late", nil
+	})
+	ctx, cancel := context.WithCancel(as("bot"))
+	errc := make(chan error)
+	go func() {
+		_, err := tool(ctx, struct{}{})
+		errc <- err
+	}()
+	<-started
+	cancel()
+	err := <-errc
+	if !errors.Is(err, context.Canceled) || errors.Is(err, agentguard.ErrHalted) {
+		t.Errorf("caller cancelled: %v, want context.Canceled and not ErrHalted", err)
+	}
+	evs := rec.snapshot()
+	if last := evs[len(evs)-1]; last.Kind != agentguard.EventResult || last.Outcome != agentguard.OutcomeUnknown {
+		t.Errorf("recorded %s %s, want result unknown", last.Kind, last.Outcome)
+	}
+}

@@ -303,8 +303,10 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 	if f.exit != nil && !f.exit() {
 		halted = true
 	}
-	if outcome == OutcomeHalted {
-		halted = true
+	if outcome == OutcomeHalted && !halted {
+		// The caller's context ended, not a trip: the call was abandoned
+		// and its result is lost.
+		outcome, toolErr = OutcomeUnknown, context.Cause(f.ctx)
 	}
 	var result error = toolErr
 	if halted {
