@@ -3,6 +3,9 @@ package policy_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/hardstop-labs/agentguard/policy"
 )
@@ -109,4 +112,44 @@ costs:
 	fmt.Println(unit, amount, ok, err)
 	// Output:
 	// USD 0.02 true <nil>
+}
+
+func ExampleWatcher() {
+	dir, err := os.MkdirTemp("", "policy")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(path, []byte("default: allow\n"), 0o600)
+
+	w, err := policy.NewWatcher(path, policy.WatchOptions{
+		OnChange: func(p *policy.Policy) { fmt.Println("new policy") },
+		OnError: func(err error) {
+			fmt.Println("kept the old policy:", strings.ReplaceAll(err.Error(), path, "FILE"))
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	decide := func() policy.Effect {
+		return w.Policy().Decide(context.Background(), &policy.Input{Call: policy.Call{Tool: "x"}}).Effect
+	}
+	fmt.Println(decide())
+
+	os.WriteFile(path, []byte("default: sometimes\n"), 0o600)
+	w.Check() // in production, w.Run(ctx, interval) or policy.Watch checks periodically
+	fmt.Println(decide())
+
+	os.WriteFile(path, []byte("default: deny\n"), 0o600)
+	w.Check()
+	fmt.Println(decide())
+	// Output:
+	// allow
+	// kept the old policy: policy: FILE:1:10: default: unknown effect "sometimes" (want deny, approve or allow)
+	// allow
+	// new policy
+	// deny
 }
