@@ -108,7 +108,7 @@ func (s *approvalStage) Await(ctx context.Context, c *Call, req ApprovalRequest)
 	if timeout <= 0 {
 		timeout = s.gate.Timeout()
 	}
-	now := g.now()
+	now := s.gate.Now() // the gate's clock decides the deadline (WithApprover gives it the Guard's)
 	r := &approval.Request{
 		ID: c.ID, Tool: c.Tool, Args: args, Principal: p, Labels: maps.Clone(c.Labels), // the tool's own map: approvers get a copy
 		Rule: req.Rule, Reason: req.Reason,

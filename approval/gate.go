@@ -93,6 +93,10 @@ func NewGate(a Approver, opts Options) (*Gate, error) {
 // Timeout returns the default wait of g.
 func (g *Gate) Timeout() time.Duration { return g.timeout }
 
+// Now returns the time by g's clock: set a request's Created and Deadline
+// from it.
+func (g *Gate) Now() time.Time { return g.clock() }
+
 type answer struct {
 	v   Verdict
 	err error

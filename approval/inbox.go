@@ -24,7 +24,8 @@ type InboxOptions struct {
 	// on the JSON API, and typed once into the login form by a person, who
 	// then holds a session cookie. Required, at least 16 bytes.
 	Token string
-	// Clock returns the current time. Nil means time.Now.
+	// Clock returns the current time; it decides which requests are past
+	// their deadline, so give it the Gate's clock. Nil means time.Now.
 	Clock func() time.Time
 	// Session is how long a browser login lasts. Zero means 12 hours.
 	Session time.Duration

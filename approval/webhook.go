@@ -125,7 +125,8 @@ func ParseCallback(body []byte) (Callback, error) {
 type WebhookOptions struct {
 	// Client sends the cards. Nil means a client with a 10s timeout.
 	Client *http.Client
-	// Clock returns the current time. Nil means time.Now.
+	// Clock returns the current time, for signatures and for deadlines
+	// (give it the Gate's clock). Nil means time.Now.
 	Clock func() time.Time
 	// MaxSkew is how far a callback's timestamp may be from the clock.
 	// Zero means five minutes.
