@@ -530,3 +530,56 @@ func TestCallerCancelIsNotAHalt(t *testing.T) {
 		t.Errorf("recorded %s %s, want result unknown", last.Kind, last.Outcome)
 	}
 }
+
+// ksBudget records how reservations are settled.
+type ksBudget struct {
+	mu      sync.Mutex
+	settled []bool // known, per settlement
+}
+
+func (b *ksBudget) Reserve(context.Context, *agentguard.Call) (agentguard.Reservation, error) {
+	return ksReservation{b}, nil
+}
+
+func (b *ksBudget) Usage(context.Context, *agentguard.Call) (policy.Usage, error) {
+	return policy.Usage{}, nil
+}
+
+type ksReservation struct{ b *ksBudget }
+
+func (r ksReservation) Settle(_ context.Context, _ []agentguard.Cost, known bool) error {
+	r.b.mu.Lock()
+	r.b.settled = append(r.b.settled, known)
+	r.b.mu.Unlock()
+	return nil
+}
+
+// TestHaltedCallChargedAsUnknown: a call halted in flight settles its
+// reservation as an unknown outcome (its estimate is charged in full).
+func TestHaltedCallChargedAsUnknown(t *testing.T) {
+	sw := killswitch.New(killswitch.Options{})
+	budget := &ksBudget{}
+	g, _ := ksGuard(t, sw, ksAllowAll, agentguard.WithBudgeter(budget))
+	release, started := make(chan struct{}), make(chan struct{})
+	tool := agentguard.Wrap(g, "llm", func(ctx context.Context, _ struct{}) (string, error) {
+		close(started)
+		<-release
+		return "tokens spent", nil
+	}, agentguard.Estimate(agentguard.Cost{Unit: "USD", Micros: 500_000}))
+	errc := make(chan error)
+	go func() {
+		_, err := tool(as("bot"), struct{}{})
+		errc <- err
+	}()
+	<-started
+	sw.Trip(killswitch.Scope{Agent: "bot"}, "ops", "stop")
+	if err := <-errc; !errors.Is(err, agentguard.ErrHalted) {
+		t.Fatalf("in-flight call: %v", err)
+	}
+	close(release)
+	budget.mu.Lock()
+	defer budget.mu.Unlock()
+	if len(budget.settled) != 1 || budget.settled[0] {
+		t.Errorf("settlements (known?) = %v, want one unknown", budget.settled)
+	}
+}
