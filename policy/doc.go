@@ -126,8 +126,10 @@
 // Expressions are limited at load time to [MaxExprSize] bytes, [MaxNesting]
 // levels of nesting and two levels of nested comprehensions; a rule whose
 // least static cost is over [CostLimit] is rejected. Rules with
-// comprehensions run with runtime cost tracking and interruption by the
-// context; rules without them run in time linear in their size and input.
+// comprehensions, calls of replace (whose output can be many times its
+// input) or + of strings or lists run with runtime cost tracking and
+// interruption by the context; other rules run in time linear in their
+// size and input, and allocate little.
 //
 // Every decision carries the policy's version ([Policy.Version]): the hex
 // SHA-256 of the policy's canonical form, which does not depend on the

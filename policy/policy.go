@@ -51,7 +51,7 @@ type rule struct {
 	timeout time.Duration
 	src     string // the match expression
 	prg     cel.Program
-	loops   bool     // has comprehensions: evaluated with cost tracking and interruption
+	loops   bool     // has comprehensions, replace or + of strings or lists: evaluated with cost tracking and interruption
 	tools   []string // the tools it can match; nil when any
 	// residual is prg without its tests of call.tool, which are true for
 	// every tool in tools: what the per-tool rule sets evaluate.
@@ -521,6 +521,19 @@ func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, 
 		switch e.Kind() {
 		case celast.ComprehensionKind:
 			loops = true
+		case celast.CallKind:
+			// replace is the one function whose output can be many
+			// times its input (chained, it grows exponentially), and +
+			// on strings or lists copies its inputs: track their cost.
+			switch e.AsCall().FunctionName() {
+			case "replace":
+				loops = true
+			case operators.Add:
+				switch ast.NativeRep().GetType(e.ID()).Kind() {
+				case types.StringKind, types.ListKind, types.DynKind, types.BytesKind:
+					loops = true
+				}
+			}
 		case celast.IdentKind:
 			if e.AsIdent() == "usage" {
 				usage = true

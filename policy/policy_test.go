@@ -188,6 +188,24 @@ rules:
 			wantRule: "quadratic", wantErr: "cost limit",
 		},
 		{
+			name: "replace bomb",
+			src: `
+rules:
+  - {name: ok, match: 'true', effect: allow}
+  - {name: grows, match: 'call.args.s` + strings.Repeat(`.replace("a", "aaaaaaaa")`, 20) + `.size() > 0', effect: allow}`,
+			args:     map[string]any{"s": "aa"},
+			wantRule: "grows", wantErr: "cost limit",
+		},
+		{
+			name: "concatenation bomb",
+			src: `
+rules:
+  - {name: ok, match: 'true', effect: allow}
+  - {name: concat, match: '(call.args.s` + strings.Repeat(` + call.args.s`, 24) + `).size() > 0', effect: allow}`,
+			args:     map[string]any{"s": strings.Repeat("x", 100_000)},
+			wantRule: "concat", wantErr: "cost limit",
+		},
+		{
 			name: "cancelled context",
 			src: `
 rules:
