@@ -226,9 +226,11 @@ func (s *Switch) Enter(ctx context.Context, k Key) (context.Context, func() bool
 	return cctx, e.exit, nil
 }
 
-// sweep unlinks the calls h covers and cancels their contexts.
+// sweep unlinks the calls h covers and cancels their contexts. It cancels
+// under the shard's lock, so that an exit that reports false always finds
+// the context cancelled with h as its cause.
 func (s *Switch) sweep(h *Halt) int {
-	var victims []*entry
+	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
@@ -237,16 +239,14 @@ func (s *Switch) sweep(h *Halt) int {
 			if h.Scope.Covers(e.key) {
 				sh.remove(e)
 				e.halted = true
-				victims = append(victims, e)
+				e.cancel(h)
+				n++
 			}
 			e = next
 		}
 		sh.mu.Unlock()
 	}
-	for _, e := range victims {
-		e.cancel(h)
-	}
-	return len(victims)
+	return n
 }
 
 type watcher struct{ fn func(Event) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"runtime"
 	"testing"
 	"time"
 
@@ -402,14 +403,14 @@ func TestEnterTripRace(t *testing.T) {
 	}
 	for ok.Load() < 100 {
 		// let the workers run
-		time.Sleep(0)
+		runtime.Gosched()
 	}
 	if err := sw.Trip(Scope{Agent: "a"}, "ops", "x"); err != nil {
 		t.Fatal(err)
 	}
 	before := ok.Load() + halted.Load()
 	for refused.Load() < 100 {
-		time.Sleep(0)
+		runtime.Gosched()
 	}
 	stop.Store(true)
 	wg.Wait()
