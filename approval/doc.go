@@ -57,7 +57,9 @@
 // and tenant); ScopeCall remembers nothing. Live grants are Permits kept in
 // a Store (Mem by default); a call a permit covers is approved without
 // asking, and the Outcome names the permit. Gate.Grants lists live
-// permits and Gate.Revoke removes one, effective for the next call.
+// permits and Gate.Revoke removes one, effective for the next call. A Store
+// only keeps permits; the matching and expiry live in the Gate, and
+// package storetest checks any Store against the contract.
 //
 // # Adapters
 //
