@@ -34,9 +34,12 @@
 // # Triggers
 //
 // A [FileTrigger] trips while a kill file exists; [NewHandler] serves an
-// HTTP API with a bearer token; [OnSignal] trips on OS signals. A trigger
-// that cannot be read for longer than its staleness bound counts as
-// tripped.
+// HTTP API with a bearer token; [OnSignal] trips on OS signals. A kill
+// file that cannot be read (other than absent) for longer than the
+// trigger's staleness bound trips the trigger's scope: fail closed.
+// Removing the file does not resume unless the trigger has
+// ResumeOnRemove; otherwise resume in process ([Switch.Resume], the HTTP
+// API). A file still present after a resume trips again at the next check.
 //
 // # Kill file format
 //

@@ -38,6 +38,7 @@ type ParseError struct {
 // ErrBadKillFile is matched by every *ParseError.
 var ErrBadKillFile = errors.New("killswitch: bad kill file")
 
+// Error returns "killswitch: kill file line N: MSG".
 func (e *ParseError) Error() string {
 	if e.Line == 0 {
 		return "killswitch: kill file: " + e.Msg
