@@ -583,3 +583,52 @@ func TestHaltedCallChargedAsUnknown(t *testing.T) {
 		t.Errorf("settlements (known?) = %v, want one unknown", budget.settled)
 	}
 }
+
+// TestTicketHalted: the two-step form sees the trip on Ticket.Halted, and
+// Done discards the late result.
+func TestTicketHalted(t *testing.T) {
+	sw := killswitch.New(killswitch.Options{})
+	g, rec := ksGuard(t, sw, ksAllowAll)
+	tk, err := g.Check(as("bot"), "adapter_tool", map[string]any{"q": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tk.Halted():
+		t.Fatal("Halted closed before any trip")
+	default:
+	}
+	sw.Trip(killswitch.Scope{Tool: "adapter_tool"}, "ops", "stop adapters")
+	<-tk.Halted() // closed by the time Trip returned
+	if err := tk.Done("late result", nil); !errors.Is(err, agentguard.ErrHalted) {
+		t.Errorf("Done after a trip = %v, want ErrHalted", err)
+	}
+	evs := rec.snapshot()
+	if last := evs[len(evs)-1]; last.Kind != agentguard.EventResult || last.Outcome != agentguard.OutcomeHalted {
+		t.Errorf("last event %s %s, want result halted", last.Kind, last.Outcome)
+	}
+}
+
+// TestKillSwitchStickyThroughGuard: with the guard's and the switch's
+// clocks advanced a year, a tripped agent stays halted until resumed.
+func TestKillSwitchStickyThroughGuard(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	sw := killswitch.New(killswitch.Options{Clock: clock})
+	g, _ := ksGuard(t, sw, ksAllowAll, agentguard.WithClock(clock))
+	tool := agentguard.Wrap(g, "t", func(ctx context.Context, _ struct{}) (string, error) { return "ran", nil }, agentguard.Cooperative())
+	sw.Trip(killswitch.Scope{Agent: "bot"}, "ops", "stop")
+	for _, d := range []time.Duration{time.Hour, 30 * 24 * time.Hour, 365 * 24 * time.Hour} {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		if _, err := tool(as("bot"), struct{}{}); !errors.Is(err, agentguard.ErrHalted) {
+			t.Fatalf("%v later: %v, want still halted", d, err)
+		}
+	}
+	sw.Resume(killswitch.Scope{Agent: "bot"}, "ops", "ok")
+	if out, err := tool(as("bot"), struct{}{}); err != nil || out != "ran" {
+		t.Errorf("after Resume: %q, %v", out, err)
+	}
+}
