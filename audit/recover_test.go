@@ -24,7 +24,7 @@ func TestTornTail(t *testing.T) {
 			t.Fatal(err)
 		}
 		complete := bytes.LastIndexByte(orig[:cut], '\n') + 1
-		l, err := Open(path, Options{Sync: SyncNever, Clock: fakeClock()})
+		l, err := Open(path, Options{Sync: SyncNever, Clock: fakeClock(), FS: &faultFS{FS: OS, noSync: true}})
 		if err != nil {
 			t.Fatalf("cut at %d: Open = %v", cut, err)
 		}

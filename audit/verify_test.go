@@ -65,7 +65,8 @@ func wantFailAt(t *testing.T, what string, err error, seq uint64, alt ...uint64)
 // before, so the test keeps the verifier's state after each line and
 // checks each flipped line from there, then the line after it and the
 // end of the log, exactly as Verify does. A sample of flips also runs
-// through Verify on the whole file.
+// through Verify on the whole file. With -short or the race detector, it
+// flips every 7th bit.
 func TestBitFlips(t *testing.T) {
 	path := writeLog(t, 199, true)
 	data := readFile(t, path)
@@ -100,7 +101,7 @@ func TestBitFlips(t *testing.T) {
 		}
 	}
 	step := 1
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		step = 7
 	}
 	flips := 0
@@ -147,7 +148,7 @@ func TestBitFlips(t *testing.T) {
 // the whole file each time.
 func TestBitFlipsLarge(t *testing.T) {
 	n := 5000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 1000
 	}
 	path := writeLog(t, n, true)
