@@ -39,12 +39,20 @@ func WithKillSwitch(sw *killswitch.Switch) Option {
 		c.observers = append(c.observers, ks)
 		c.policyHooks = append(c.policyHooks, ks.setPolicy)
 		c.onNew = append(c.onNew, func(g *Guard) error {
-			stop := sw.Watch(func(e killswitch.Event) { g.recordSwitch(e) })
-			g.cfg.closers = append(g.cfg.closers, func() error { stop(); return nil })
+			ks.attach(g)
 			return nil
 		})
 		return nil
 	}
+}
+
+// attach records the switch's events through g, once, whichever option
+// needs it first.
+func (h *switchHalter) attach(g *Guard) {
+	h.once.Do(func() {
+		stop := h.sw.Watch(func(e killswitch.Event) { g.recordSwitch(e) })
+		g.cfg.closers = append(g.cfg.closers, func() error { stop(); return nil })
+	})
 }
 
 // WithBreaker adds a breaker with settings s that trips the kill switch
@@ -90,6 +98,7 @@ func WithKillFile(path string, interval time.Duration, opts killswitch.FileOptio
 			if !ok {
 				return errors.New("agentguard: WithKillFile: needs WithKillSwitch")
 			}
+			ks.attach(g) // so that a trip by the first check is recorded
 			if opts.OnError == nil {
 				opts.OnError = func(err error) {
 					g.cfg.logger.Error("agentguard: kill file", zap.String("path", path), zap.Error(err))
@@ -125,7 +134,8 @@ func WithKillFile(path string, interval time.Duration, opts killswitch.FileOptio
 // switchHalter is the Halter, and the Observer feeding the breakers, of a
 // Guard with a kill switch.
 type switchHalter struct {
-	sw *killswitch.Switch
+	sw   *killswitch.Switch
+	once sync.Once // attach
 
 	mu       sync.Mutex                            // serializes changes of fixed and fromPol
 	fixed    []*killswitch.Breaker                 // from WithBreaker

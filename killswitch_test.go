@@ -465,10 +465,21 @@ func TestWithKillFilePresentAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	sw := killswitch.New(killswitch.Options{})
-	g, _ := ksGuard(t, sw, ksAllowAll, agentguard.WithKillFile(path, time.Hour, killswitch.FileOptions{}))
+	rec := &ksRecorder{}
+	// WithKillFile before WithKillSwitch: the trip of the first check is
+	// recorded all the same.
+	g, err := agentguard.New(agentguard.WithPolicy(ksPolicy(t, ksAllowAll)), agentguard.WithRecorder(rec),
+		agentguard.WithKillFile(path, time.Hour, killswitch.FileOptions{}), agentguard.WithKillSwitch(sw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
 	tool := agentguard.Wrap(g, "t", func(ctx context.Context, _ struct{}) (string, error) { return "ran", nil })
 	if _, err := tool(as("bot"), struct{}{}); !errors.Is(err, agentguard.ErrHalted) {
 		t.Errorf("first call with a kill file present at start: %v, want ErrHalted", err)
+	}
+	if evs := rec.snapshot(); len(evs) == 0 || evs[0].Kind != agentguard.EventHalt || evs[0].Control.Why != "still stopped" {
+		t.Errorf("first recorded event = %+v, want the halt", evs)
 	}
 }
 
