@@ -18,10 +18,10 @@ func TestQuickstart(t *testing.T) {
 		"1. model: look up the customer's orders\n   allowed: 2 orders for carol\n",
 		"2. model: refund 30 USD\n   allowed: refunded 30.00 USD on A-1001\n",
 		"3. model: refund 250 USD\n   allowed: refunded 250.00 USD on A-1002\n",
-		"4. model: refund 900 USD\n   denied: agentguard: call to tool \"refund\" was not run (approval_rejected): stopped by \"big-refunds\": rejected by alice@acme.com: too large; escalate to finance.",
-		"5. model: clean up the orders table\n   denied: agentguard: call to tool \"db.delete\" was not run (policy_denied): stopped by \"no-prod-deletes\"",
+		"4. model: refund 900 USD\n   denied: agentguard: call to tool \"refund\" with arguments {\"amount\":900,\"order\":\"A-1003\"} was not run (approval_rejected): stopped by \"big-refunds\": rejected by alice@acme.com: too large; escalate to finance.",
+		"5. model: clean up the orders table\n   denied: agentguard: call to tool \"db.delete\" with arguments {\"table\":\"orders\"} was not run (policy_denied): stopped by \"no-prod-deletes\"",
 		"6. model: email a colleague\n   allowed: sent to dave@acme.com\n",
-		"7. model: email the customer's lawyer\n   denied: agentguard: call to tool \"send_email\" was not run (policy_denied): stopped by \"external-email\"",
+		"7. model: email the customer's lawyer\n   denied: agentguard: call to tool \"send_email\" with arguments {\"subject\":\"refunds\",\"to\":\"counsel@example.org\"} was not run (policy_denied): stopped by \"external-email\"",
 		"hash chain intact, 1 signed checkpoint(s) verified\n",
 	}
 	last := 0
