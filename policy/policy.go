@@ -15,6 +15,7 @@ import (
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 )
 
 // Policy is a compiled policy: immutable once built, and safe for
@@ -557,6 +558,7 @@ func programOptions(loops bool) []cel.ProgramOption {
 	if loops {
 		return []cel.ProgramOption{
 			cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
+			cel.CostTracking(sizeCost{}),
 			cel.CostLimit(CostLimit),
 			cel.InterruptCheckFrequency(64),
 		}
@@ -611,6 +613,32 @@ func (toolTestEraser) Optimize(ctx *cel.OptimizerContext, a *celast.AST) *celast
 	}
 	erase(a.Expr())
 	return a
+}
+
+// sizeCost charges a call that returns a string, bytes or a list by the
+// size of what it returns, whatever the types CEL knew at check time: the
+// default tracker charges nothing for + on dyn values, so without it a
+// rule could build huge strings out of call.args within its cost limit.
+type sizeCost struct{}
+
+func (sizeCost) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
+	var n uint64
+	switch v := result.(type) {
+	case types.String:
+		n = uint64(len(v))
+	case types.Bytes:
+		n = uint64(len(v))
+	case traits.Lister:
+		sz, ok := v.Size().(types.Int)
+		if !ok || sz < 0 {
+			return nil
+		}
+		n = uint64(sz)
+	default:
+		return nil // the tracker's own estimate
+	}
+	c := 1 + n/10 // CEL charges 0.1 per character copied
+	return &c
 }
 
 // noSizes gives the static cost estimator no sizes: unknown inputs are
