@@ -26,7 +26,8 @@ type Limit struct {
 	// index.
 	Name string
 	// Tools restricts the limit to tools matching one of these path.Match
-	// patterns; empty means every tool. Each tool has its own bucket.
+	// patterns, each tool with its own buckets. Empty means every tool,
+	// sharing one bucket per scope: "60 calls a minute per agent".
 	Tools []string
 	// Per says whose calls share a bucket; the zero value is everyone's.
 	Per Per
@@ -288,7 +289,10 @@ func (l *Limiter) admit(ctx context.Context, t time.Time, s Subject) error {
 				max = dl.Sub(t)
 			}
 		}
-		k := bucketKey{limit: i, scope: lm.Per.value(&s), tool: s.Tool}
+		k := bucketKey{limit: i, scope: lm.Per.value(&s)}
+		if len(lm.Tools) > 0 {
+			k.tool = s.Tool
+		}
 		refuse := func(retry time.Duration) error {
 			cancel(got)
 			return &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: k.scope, Tool: s.Tool, Rate: lm.Rate, Burst: lm.Burst, RetryAfter: retry}
