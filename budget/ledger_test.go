@@ -45,7 +45,7 @@ func usd(s string) budget.Amount {
 	return a
 }
 
-func mustLedger(t *testing.T, caps []budget.Cap, opts budget.Options) *budget.Ledger {
+func mustLedger(t testing.TB, caps []budget.Cap, opts budget.Options) *budget.Ledger {
 	t.Helper()
 	l, err := budget.NewLedger(caps, opts)
 	if err != nil {
