@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // ErrExceeded is the sentinel of every refusal of a cap; the
@@ -98,8 +99,8 @@ type Cap struct {
 	// Per says whose spend is counted; the zero value counts everyone's
 	// together.
 	Per Per
-	// Tools restricts the cap to tools matching one of these path.Match
-	// patterns ("db.*"); empty means every tool.
+	// Tools restricts the cap to tools matching one of these patterns
+	// (policy.Glob: "db.*", "mcp/**"); empty means every tool.
 	Tools []string
 	// Limit is the cap and its unit.
 	Limit Amount
@@ -195,20 +196,18 @@ func checkGlobs(globs []string) error {
 		if g == "" {
 			return errors.New("empty tool pattern")
 		}
-		if _, err := path.Match(g, ""); err != nil {
-			return fmt.Errorf("tool pattern %q: %w", g, err)
-		}
 	}
 	return nil
 }
 
-// matchTool reports whether tool matches one of globs, or globs is empty.
+// matchTool reports whether tool matches one of globs (policy.Glob), or
+// globs is empty.
 func matchTool(globs []string, tool string) bool {
 	if len(globs) == 0 {
 		return true
 	}
 	for _, g := range globs {
-		if ok, _ := path.Match(g, tool); ok {
+		if g == tool || policy.Glob(g, tool) {
 			return true
 		}
 	}

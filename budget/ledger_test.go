@@ -254,13 +254,13 @@ func TestLedgerBadInput(t *testing.T) {
 		{Name: "a", Limit: usd("1")},
 		{Name: "b", Limit: budget.Amount{Micros: -1, Unit: "USD"}},
 		{Name: "c", Limit: budget.Amount{Micros: 1}},
-		{Name: "d", Limit: usd("1"), Tools: []string{"[x"}},
+		{Name: "d", Limit: usd("1"), Tools: []string{""}},
 		{Name: "e", Limit: usd("1"), Window: budget.Rolling(time.Millisecond)},
 	}, budget.Options{})
 	if err == nil {
 		t.Fatal("NewLedger accepted bad caps")
 	}
-	for _, want := range []string{`cap 0 "": missing name`, `cap 2 "a": duplicate name`, `cap 3 "b": limit`, `cap 4 "c": limit`, `cap 5 "d": tool pattern`, `cap 6 "e": budget: window`} {
+	for _, want := range []string{`cap 0 "": missing name`, `cap 2 "a": duplicate name`, `cap 3 "b": limit`, `cap 4 "c": limit`, `cap 5 "d": empty tool pattern`, `cap 6 "e": budget: window`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("NewLedger error does not say %q:\n%v", want, err)
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // ErrLimited is the sentinel of every rate-limit refusal; the
@@ -25,8 +27,8 @@ type Limit struct {
 	// Name names the limit in refusals; empty means "limits[i]" after its
 	// index.
 	Name string
-	// Tools restricts the limit to tools matching one of these path.Match
-	// patterns, each tool with its own buckets. Empty means every tool,
+	// Tools restricts the limit to tools matching one of these patterns
+	// (policy.Glob), each tool with its own buckets. Empty means every tool,
 	// sharing one bucket per scope: "60 calls a minute per agent".
 	Tools []string
 	// Per says whose calls share a bucket; the zero value is everyone's.
@@ -42,36 +44,15 @@ type Limit struct {
 	Wait bool
 }
 
-// ParseRate parses a rate written as "<count>/<period>": "10/minute",
-// "5/s", "100/hour", "1000/day", or "3/30s" with any Go duration. The
-// count is a positive number; periods are s, sec, second, m, min, minute,
-// h, hour, d and day.
+// ParseRate parses a rate written as "<count>/<period>", as policy
+// files do (policy.ParseRate): "10/minute", "5/s", "100/hour", "1000/day",
+// or "3/30s" with any Go duration.
 func ParseRate(s string) (rate.Limit, error) {
-	n, per, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok {
-		return 0, fmt.Errorf("budget: rate %q: want <count>/<period> such as 10/minute", s)
+	n, per, err := policy.ParseRate(s)
+	if err != nil {
+		return 0, fmt.Errorf("budget: rate %q: %w", s, err)
 	}
-	count, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
-	if err != nil || math.IsNaN(count) || math.IsInf(count, 0) || count <= 0 {
-		return 0, fmt.Errorf("budget: rate %q: the count must be a positive number", s)
-	}
-	var d time.Duration
-	switch strings.TrimSpace(per) {
-	case "s", "sec", "second":
-		d = time.Second
-	case "m", "min", "minute":
-		d = time.Minute
-	case "h", "hour":
-		d = time.Hour
-	case "d", "day":
-		d = 24 * time.Hour
-	default:
-		d, err = time.ParseDuration(strings.TrimSpace(per))
-		if err != nil || d <= 0 {
-			return 0, fmt.Errorf("budget: rate %q: unknown period %q (s, minute, hour, day or a duration)", s, per)
-		}
-	}
-	return rate.Limit(count / d.Seconds()), nil
+	return rate.Limit(n / per.Seconds()), nil
 }
 
 // LimiterOptions configures a Limiter. The zero value is the system clock

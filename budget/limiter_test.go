@@ -250,11 +250,11 @@ func TestParseRate(t *testing.T) {
 }
 
 func TestNewLimiterErrors(t *testing.T) {
-	_, err := budget.NewLimiter([]budget.Limit{{Rate: 0, Burst: 1}, {Name: "b", Rate: 1, Burst: 0}, {Name: "c", Rate: 1, Burst: 1, Tools: []string{"["}}}, budget.LimiterOptions{})
+	_, err := budget.NewLimiter([]budget.Limit{{Rate: 0, Burst: 1}, {Name: "b", Rate: 1, Burst: 0}, {Name: "c", Rate: 1, Burst: 1, Tools: []string{""}}}, budget.LimiterOptions{})
 	if err == nil {
 		t.Fatal("NewLimiter accepted bad limits")
 	}
-	for _, want := range []string{`limit 0 "limits[0]": rate must be positive`, `limit 1 "b": burst`, `limit 2 "c": tool pattern`} {
+	for _, want := range []string{`limit 0 "limits[0]": rate must be positive`, `limit 1 "b": burst`, `limit 2 "c": empty tool pattern`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
 		}
