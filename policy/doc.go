@@ -32,7 +32,7 @@
 //	  - name: email-rate      # optional, unique when given
 //	    tools: [send_email]   # tool names or globs; absent means every tool
 //	    per: agent            # agent (when absent), tenant, requester, session or global
-//	    rate: 10/minute       # N/period: s, second, m, min, minute, h, hour, d, day, or a duration ("1/500ms")
+//	    rate: 10/minute       # N/period: s, second(s), m, min(s), minute(s), h, hr, hour(s), d, day(s), or a duration ("1/500ms")
 //	    burst: 3              # bucket size; 0 means the stage's default
 //	    wait: false           # wait within the context's deadline instead of refusing
 //	budgets:                  # hard caps on spend

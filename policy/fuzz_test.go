@@ -102,3 +102,34 @@ func FuzzDecide(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseValues checks the parsers of the limits, budgets and breakers
+// sections: they never panic, and what they accept is usable.
+func FuzzParseValues(f *testing.F) {
+	for _, s := range []string{"10/minute", "5/s", "1/500ms", "25.00 USD", "1.5M tokens", "day:Europe/Paris", "15m", "total", "1/ms", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if events, per, err := ParseRate(s); err == nil && (!(events > 0) || per <= 0) {
+			t.Fatalf("ParseRate(%q) = %v, %v: accepted a rate that is not positive", s, events, per)
+		}
+		if v, unit, err := CheckAmount(s); err == nil && (v < 0 || !unitOK(unit)) {
+			t.Fatalf("CheckAmount(%q) = %v, %q: accepted a bad amount", s, v, unit)
+		}
+		if w, err := ParseWindow(s); err == nil {
+			switch w.Kind {
+			case "total", "hour":
+			case "day":
+				if w.Location == nil {
+					t.Fatalf("ParseWindow(%q): day without a location", s)
+				}
+			case "every":
+				if w.Every <= 0 {
+					t.Fatalf("ParseWindow(%q): period %v", s, w.Every)
+				}
+			default:
+				t.Fatalf("ParseWindow(%q): kind %q", s, w.Kind)
+			}
+		}
+	})
+}

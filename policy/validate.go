@@ -10,8 +10,8 @@ import (
 
 // ParseRate parses a rate such as "10/minute", "5/s", "100/hour",
 // "2/day" or "1/500ms": events per period. The count is a positive
-// number (decimals allowed); the period is s, sec, second, m, min,
-// minute, h, hour, d, day (optionally plural), or a Go duration.
+// number (decimals allowed); the period is s, sec(s), second(s), m,
+// min(s), minute(s), h, hr, hour(s), d, day(s), or a Go duration.
 func ParseRate(s string) (events float64, per time.Duration, err error) {
 	n, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
 	if !ok {
@@ -22,18 +22,15 @@ func ParseRate(s string) (events float64, per time.Duration, err error) {
 		return 0, 0, fmt.Errorf("policy: bad rate %q: the count must be a positive number", s)
 	}
 	unit = strings.TrimSpace(unit)
-	switch strings.TrimSuffix(unit, "s") {
-	case "", "sec", "second":
+	switch unit {
+	case "s", "sec", "secs", "second", "seconds":
 		per = time.Second
-	case "m", "min", "minute":
+	case "m", "min", "mins", "minute", "minutes":
 		per = time.Minute
-	case "h", "hour":
+	case "h", "hr", "hour", "hours":
 		per = time.Hour
-	case "d", "day":
+	case "d", "day", "days":
 		per = 24 * time.Hour
-	}
-	if unit == "s" {
-		per = time.Second
 	}
 	if per == 0 {
 		d, perr := time.ParseDuration(unit)
