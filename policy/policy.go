@@ -78,6 +78,11 @@ type costExpr struct {
 // is named. When none matches, the policy's default decides. Shadow rules
 // are evaluated too and reported in Decision.Shadow, but never change the
 // decision.
+//
+// Deny rules are evaluated first, in policy order: the first that matches
+// or fails decides. Otherwise every approve and allow rule that may match
+// the tool is evaluated, so that any failure denies (naming the first
+// failing rule, approve rules before allow rules).
 func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
 	if p == nil {
 		return Decision{Effect: Deny, Default: true, Reason: "no policy", Err: &EvalError{Err: errors.New("nil policy")}}
