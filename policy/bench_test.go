@@ -82,3 +82,20 @@ func BenchmarkDecideParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParse measures loading a policy of 20 rules: parsing, checking
+// and planning every expression.
+func BenchmarkParse(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("version: 1\nrules:\n")
+	for i := range 20 {
+		fmt.Fprintf(&sb, "  - name: r%d\n    match: call.tool == \"tool%d\" && call.args.amount > %d\n    effect: allow\n", i, i%10, i)
+	}
+	data := []byte(sb.String())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("bench.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
