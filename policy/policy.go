@@ -456,13 +456,13 @@ func (c *compiler) rules(s *Spec, p *Policy) {
 		if len(r.Reason) > MaxExprSize {
 			c.errorf(item, r.Name, "reason", at("reason"), "longer than %d bytes", MaxExprSize)
 		}
-		prg, loops, usage, tools, ok := c.expr(env, item, r.Name, "match", at("match"), r.Match, cel.BoolType)
+		prg, checked, loops, usage, tools, ok := c.expr(env, item, r.Name, "match", at("match"), r.Match, cel.BoolType)
 		if !ok {
 			continue
 		}
 		cr.prg, cr.loops, cr.tools = prg, loops, tools
-		if tools != nil {
-			cr.residual = residual(env, r.Match, loops)
+		if len(tools) > 0 {
+			cr.residual = residual(env, checked, loops)
 		}
 		p.usesUsage = p.usesUsage || usage
 		p.rules = append(p.rules, cr)
@@ -482,7 +482,7 @@ func (c *compiler) costs(s *Spec, p *Policy) {
 		if !unitOK(cs.Unit) {
 			c.errorf(item, "", "unit", at("unit"), "bad unit %q (want letters, such as USD or tokens)", cs.Unit)
 		}
-		prg, loops, usage, _, ok := c.expr(env, item, "", "estimate", at("estimate"), cs.Estimate, nil)
+		prg, _, loops, usage, _, ok := c.expr(env, item, "", "estimate", at("estimate"), cs.Estimate, nil)
 		if !ok {
 			continue
 		}
@@ -493,7 +493,7 @@ func (c *compiler) costs(s *Spec, p *Policy) {
 
 // expr compiles one CEL expression. want is the result type: BoolType for
 // rules (dyn is accepted and checked when evaluated), nil for a number.
-func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, src string, want *cel.Type) (prg cel.Program, loops, usage bool, tools []string, ok bool) {
+func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, src string, want *cel.Type) (prg cel.Program, checked *cel.Ast, loops, usage bool, tools []string, ok bool) {
 	switch {
 	case strings.TrimSpace(src) == "":
 		c.errorf(item, ruleName, field, path[:len(path)-1], "missing expression")
@@ -556,7 +556,7 @@ func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, 
 		c.errorf(item, ruleName, field, path, "%v", err)
 		return
 	}
-	return prg, loops, usage, toolsOf(root), true
+	return prg, ast, loops, usage, toolsOf(root), true
 }
 
 func programOptions(loops bool) []cel.ProgramOption {
@@ -571,15 +571,12 @@ func programOptions(loops bool) []cel.ProgramOption {
 	return []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 }
 
-// residual compiles src with its top-level tests of call.tool replaced by
-// true, then folded away: the program to run for a call to one of the
-// rule's tools, where those tests hold. It returns nil when it cannot,
-// and the rule is then evaluated whole.
-func residual(env *cel.Env, src string, loops bool) cel.Program {
-	ast, iss := env.Compile(src)
-	if iss.Err() != nil {
-		return nil
-	}
+// residual returns the checked ast (left unchanged) with its top-level
+// tests of call.tool replaced by true, then folded away, as a program: the
+// program to run for a call to one of the rule's tools, where those tests
+// hold. It returns nil when it cannot, and the rule is then evaluated
+// whole.
+func residual(env *cel.Env, ast *cel.Ast, loops bool) cel.Program {
 	folder, err := cel.NewConstantFoldingOptimizer()
 	if err != nil {
 		return nil
@@ -588,7 +585,7 @@ func residual(env *cel.Env, src string, loops bool) cel.Program {
 	if err != nil {
 		return nil
 	}
-	ast, iss = opt.Optimize(env, ast)
+	ast, iss := opt.Optimize(env, ast)
 	if iss.Err() != nil {
 		return nil
 	}
