@@ -399,7 +399,8 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	case map[string]any:
-		keys := make([]string, 0, len(v))
+		var arr [16]string
+		keys := arr[:0]
 		for k := range v {
 			keys = append(keys, k)
 		}

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -68,7 +70,8 @@ var DefaultPatterns = []string{
 // It is safe for concurrent use.
 type Redactor struct {
 	keys     map[string]bool
-	patterns *regexp.Regexp
+	defaults *regexp.Regexp // DefaultPatterns, tried when hint finds a clue
+	extra    *regexp.Regexp // Redaction.Patterns; nil when none
 	hashKey  []byte
 	max      int
 }
@@ -93,16 +96,21 @@ func NewRedactor(r Redaction) (*Redactor, error) {
 	for _, p := range DefaultPatterns {
 		alts = append(alts, "(?:"+p+")")
 	}
+	red.defaults = regexp.MustCompile(strings.Join(alts, "|"))
+	alts = nil
 	for i, p := range r.Patterns {
-		if _, err := regexp.Compile(p); err != nil {
+		re, err := regexp.Compile(p)
+		if err != nil {
 			return nil, fmt.Errorf("audit: Redaction.Patterns[%d] %q: %v", i, p, err)
 		}
-		if regexp.MustCompile(p).MatchString("") {
+		if re.MatchString("") {
 			return nil, fmt.Errorf("audit: Redaction.Patterns[%d] %q matches the empty string", i, p)
 		}
 		alts = append(alts, "(?:"+p+")")
 	}
-	red.patterns = regexp.MustCompile(strings.Join(alts, "|"))
+	if len(alts) > 0 {
+		red.extra = regexp.MustCompile(strings.Join(alts, "|"))
+	}
 	red.hashKey = r.HashKey
 	if len(red.hashKey) == 0 {
 		red.hashKey = make([]byte, 32)
@@ -150,67 +158,91 @@ func (r *Redactor) Mark(v any) string {
 	return "[REDACTED:" + hex.EncodeToString(m.Sum(nil)[:6]) + "]"
 }
 
-// Args returns a redacted copy of args, and the secret strings it removed
-// (for Text). args is not modified.
+// Args returns args redacted, and the secret strings it removed (for
+// Text). args is not modified: when something is redacted the result is a
+// copy; when nothing is, it is args itself.
 func (r *Redactor) Args(args map[string]any) (map[string]any, []string) {
 	if args == nil {
 		return nil, nil
 	}
 	var secrets []string
-	out := r.value(args, &secrets, 0).(map[string]any)
-	return out, secrets
+	out, _ := r.value(args, &secrets, 0)
+	return out.(map[string]any), secrets
 }
 
-// RedactArgs returns a redacted copy of args.
+// RedactArgs returns args redacted, as Args does.
 func (r *Redactor) RedactArgs(args map[string]any) map[string]any {
 	out, _ := r.Args(args)
 	return out
 }
 
-func (r *Redactor) value(v any, secrets *[]string, depth int) any {
+// value returns v redacted and whether that changed it; containers are
+// copied only when something inside them changed.
+func (r *Redactor) value(v any, secrets *[]string, depth int) (any, bool) {
 	if depth > maxDepth {
-		return r.Mark(v)
+		return r.Mark(v), true
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		out := make(map[string]any, len(v))
+		var out map[string]any
 		for k, e := range v {
+			nv, changed := e, false
 			if secret, whole := r.secretKey(k); secret {
 				if _, isString := e.(string); whole || isString {
 					collect(e, secrets)
-					out[k] = r.Mark(e)
-					continue
+					nv, changed = r.Mark(e), true
 				}
 			}
-			out[k] = r.value(e, secrets, depth+1)
+			if !changed {
+				nv, changed = r.value(e, secrets, depth+1)
+			}
+			if changed {
+				if out == nil {
+					out = maps.Clone(v)
+				}
+				out[k] = nv
+			}
 		}
-		return out
+		if out == nil {
+			return v, false
+		}
+		return out, true
 	case map[string]string:
 		m := make(map[string]any, len(v))
 		for k, s := range v {
 			m[k] = s
 		}
-		return r.value(m, secrets, depth)
+		out, _ := r.value(m, secrets, depth)
+		return out, true
 	case []any:
-		out := make([]any, len(v))
+		var out []any
 		for i, e := range v {
-			out[i] = r.value(e, secrets, depth+1)
+			if nv, changed := r.value(e, secrets, depth+1); changed {
+				if out == nil {
+					out = slices.Clone(v)
+				}
+				out[i] = nv
+			}
 		}
-		return out
+		if out == nil {
+			return v, false
+		}
+		return out, true
 	case []string:
 		out := make([]any, len(v))
 		for i, e := range v {
-			out[i] = r.value(e, secrets, depth+1)
+			out[i], _ = r.value(e, secrets, depth+1)
 		}
-		return out
+		return out, true
 	case string:
-		s := r.patterns.ReplaceAllStringFunc(v, func(m string) string {
+		s := r.scrub(v, func(m string) string {
 			*secrets = append(*secrets, m)
 			return r.Mark(m)
 		})
-		return r.truncate(s)
+		s = r.truncate(s)
+		return s, s != v
 	}
-	return v
+	return v, false
 }
 
 // collect adds the strings inside a secret value to secrets.
@@ -258,11 +290,62 @@ func (r *Redactor) Text(s string, secrets []string) string {
 			s = strings.ReplaceAll(s, sec, r.Mark(sec))
 		}
 	}
-	s = r.patterns.ReplaceAllStringFunc(s, func(m string) string {
+	s = r.scrub(s, func(m string) string {
 		if strings.HasPrefix(m, "[REDACTED:") {
 			return m
 		}
 		return r.Mark(m)
 	})
 	return r.truncate(s)
+}
+
+// scrub replaces what the patterns match in s by repl(match).
+func (r *Redactor) scrub(s string, repl func(string) string) string {
+	if hint(s) && r.defaults.MatchString(s) {
+		s = r.defaults.ReplaceAllStringFunc(s, repl)
+	}
+	if r.extra != nil && r.extra.MatchString(s) {
+		s = r.extra.ReplaceAllStringFunc(s, repl)
+	}
+	return s
+}
+
+// clues are lowercase substrings of which every match of DefaultPatterns
+// contains one (ignoring ASCII case); a string with none of them needs no
+// regular expression.
+var clues = []string{"bearer", "basic", "sk-", "gh", "xox", "akia", "eyj", "-----begin", "pass", "secret", "token", "api"}
+
+func hint(s string) bool {
+	for _, c := range clues {
+		if containsFold(s, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains the lowercase ASCII needle,
+// ignoring ASCII case.
+func containsFold(s, needle string) bool {
+	n := len(needle)
+	first := needle[0]
+	for i := 0; i+n <= len(s); i++ {
+		if s[i]|0x20 != first && s[i] != first {
+			continue
+		}
+		j := 1
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
 }

@@ -140,3 +140,25 @@ func TestAppendRedacts(t *testing.T) {
 		t.Errorf("error text lost: %s", data)
 	}
 }
+
+// FuzzRedactHint checks that the cheap clue search never skips a string
+// that the default patterns match.
+func FuzzRedactHint(f *testing.F) {
+	for _, s := range []string{"Bearer abcdefgh1", "BASIC dXNlcjpwYXNz", "sk-0123456789abcdefgh", "ghp_0123456789abcdefghij",
+		"xoxb-1234567890", "AKIAABCDEFGHIJKLMNOP", "eyJhbGciOi.eyJzdWIiOi.sigsigsig", "-----BEGIN RSA PRIVATE KEY-----",
+		"PassWord=x", "Api-Key: y", "ACCESS_TOKEN=z", "plain text"} {
+		f.Add(s)
+	}
+	red, err := NewRedactor(Redaction{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if red.defaults.MatchString(s) && !hint(s) {
+			t.Fatalf("%q matches the default patterns but has no clue", s)
+		}
+		if got, want := containsFold(s, "token"), strings.Contains(strings.ToLower(s), "token"); got != want && !strings.ContainsAny(s, "\u212a\u017f") {
+			t.Fatalf("containsFold(%q, token) = %v, want %v", s, got, want)
+		}
+	})
+}
