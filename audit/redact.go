@@ -316,6 +316,13 @@ func (r *Redactor) scrub(s string, repl func(string) string) string {
 var clues = []string{"bearer", "basic", "sk-", "gh", "xox", "akia", "eyj", "-----begin", "pass", "secret", "token", "api"}
 
 func hint(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			// Case folding in (?i) patterns also matches non-ASCII runes
+			// (U+017F for s, U+212A for k): leave those to the patterns.
+			return true
+		}
+	}
 	for _, c := range clues {
 		if containsFold(s, c) {
 			return true

@@ -146,7 +146,7 @@ func TestAppendRedacts(t *testing.T) {
 func FuzzRedactHint(f *testing.F) {
 	for _, s := range []string{"Bearer abcdefgh1", "BASIC dXNlcjpwYXNz", "sk-0123456789abcdefgh", "ghp_0123456789abcdefghij",
 		"xoxb-1234567890", "AKIAABCDEFGHIJKLMNOP", "eyJhbGciOi.eyJzdWIiOi.sigsigsig", "-----BEGIN RSA PRIVATE KEY-----",
-		"PassWord=x", "Api-Key: y", "ACCESS_TOKEN=z", "plain text"} {
+		"PassWord=x", "Api-Key: y", "ACCESS_TOKEN=z", "plain text", "pa\u017fsword=x", "\u212aey=1"} {
 		f.Add(s)
 	}
 	red, err := NewRedactor(Redaction{})
