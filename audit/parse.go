@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -15,16 +16,30 @@ import (
 // escapes, spaces, or numbers in another form are errors. Errors wrap
 // ErrSyntax.
 func ParseRecord(line []byte) (*Record, error) {
-	return parseRecord(line, nil)
+	r := &Record{}
+	if err := parseRecord(line, r, nil); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// parseState is what a reader of many lines keeps between them: the
+// buffer of the re-encoding, the strings seen (log IDs, kinds, tools and
+// keys repeat from line to line), and the last args map, for reuse.
+type parseState struct {
+	scratch []byte
+	intern  map[string]string
+	args    map[string]any
 }
 
 // parser reads the canonical form of a record. It reads what AppendJSON
 // writes and little else; whatever it accepts is then re-encoded and
 // compared with the line, so only canonical lines pass.
 type parser struct {
-	b   []byte
-	pos int
-	err error
+	b      []byte
+	pos    int
+	err    error
+	intern map[string]string
 }
 
 func (p *parser) fail(format string, args ...any) {
@@ -74,8 +89,18 @@ func (p *parser) str() string {
 	for p.pos < len(p.b) {
 		c := p.b[p.pos]
 		if c == '"' {
-			s := string(p.b[start:p.pos])
+			raw := p.b[start:p.pos]
 			p.pos++
+			if p.intern == nil || len(raw) > 64 {
+				return string(raw)
+			}
+			if s, ok := p.intern[string(raw)]; ok {
+				return s
+			}
+			s := string(raw)
+			if len(p.intern) < 4096 {
+				p.intern[s] = s
+			}
 			return s
 		}
 		if c == '\\' || c < 0x20 {
@@ -208,24 +233,7 @@ func (p *parser) value(depth int) any {
 	case c == '"':
 		return p.str()
 	case c == '{':
-		p.pos++
-		m := map[string]any{}
-		if p.pos < len(p.b) && p.b[p.pos] == '}' {
-			p.pos++
-			return m
-		}
-		for p.err == nil {
-			k := p.str()
-			p.lit(":")
-			m[k] = p.value(depth + 1)
-			if p.pos < len(p.b) && p.b[p.pos] == ',' {
-				p.pos++
-				continue
-			}
-			p.lit("}")
-			break
-		}
-		return m
+		return p.object(nil, depth)
 	case c == '[':
 		p.pos++
 		a := []any{}
@@ -253,6 +261,43 @@ func (p *parser) value(depth int) any {
 		p.lit("null")
 		return nil
 	}
+	return p.num()
+}
+
+// object reads a JSON object into m (a new map when m is nil).
+func (p *parser) object(m map[string]any, depth int) map[string]any {
+	if p.err != nil {
+		return nil
+	}
+	if p.pos >= len(p.b) || p.b[p.pos] != '{' {
+		p.fail("want an object")
+		return nil
+	}
+	p.pos++
+	if m == nil {
+		m = map[string]any{}
+	}
+	if p.pos < len(p.b) && p.b[p.pos] == '}' {
+		p.pos++
+		return m
+	}
+	for p.err == nil {
+		k := p.str()
+		p.lit(":")
+		m[k] = p.value(depth + 1)
+		if p.pos < len(p.b) && p.b[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		p.lit("}")
+		break
+	}
+	return m
+}
+
+// num reads a number of args: an int64 when it is an integer that fits,
+// a float64 otherwise.
+func (p *parser) num() any {
 	t := p.number()
 	if p.err != nil {
 		return nil
@@ -289,11 +334,20 @@ func (p *parser) costs() []Cost {
 	return cs
 }
 
-// parseRecord parses line and checks that it is canonical, using scratch
-// (when not nil) for the re-encoding.
-func parseRecord(line []byte, scratch *[]byte) (*Record, error) {
+// parseRecord parses line into r (which it resets) and checks that the
+// line is canonical. st, when not nil, carries state between lines; r then
+// reuses st's args map, so r must not be kept past the next call.
+func parseRecord(line []byte, r *Record, st *parseState) error {
 	p := &parser{b: line}
-	r := &Record{}
+	*r = Record{}
+	var reuse map[string]any
+	if st != nil {
+		if st.intern == nil {
+			st.intern = map[string]string{}
+		}
+		p.intern = st.intern
+		reuse = st.args
+	}
 	p.lit(`{"seq":`)
 	r.Seq = p.uint64()
 	p.lit(`,"time":`)
@@ -344,17 +398,16 @@ func parseRecord(line []byte, scratch *[]byte) (*Record, error) {
 		r.Tool = p.str()
 	}
 	if p.key("args") {
-		m, ok := p.value(0).(map[string]any)
-		if !ok {
-			p.fail("args is not an object")
+		if reuse != nil {
+			clear(reuse)
 		}
-		r.Args = m
+		r.Args = p.object(reuse, 0)
+		if st != nil && r.Args != nil {
+			st.args = r.Args
+		}
 	}
 	if p.key("labels") {
-		m, ok := p.value(0).(map[string]any)
-		if !ok {
-			p.fail("labels is not an object")
-		}
+		m := p.object(nil, 0)
 		r.Labels = make(map[string]string, len(m))
 		for k, v := range m {
 			s, ok := v.(string)
@@ -441,35 +494,39 @@ func parseRecord(line []byte, scratch *[]byte) (*Record, error) {
 	if p.key("checkpoint") {
 		r.Checkpoint = p.str()
 	}
-	p.lit(`,"prev":`)
-	prev := p.str()
-	p.lit("}")
-	if p.err == nil && p.pos != len(line) {
-		p.fail("data after the record")
+	p.lit(`,"prev":"`)
+	if p.err == nil {
+		if p.pos+66 != len(line) || line[p.pos+64] != '"' || line[p.pos+65] != '}' {
+			p.fail("prev: want 64 lowercase hex digits and the end of the record")
+		} else {
+			for _, c := range line[p.pos : p.pos+64] {
+				if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+					p.fail("prev: want 64 lowercase hex digits")
+					break
+				}
+			}
+		}
 	}
 	if p.err != nil {
-		return nil, p.err
+		return p.err
 	}
-	var err error
-	if r.Prev, err = ParseHash(prev); err != nil {
-		return nil, fmt.Errorf("%w: prev: %v", ErrSyntax, err)
-	}
+	hex.Decode(r.Prev[:], line[p.pos:p.pos+64])
 	// The line must be the canonical encoding of what it holds.
 	var buf []byte
-	if scratch != nil {
-		buf = (*scratch)[:0]
+	if st != nil {
+		buf = st.scratch[:0]
 	}
-	buf, err = r.AppendJSON(buf)
-	if scratch != nil {
-		*scratch = buf
+	buf, err := r.AppendJSON(buf)
+	if st != nil {
+		st.scratch = buf
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+		return fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
 	if !bytes.Equal(buf, line) {
-		return nil, fmt.Errorf("%w: not in canonical form at byte %d", ErrSyntax, mismatch(buf, line))
+		return fmt.Errorf("%w: not in canonical form at byte %d", ErrSyntax, mismatch(buf, line))
 	}
-	return r, nil
+	return nil
 }
 
 func mismatch(a, b []byte) int {

@@ -173,7 +173,8 @@ type verifier struct {
 	cpSeq    uint64
 	cps      int
 	verified int
-	scratch  []byte
+	st       parseState
+	rec      Record
 
 	// where the previous record was, for chain errors
 	prevLine int
@@ -199,8 +200,8 @@ func (e *lineError) Error() string { return e.err.Error() }
 
 // line checks the next line (without its newline).
 func (v *verifier) line(line []byte, file string, lineNo int, off int64) (*Record, error) {
-	r, err := parseRecord(line, &v.scratch)
-	if err != nil {
+	r := &v.rec
+	if err := parseRecord(line, r, &v.st); err != nil {
 		return nil, err
 	}
 	if r.Seq != v.seq {

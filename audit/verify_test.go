@@ -94,7 +94,6 @@ func TestBitFlips(t *testing.T) {
 	offs := make([]int64, len(lines)+1)
 	for k, line := range lines {
 		states[k] = *v
-		states[k].scratch = nil
 		offs[k+1] = offs[k] + int64(len(line))
 		if _, err := v.line(line[:len(line)-1], "f", k+1, offs[k]); err != nil {
 			t.Fatal(err)
