@@ -35,7 +35,8 @@ A CASES file is a YAML list of cases:
 
 call takes tool, args, agent, requester, tenant, session, env, labels, id and
 time; expect takes effect (allow, approve or deny), rule (the deciding rule;
-"" for the default) and error (true when a rule must fail to evaluate).
+"" for the default), error (true when a rule must fail to evaluate) and
+shadow (the shadow rules that must match, in policy order; [] for none).
 `
 
 func policyMain(args []string, stdout, stderr io.Writer) int {
@@ -121,9 +122,10 @@ type testCase struct {
 	} `yaml:"usage"`
 	Now    time.Time `yaml:"now"`
 	Expect struct {
-		Effect string  `yaml:"effect"`
-		Rule   *string `yaml:"rule"`
-		Error  bool    `yaml:"error"`
+		Effect string   `yaml:"effect"`
+		Rule   *string  `yaml:"rule"`
+		Error  bool     `yaml:"error"`
+		Shadow []string `yaml:"shadow"`
 	} `yaml:"expect"`
 }
 
@@ -237,6 +239,15 @@ func policyTest(file, casesFile string, stdout, stderr io.Writer) int {
 		}
 		if c.Expect.Rule != nil && d.Rule != *c.Expect.Rule {
 			problems = append(problems, fmt.Sprintf("rule %s, want %s", ruleName(d.Rule), ruleName(*c.Expect.Rule)))
+		}
+		if c.Expect.Shadow != nil {
+			var got []string
+			for _, h := range d.Shadow {
+				got = append(got, h.Rule)
+			}
+			if strings.Join(got, ",") != strings.Join(c.Expect.Shadow, ",") {
+				problems = append(problems, fmt.Sprintf("shadow rules [%s], want [%s]", strings.Join(got, ", "), strings.Join(c.Expect.Shadow, ", ")))
+			}
 		}
 		if (d.Err != nil) != c.Expect.Error {
 			if d.Err != nil {

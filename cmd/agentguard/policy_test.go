@@ -58,7 +58,7 @@ func TestPolicyTest(t *testing.T) {
 	if code != 0 || errOut != "" {
 		t.Fatalf("passing cases: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if strings.Count(out, "PASS ") != 7 || !strings.HasSuffix(out, "7 passed, 0 failed\n") {
+	if strings.Count(out, "PASS ") != 9 || !strings.HasSuffix(out, "9 passed, 0 failed\n") {
 		t.Errorf("passing cases: stdout %q", out)
 	}
 
@@ -70,7 +70,8 @@ func TestPolicyTest(t *testing.T) {
 		"PASS right\n",
 		"FAIL wrong effect: got effect approve, want allow\n",
 		`FAIL wrong rule: got rule "email", want "external-email"` + "\n",
-		"1 passed, 2 failed\n",
+		"FAIL wrong shadow: got shadow rules [], want [external-email]\n",
+		"1 passed, 3 failed\n",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("failing cases: stdout %q, want it to contain %q", out, w)
