@@ -1,0 +1,106 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hardstop-labs/agentguard/policy"
+)
+
+// agreeCalls is a table of calls with the effect every engine must decide.
+var agreeCalls = []struct {
+	c    benchCall
+	want string
+}{
+	{emailCall(), "allow"},
+	{call("send_email", "support-bot", "to", "eve@competitor.com", "subject", "hi", "body", "x"), "deny"},
+	{call("send_email", "sales-bot", "to", "bob@example.com", "subject", "hi", "body", "x"), "deny"},
+	{call("refund", "support-bot", "amount", 50.0), "allow"},
+	{call("refund", "support-bot", "amount", 500.0), "deny"},
+	{call("refund", "support-bot", "amount", 5000.0), "deny"},
+	{call("db.query", "support-bot", "sql", "SELECT * FROM orders"), "allow"},
+	{call("db.query", "support-bot", "sql", "  DROP TABLE orders"), "deny"},
+	{call("db.query", "support-bot", "sql", "update orders set x = 1"), "deny"},
+	{call("db.delete", "support-bot", "table", "orders"), "deny"},
+	{call("read_file", "support-bot", "path", "/data/report.csv"), "allow"},
+	{call("read_file", "support-bot", "path", "/data/secret.key"), "deny"},
+	{call("read_file", "support-bot", "path", "/etc/passwd"), "deny"},
+	{call("write_file", "support-bot", "path", "/data/out.txt", "content", "abc"), "approve"},
+	{call("write_file", "support-bot", "path", "/data/config.yaml", "content", "abc"), "deny"},
+	{call("http.get", "support-bot", "url", "https://example.com"), "allow"},
+	{call("http.get", "support-bot", "url", "https://localhost/admin"), "deny"},
+	{call("http.get", "support-bot", "url", "http://example.com"), "deny"},
+	{call("search", "support-bot", "query", "refund policy"), "allow"},
+	{call("search", "support-bot", "query", "alice ssn"), "deny"},
+	{call("calendar.create", "support-bot", "attendees", 4.0), "allow"},
+	{call("calendar.create", "support-bot", "attendees", 400.0), "approve"},
+	{call("slack.post", "support-bot", "channel", "#team-support"), "allow"},
+	{call("slack.post", "support-bot", "channel", "#general"), "deny"},
+	{call("unknown.tool", "support-bot", "x", "y"), "deny"},
+}
+
+func call(tool, agent string, kv ...any) benchCall {
+	c := emailCall()
+	c.Tool, c.Agent, c.Args = tool, agent, map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		c.Args[kv[i].(string)] = kv[i+1]
+	}
+	return c
+}
+
+// TestAgree checks that the Guard's policy, the floor's rules and the OPA
+// query decide every call of agreeCalls alike, for the realistic rules and
+// for the 1,000 rules, so that the benchmarks compare equals.
+func TestAgree(t *testing.T) {
+	for _, set := range []struct {
+		name  string
+		rules []benchRule
+	}{{"20rules", realisticRules}, {"1000rules", manyRules()}} {
+		t.Run(set.name, func(t *testing.T) {
+			pol, err := policy.Compile(policySpec(set.rules))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fr, err := newFloorRules(set.rules)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := newOPA(t, set.rules)
+			ctx := context.Background()
+			calls := agreeCalls
+			if set.name == "1000rules" {
+				calls = append(calls[:len(calls):len(calls)],
+					struct {
+						c    benchCall
+						want string
+					}{call("tool42", "support-bot", "n", 3.0), "deny"},
+					struct {
+						c    benchCall
+						want string
+					}{call("tool42", "support-bot", "n", 30.0), "allow"})
+				blocked := emailCall()
+				blocked.Requester = "blocked-5"
+				calls = append(calls, struct {
+					c    benchCall
+					want string
+				}{blocked, "deny"})
+			}
+			for _, tc := range calls {
+				c := tc.c
+				in := &policy.Input{Call: policy.Call{Tool: c.Tool, Agent: c.Agent, Requester: c.Requester,
+					Tenant: c.Tenant, Env: c.Env, Args: c.Args}}
+				d := pol.Decide(ctx, in)
+				if got := d.Effect.String(); got != tc.want || d.Err != nil {
+					t.Errorf("guard: Decide(%s %v) = %s (rule %q, err %v), want %s", c.Tool, c.Args, got, d.Rule, d.Err, tc.want)
+				}
+				if got, rule := fr.decide(c.Tool, floorActivation(c)); got != tc.want {
+					t.Errorf("floor: decide(%s %v) = %s (rule %q), want %s", c.Tool, c.Args, got, rule, tc.want)
+				}
+				got, err := q.decide(ctx, &c)
+				if err != nil || got != tc.want {
+					t.Errorf("opa: decide(%s %v) = %s, %v; want %s", c.Tool, c.Args, got, err, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,230 @@
+package bench
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/interpreter"
+)
+
+// floorRules is the policy done by hand: the rules' CEL programs, built
+// once without cost tracking, indexed by tool and ordered deny, approve,
+// allow, so that the first match decides.
+type floorRules struct {
+	byTool map[string][]floorRule
+}
+
+type floorRule struct {
+	name   string
+	effect string
+	prg    cel.Program
+}
+
+var effectRank = map[string]int{"deny": 0, "approve": 1, "allow": 2}
+
+func newFloorRules(rules []benchRule) (*floorRules, error) {
+	env, err := cel.NewEnv(cel.Variable("call", cel.MapType(cel.StringType, cel.DynType)))
+	if err != nil {
+		return nil, err
+	}
+	f := &floorRules{byTool: map[string][]floorRule{}}
+	for rank := 0; rank < 3; rank++ {
+		for _, r := range rules {
+			if effectRank[r.effect] != rank {
+				continue
+			}
+			ast, iss := env.Compile(r.celMatch())
+			if iss.Err() != nil {
+				return nil, fmt.Errorf("floor: rule %s: %w", r.name, iss.Err())
+			}
+			prg, err := env.Program(ast)
+			if err != nil {
+				return nil, fmt.Errorf("floor: rule %s: %w", r.name, err)
+			}
+			f.byTool[r.tool] = append(f.byTool[r.tool], floorRule{r.name, r.effect, prg})
+		}
+	}
+	return f, nil
+}
+
+// activation is the floor's prebuilt CEL input for one call.
+func floorActivation(c benchCall) interpreter.Activation {
+	a, err := interpreter.NewActivation(map[string]any{"call": map[string]any{
+		"tool": c.Tool, "agent": c.Agent, "requester": c.Requester, "tenant": c.Tenant,
+		"env": c.Env, "args": c.Args,
+	}})
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// decide evaluates the rules that apply to tool: the first that matches
+// decides; an error denies; no match denies.
+func (f *floorRules) decide(tool string, a interpreter.Activation) (effect, rule string) {
+	for _, r := range f.byTool[tool] {
+		out, _, err := r.prg.Eval(a)
+		if err != nil {
+			return "deny", r.name
+		}
+		if out == types.True {
+			return r.effect, r.name
+		}
+		if out != types.False {
+			return "deny", r.name
+		}
+	}
+	return "deny", ""
+}
+
+// floorLedger is the least a budget cap needs: a mutex and two sums.
+type floorLedger struct {
+	mu       sync.Mutex
+	limit    int64
+	spent    int64
+	reserved int64
+}
+
+var errFloorBudget = errors.New("floor: over budget")
+
+func (l *floorLedger) reserve(est int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.spent+l.reserved+est > l.limit {
+		return errFloorBudget
+	}
+	l.reserved += est
+	return nil
+}
+
+func (l *floorLedger) commit(est, actual int64) {
+	l.mu.Lock()
+	l.reserved -= est
+	l.spent += actual
+	l.mu.Unlock()
+}
+
+// floorLog is the least a hash-chained log needs: each line is encoded by
+// hand, carries the hash of the previous one, and is written to the file
+// with one write, under a mutex.
+type floorLog struct {
+	mu   sync.Mutex
+	f    *os.File
+	id   string
+	seq  uint64
+	prev [32]byte
+	buf  []byte
+}
+
+func openFloorLog(path string) (*floorLog, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &floorLog{f: f, id: "0193b6c8-7c4e-7000-8000-000000000000", buf: make([]byte, 0, 1024)}, nil
+}
+
+func (l *floorLog) close() error { return l.f.Close() }
+
+// record is what the floor writes about a call: its decision (with the
+// arguments) or its result.
+type floorRecord struct {
+	kind     string
+	call     string
+	c        *benchCall
+	decision string
+	rule     string
+	outcome  string
+	duration time.Duration
+}
+
+func (l *floorLog) append(r *floorRecord, now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buf[:0]
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, l.seq, 10)
+	b = append(b, `,"time":"`...)
+	b = now.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","log":`...)
+	b = appendString(b, l.id)
+	b = append(b, `,"kind":`...)
+	b = appendString(b, r.kind)
+	b = append(b, `,"call":`...)
+	b = appendString(b, r.call)
+	b = append(b, `,"agent":`...)
+	b = appendString(b, r.c.Agent)
+	b = append(b, `,"tenant":`...)
+	b = appendString(b, r.c.Tenant)
+	b = append(b, `,"tool":`...)
+	b = appendString(b, r.c.Tool)
+	if r.kind == "decision" {
+		b = append(b, `,"args":{`...)
+		for i, k := range r.c.argOrder {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			switch v := r.c.Args[k].(type) {
+			case string:
+				b = appendString(b, v)
+			case float64:
+				b = strconv.AppendFloat(b, v, 'g', -1, 64)
+			}
+		}
+		b = append(b, `},"decision":`...)
+		b = appendString(b, r.decision)
+		b = append(b, `,"rule":`...)
+		b = appendString(b, r.rule)
+	} else {
+		b = append(b, `,"outcome":`...)
+		b = appendString(b, r.outcome)
+		b = append(b, `,"duration":`...)
+		b = strconv.AppendInt(b, int64(r.duration), 10)
+	}
+	b = append(b, `,"prev":"`...)
+	b = hex.AppendEncode(b, l.prev[:])
+	b = append(b, `"}`...)
+	l.prev = sha256.Sum256(b)
+	b = append(b, '\n')
+	l.buf = b
+	if _, err := l.f.Write(b); err != nil {
+		return err
+	}
+	l.seq++
+	return nil
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
