@@ -67,8 +67,7 @@
 //
 //   - call: the call. call.id, call.tool, call.agent, call.requester,
 //     call.tenant, call.session and call.env are strings; call.args is a
-//     map(string, dyn) of the arguments as JSON values (numbers are
-//     double or int; compare them freely, 100 == 100.0); call.labels is a
+//     map(string, dyn) of the arguments as JSON values; call.labels is a
 //     map(string, string) of the tool's labels; call.time is the
 //     timestamp the call entered the guard.
 //   - now: the timestamp of the decision.
@@ -82,6 +81,11 @@
 // Reading a missing key (call.args.missing) is an error, which denies the
 // call: test with has(call.args.x), "x" in call.args, or the optional
 // syntax call.args.?x.orValue(default).
+//
+// Numbers from JSON arguments are doubles. Comparisons mix double and int
+// freely (call.args.amount > 100 and call.args.n == 3 work), but
+// arithmetic does not: write call.args.n + 1.0 or int(call.args.n) + 1,
+// since call.args.n + 1 fails on a double, and so denies.
 //
 // # Functions
 //

@@ -790,3 +790,25 @@ rules:
 		t.Errorf("Decide reason = %q, want the missing key named", got.Reason)
 	}
 }
+
+// TestJSONNumbers documents how numbers decoded from JSON (float64) meet
+// int literals in rules.
+func TestJSONNumbers(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		want Effect
+		err  bool
+	}{
+		{`call.args.n > 2`, Allow, false},
+		{`call.args.n == 3`, Allow, false},
+		{`call.args.n + 1.0 == 4.0`, Allow, false},
+		{`int(call.args.n) + 1 == 4`, Allow, false},
+		{`call.args.n + 1 == 4`, Deny, true},
+	} {
+		p := mustParse(t, fmt.Sprintf("rules:\n  - name: r\n    match: %q\n    effect: allow\n", tc.expr))
+		got := decide(p, "t", map[string]any{"n": 3.0})
+		if got.Effect != tc.want || (got.Err != nil) != tc.err {
+			t.Errorf("%s: Decide = %+v, want %v (error %v)", tc.expr, got, tc.want, tc.err)
+		}
+	}
+}
