@@ -8,15 +8,18 @@ import (
 	"time"
 )
 
-// benchPolicy returns a policy of n rules over 10 tools, two per tool: a
-// deny on an argument and an allow; with usage, the allow rules also
-// check the principal's spend.
+// benchPolicy returns a policy of n rules over 10 tools (n/2 tools for
+// more than 100 rules): deny rules on an argument and allow rules on the
+// agent; with usage, the allow rules also check the principal's spend.
 func benchPolicy(b *testing.B, n int, usage bool) *Policy {
 	b.Helper()
 	var sb strings.Builder
 	sb.WriteString("version: 1\nrules:\n")
 	for i := 0; i < n; i++ {
 		tool := fmt.Sprintf("tool%d", i%10)
+		if n > 100 {
+			tool = fmt.Sprintf("tool%d", i%(n/2)) // two rules per tool
+		}
 		if i%2 == 0 {
 			fmt.Fprintf(&sb, "  - name: deny-%d\n    match: call.tool == %q && call.args.amount > 1000\n    effect: deny\n", i, tool)
 			continue
@@ -45,7 +48,7 @@ func BenchmarkDecide(b *testing.B) {
 		name  string
 		n     int
 		usage bool
-	}{{"1rule", 1, false}, {"20rules", 20, false}, {"20rules-usage", 20, true}} {
+	}{{"1rule", 1, false}, {"20rules", 20, false}, {"20rules-usage", 20, true}, {"1000rules", 1000, false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			p := benchPolicy(b, bc.n, bc.usage)
 			in := *in
