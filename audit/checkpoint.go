@@ -118,7 +118,8 @@ func GenerateKey(name string) (skey, vkey string, err error) {
 }
 
 // Sink receives every checkpoint the log writes, to keep it somewhere the
-// log's writer cannot rewrite it.
+// log's writer cannot rewrite it. A Sink may be called from several
+// goroutines at once.
 type Sink interface {
 	// Checkpoint stores c. An error is reported by Log.Checkpoint and
 	// Log.Close; it does not stop the log.

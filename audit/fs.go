@@ -35,6 +35,7 @@ var OS FS = osFS{}
 
 type osFS struct{}
 
+// OpenFile calls os.OpenFile.
 func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	f, err := os.OpenFile(name, flag, perm)
 	if err != nil {
@@ -43,6 +44,8 @@ func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	return f, nil
 }
 
+// Rename calls os.Rename.
 func (osFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
 
+// ReadDir calls os.ReadDir.
 func (osFS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(name) }

@@ -146,8 +146,9 @@ type Log struct {
 	buf       []byte
 	recovery  *Recovery
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // Open opens the log at path, creating it if needed, and recovers it: a
@@ -801,17 +802,8 @@ func (l *Log) background() {
 // latched. Close is idempotent.
 func (l *Log) Close() error {
 	if l.stop != nil {
-		l.mu.Lock()
-		stopped := l.closed
-		l.mu.Unlock()
-		if !stopped {
-			select {
-			case <-l.stop:
-			default:
-				close(l.stop)
-			}
-			l.wg.Wait()
-		}
+		l.stopOnce.Do(func() { close(l.stop) })
+		l.wg.Wait()
 	}
 	l.mu.Lock()
 	if l.closed {

@@ -37,6 +37,7 @@ type VerifyError struct {
 	Err    error  // what is wrong: ErrSyntax, ErrSeq, ErrChain, ErrLogID, ErrTorn, ErrTruncated, ErrMismatch or ErrCheckpoint
 }
 
+// Error says where the log stops verifying and why.
 func (e *VerifyError) Error() string {
 	return fmt.Sprintf("audit: %s:%d (byte %d): seq %d: %v", e.File, e.Line, e.Offset, e.Seq, e.Err)
 }
