@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -42,7 +43,8 @@ func BenchmarkAppendPair(b *testing.B) {
 					}
 					return
 				}
-				b.SetParallelism(par)
+				// RunParallel runs parallelism × GOMAXPROCS goroutines.
+				b.SetParallelism(max(1, par/runtime.GOMAXPROCS(0)))
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						pair()
