@@ -189,7 +189,7 @@ func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool str
 		runCtx = rc
 	}
 	if f.exit == nil || cfg.cooperative {
-		out, err, p := runInline(fn, runCtx, in)
+		out, p, err := runInline(fn, runCtx, in)
 		if p != nil {
 			f.finish(ctx, nil, fmt.Errorf("panic: %v", p.v), OutcomePanic)
 			panic(p.v)
@@ -208,7 +208,7 @@ func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool str
 	// context. Its late result is discarded.
 	done := make(chan toolResult[Out], 1)
 	go func() {
-		out, err, p := runInline(fn, runCtx, in)
+		out, p, err := runInline(fn, runCtx, in)
 		done <- toolResult[Out]{out, err, p}
 	}()
 	select {
@@ -239,14 +239,14 @@ type toolResult[Out any] struct {
 	p   *toolPanic
 }
 
-func runInline[C any, In, Out any](fn func(C, In) (Out, error), ctx C, in In) (out Out, err error, p *toolPanic) {
+func runInline[C any, In, Out any](fn func(C, In) (Out, error), ctx C, in In) (out Out, p *toolPanic, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			p = &toolPanic{v}
 		}
 	}()
 	out, err = fn(ctx, in)
-	return out, err, nil
+	return out, nil, err
 }
 
 // denied returns a denial the way the tool is configured to.
