@@ -29,8 +29,15 @@ var (
 )
 
 // VerifyError reports the first record at which a log stops verifying.
+//
+// Seq is the seq of the bad record, or the seq expected at its place when
+// it cannot be read. For a broken chain (ErrChain) it is the earlier of the
+// two records: the one whose hash is not the prev of the next, which is
+// what a change to a record's content looks like (a change to the next
+// record's prev looks the same). For ErrTruncated it is the first missing
+// seq.
 type VerifyError struct {
-	Seq    uint64 // the seq of the bad record (its expected seq when it cannot be read)
+	Seq    uint64
 	File   string // the file that holds it
 	Line   int    // its line in File, from 1
 	Offset int64  // its byte offset in File
