@@ -106,6 +106,9 @@ var (
 	ErrUnavailable = errors.New("audit: log unavailable")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("audit: log closed")
+	// ErrLocked is returned by Open when another Log, in this process or
+	// another, has the file open.
+	ErrLocked = errors.New("audit: log in use")
 )
 
 // Recovery describes a torn last line that Open cut off.
@@ -285,6 +288,10 @@ func (l *Log) open() error {
 	f, err := l.fsys.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, l.opts.Perm)
 	if err != nil {
 		return fmt.Errorf("audit: open: %w", err)
+	}
+	if err := lockFile(f, l.path); err != nil {
+		f.Close()
+		return err
 	}
 	l.f = f
 	l.fileSeq = v.seq
@@ -636,6 +643,11 @@ func (l *Log) rotateLocked() error {
 		return l.unavailable()
 	}
 	f, err := l.fsys.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, l.opts.Perm)
+	if err == nil {
+		if err = lockFile(f, l.path); err != nil {
+			f.Close()
+		}
+	}
 	if err == nil {
 		err = l.syncDir()
 	}

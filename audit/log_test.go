@@ -75,3 +75,20 @@ func TestAppendAfterClose(t *testing.T) {
 		t.Errorf("Append after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestOpenTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrLocked) {
+		t.Errorf("second Open = %v, want ErrLocked", err)
+	}
+	l.Close()
+	l, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open after Close = %v", err)
+	}
+	l.Close()
+}
