@@ -15,6 +15,7 @@ import (
 
 	"github.com/hardstop-labs/agentguard"
 	"github.com/hardstop-labs/agentguard/audit"
+	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
 )
 
@@ -290,5 +291,42 @@ func TestAuditFileCheckpointOnClose(t *testing.T) {
 	}
 	if _, err := agentguard.New(agentguard.WithAuditFile(path), agentguard.WithAudit(nil)); err == nil {
 		t.Error("WithAudit(nil) succeeded")
+	}
+}
+
+// TestAuditKillSwitchEvents: trips, hook failures and resumes are in the
+// audit file, with who, why and scope.
+func TestAuditKillSwitchEvents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	sw := killswitch.New(killswitch.Options{})
+	sw.OnTrip("revoke-keys", func(ctx context.Context, h *killswitch.Halt) error {
+		return errors.New("vault unreachable, token=abc123456")
+	})
+	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)), agentguard.WithKillSwitch(sw),
+		agentguard.WithAuditFile(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.Trip(killswitch.Scope{Agent: "a"}, "alice", "loop")
+	if err := sw.Resume(killswitch.Scope{Agent: "a"}, "bob", "fixed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := auditLines(t, path)
+	var got []string
+	for _, r := range recs {
+		if r.Control == nil {
+			t.Fatalf("record %+v has no control", r)
+		}
+		got = append(got, string(r.Kind)+":"+r.Control.Scope+":"+r.Control.Who+":"+r.Control.Why)
+	}
+	want := []string{"halt:agent=a:alice:loop", "hook:agent=a:alice:loop", "resume:agent=a:bob:fixed"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("records %q, want %q", got, want)
+	}
+	if len(recs) == 3 && (recs[1].Rule != "revoke-keys" || !strings.Contains(recs[1].Error, "vault unreachable") || strings.Contains(recs[1].Error, "abc123456")) {
+		t.Errorf("hook record = %+v, want the hook's name and its redacted error", recs[1])
 	}
 }
