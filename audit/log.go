@@ -836,6 +836,8 @@ func (l *Log) Close() error {
 	if l.err == nil {
 		if err := l.f.Sync(); err != nil {
 			l.failLocked(fmt.Errorf("sync %s: %w", l.path, err), -1)
+		} else {
+			l.synced, l.syncedOff = l.seq, l.off
 		}
 	}
 	if l.err != nil {
