@@ -219,3 +219,51 @@ func TestConcurrentAppends(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWhileAppending: every Append that returned nil is in the log;
+// the others failed with ErrClosed.
+func TestCloseWhileAppending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path, Options{SignerKey: testSKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	start := make(chan struct{})
+	for g := range 8 {
+		wg.Go(func() {
+			<-start
+			for i := range 50 {
+				err := l.Append(context.Background(), sampleRecord(g*100+i))
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, ErrClosed):
+					return
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	for {
+		if size, _ := l.Head(); size >= 20 {
+			break
+		}
+		runtime.Gosched()
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	rep, err := Verify(VerifyOptions{Key: testVKey}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := int64(rep.Records) - int64(rep.CheckpointRecords); got != ok.Load() {
+		t.Errorf("%d records in the log, %d appends returned nil", got, ok.Load())
+	}
+}
