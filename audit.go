@@ -91,7 +91,15 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 	if r.log == nil {
 		return &DeniedError{Code: CodeAuditUnavailable, Reason: "the audit log is not open", Err: ErrAuditUnavailable}
 	}
-	if err := r.log.Append(ctx, auditRecord(e)); err != nil {
+	rec := auditRecord(e)
+	if e.Kind == EventResult && rec.Args != nil {
+		// The decision record holds the arguments; the result only needs
+		// them to scrub the tool's error of the secrets among them.
+		_, secrets := r.log.Redactor().Args(rec.Args)
+		rec.Error = r.log.Redactor().Text(rec.Error, secrets)
+		rec.Args = nil
+	}
+	if err := r.log.Append(ctx, rec); err != nil {
 		return &DeniedError{Code: CodeAuditUnavailable, Reason: "the audit log cannot record this call", Err: err}
 	}
 	return nil
@@ -107,6 +115,7 @@ func (r *auditRecorder) RedactArgs(args map[string]any) map[string]any {
 
 // auditRecord maps an event to the record the log writes. The log redacts
 // the arguments, and the error text with the secrets found in them.
+// Results carry no arguments: their decision record has them.
 func auditRecord(e *Event) *audit.Record {
 	rec := &audit.Record{
 		Kind: audit.Kind(e.Kind), Code: string(e.Code), Stage: string(e.Stage), Rule: e.Rule,
