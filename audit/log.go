@@ -315,9 +315,14 @@ func (l *Log) open() error {
 		f.Close()
 		return fmt.Errorf("audit: %s is log %q, not Options.ID %q", l.path, l.id, l.opts.ID)
 	}
+	// Make the file, and its name when it is new, durable.
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("audit: sync %s: %w", l.path, err)
+	}
+	if err := l.syncDir(); err != nil {
+		f.Close()
+		return fmt.Errorf("audit: sync the directory of %s: %w", l.path, err)
 	}
 	l.synced, l.syncedOff = l.seq, l.off
 	return nil
