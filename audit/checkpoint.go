@@ -157,6 +157,13 @@ func FileSink(path string) Sink {
 		if err := os.Rename(tmp.Name(), path); err != nil {
 			return fmt.Errorf("audit: checkpoint file: %w", err)
 		}
+		if d, err := os.Open(dir); err == nil {
+			err = d.Sync()
+			d.Close()
+			if err != nil {
+				return fmt.Errorf("audit: checkpoint file: sync %s: %w", dir, err)
+			}
+		}
 		return nil
 	})
 }
