@@ -189,7 +189,7 @@ func egDenied(t *testing.T, err error, code Code, sentinel error) *DeniedError {
 
 func TestEgressAllowedHost(t *testing.T) {
 	srv := newEgServer(t, func(w http.ResponseWriter, r *http.Request) {
-		if got := r.Header.Get("X-Api-Key"); got != "k-123456789" {
+		if got := r.Header.Get("X-Api-Key"); r.URL.Path == "/v1/items" && got != "k-123456789" {
 			t.Errorf("server saw X-Api-Key %q", got)
 		}
 		okHandler(w, r)
@@ -242,6 +242,22 @@ func TestEgressAllowedHost(t *testing.T) {
 	}
 	if got := res.queries(); !slices.Equal(got, []string{"api.example.com"}) {
 		t.Fatalf("resolver asked %q", got)
+	}
+
+	// Closing the body unread ends the call too.
+	resp, err = c.Do(mustReq(t, context.Background(), "http://api.example.com:"+srv.port+"/unread"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.all()); n != 3 {
+		t.Fatalf("%d events before Close, want 3", n)
+	}
+	resp.Body.Close()
+	if got, want := rec.trail(), []string{"decision http allow", "result http ok", "decision http allow", "result http ok"}; !slices.Equal(got, want) {
+		t.Fatalf("trail after Close %q, want %q", got, want)
+	}
+	if _, err := resp.Body.Read(make([]byte, 1)); err == nil {
+		t.Fatal("Read after Close succeeded")
 	}
 }
 
@@ -645,7 +661,12 @@ func TestEgressKillSwitch(t *testing.T) {
 	if err := sw.Trip(killswitch.Scope{Agent: "bot"}, "ops", "exfiltration suspected"); err != nil {
 		t.Fatal(err)
 	}
-	err := <-errc
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(10 * time.Second): // a watchdog, not a wait: the trip returns at once
+		t.Fatal("the request in flight was not halted")
+	}
 	d := egDenied(t, err, CodeHalted, ErrHalted)
 	if !strings.Contains(d.Reason, "exfiltration suspected") {
 		t.Fatalf("reason %q", d.Reason)
@@ -670,7 +691,21 @@ func TestEgressKillSwitch(t *testing.T) {
 	if err := sw.Trip(killswitch.Scope{Tool: "http"}, "ops", "stop all egress"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = io.ReadAll(resp.Body)
+	// The rest of the first part may be buffered already: it is not
+	// handed out after the trip.
+	if n, err := resp.Body.Read(buf); n != 0 || !errors.Is(err, ErrHalted) {
+		t.Fatalf("first read after the trip = %d, %v; want 0, ErrHalted", n, err)
+	}
+	readc := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		readc <- err
+	}()
+	select {
+	case err = <-readc:
+	case <-time.After(10 * time.Second): // a watchdog
+		t.Fatal("the body read was not halted")
+	}
 	if !errors.Is(err, ErrHalted) {
 		t.Fatalf("read after the trip = %v, want ErrHalted", err)
 	}
@@ -727,7 +762,27 @@ rules:
 	_, err := egGet(c, ctx, u)
 	egDenied(t, err, CodePolicyDenied, ErrPolicyDenied)
 
-	evs := rec.all()
+	// A tool of another guard, whose principal comes from that guard's
+	// defaults: its requests are made for the same principal.
+	g2, err := New(WithPolicy(g.Policy()), WithDefaultPrincipal(Principal{Agent: "bot-2", Tenant: "beta"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g2.Close()
+	var inner *Call
+	search2 := Wrap(g2, "search", func(ctx context.Context, q string) (string, error) {
+		inner, _ = CallFrom(ctx)
+		return egGet(c, ctx, u)
+	}, Cooperative())
+	if out, err := search2(context.Background(), "y"); err != nil || out != "ok" {
+		t.Fatalf("search via g2 = %q, %v", out, err)
+	}
+	last := rec.all()[len(rec.all())-1]
+	if p := last.Call.Principal; p.Agent != "bot-2" || p.Tenant != "beta" || last.Call.Args["caller"].(map[string]any)["call"] != inner.ID {
+		t.Fatalf("request of g2's tool made for %+v, caller %v", p, last.Call.Args["caller"])
+	}
+
+	evs := rec.all()[:5]
 	var searchID string
 	var httpEvents []Event
 	for _, e := range evs {
