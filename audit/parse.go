@@ -350,14 +350,19 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 	}
 	p.lit(`{"seq":`)
 	r.Seq = p.uint64()
-	p.lit(`,"time":`)
-	ts := p.str()
+	p.lit(`,"time":"`)
 	if p.err == nil {
-		t, err := time.Parse(timeLayout, ts)
-		if err != nil {
-			p.fail("time %q", ts)
+		end := p.pos + len(timeLayout)
+		t, ok := time.Time{}, false
+		if end < len(line) && line[end] == '"' {
+			t, ok = parseTime(line[p.pos:end])
 		}
-		r.Time = t
+		if !ok {
+			p.fail("time: want %s", timeLayout)
+		} else {
+			r.Time = t
+			p.pos = end + 1
+		}
 	}
 	p.lit(`,"log":`)
 	r.Log = p.str()

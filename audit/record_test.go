@@ -172,3 +172,27 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestTimeFormat(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 11, 30, 9, 5, 1, 7, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", 3600)),
+		time.Unix(0, 0),
+	} {
+		got := string(appendTime(nil, tm))
+		if want := tm.UTC().Format(timeLayout); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+		back, ok := parseTime([]byte(got))
+		if !ok || !back.Equal(tm) {
+			t.Errorf("parseTime(%s) = %v, %v", got, back, ok)
+		}
+	}
+	for _, bad := range []string{"2026-02-30T00:00:00.000000000Z", "2026-01-01T24:00:00.000000000Z", "2026-01-01T00:00:00.00000000xZ"} {
+		line := `{"seq":0,"time":"` + bad + `","log":"","kind":"k","prev":"` + strings.Repeat("0", 64) + `"}`
+		if _, err := ParseRecord([]byte(line)); err == nil {
+			t.Errorf("ParseRecord accepted the time %s", bad)
+		}
+	}
+}
