@@ -267,3 +267,39 @@ func TestCloseWhileAppending(t *testing.T) {
 		t.Errorf("%d records in the log, %d appends returned nil", got, ok.Load())
 	}
 }
+
+// TestConcurrentRotation appends from many goroutines to a log that
+// rotates often, under group commit: every record is there once, in a
+// chain that runs through the files.
+func TestConcurrentRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path, Options{MaxSize: 2000, SignerKey: testSKey, CheckpointEvery: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 25 {
+				if err := l.Append(context.Background(), sampleRecord(g*100+i)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := Segments(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(VerifyOptions{Key: testVKey}, files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records-uint64(rep.CheckpointRecords) != 400 || rep.Files < 20 {
+		t.Errorf("Verify = %+v, want 400 records in 20+ files", rep)
+	}
+}
