@@ -16,6 +16,8 @@
 //
 // The root package's WithAudit and WithAuditFile options record every
 // event of a Guard this way; most programs use them rather than Append.
+// One Log at a time may write a file: on Unix an advisory lock makes a
+// second Open fail with ErrLocked.
 //
 // # Durability
 //
@@ -68,7 +70,8 @@
 //
 // Verify streams a log's files in constant memory and returns a Report
 // (records, head hash, checkpoints verified) or a *VerifyError naming the
-// first bad record by seq, file and line. With VerifyOptions.Key it checks
+// first bad record by seq, file and line. A rotated log is verified by
+// passing all its files, Segments(path). With VerifyOptions.Key it checks
 // the checkpoints' signatures; with VerifyOptions.Checkpoint it checks the
 // log against a checkpoint kept elsewhere. The command
 // `agentguard audit verify` is its command-line form.
