@@ -255,7 +255,13 @@ func (t *egressTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, tk.Done(nil, err)
 	}
 	resp.Request = req
-	resp.Body = &egressBody{rc: resp.Body, tk: tk, status: resp.StatusCode}
+	body := &egressBody{rc: resp.Body, tk: tk, status: resp.StatusCode}
+	if w, ok := resp.Body.(io.Writer); ok {
+		// A protocol switch (101) hands out a connection to write to.
+		resp.Body = &egressConn{egressBody: body, w: w}
+	} else {
+		resp.Body = body
+	}
 	return resp, nil
 }
 
@@ -330,6 +336,29 @@ func (b *egressBody) Close() error {
 		}
 	}
 	return err
+}
+
+// egressConn is the body of a response that switched protocols: it is
+// written to as well, until the call ends or is halted.
+type egressConn struct {
+	*egressBody
+	w io.Writer
+}
+
+func (c *egressConn) Write(p []byte) (int, error) {
+	if c.ended.Load() {
+		if c.done != nil {
+			return 0, c.done
+		}
+		return 0, errors.New("agentguard: egress: write after the call ended")
+	}
+	if ctx := c.tk.Context(); ctx.Err() != nil {
+		if err := c.finish(context.Cause(ctx)); err != nil {
+			return 0, err
+		}
+		return 0, context.Cause(ctx)
+	}
+	return c.w.Write(p)
 }
 
 // egressArgs describes req for the policy. It never includes the URL's
@@ -535,13 +564,13 @@ func (t *egressTransport) lookup(ctx context.Context, host string) (addrs []neti
 }
 
 func addressDenial(host string, a netip.Addr, class string) *DeniedError {
-	what := "the host " + host + " resolves to " + a.String()
+	what := "the host " + host + " resolves to " + a.String() + ", "
 	if ip, err := netip.ParseAddr(host); err == nil && ip == a {
-		what = "the host " + host + " is"
+		what = "the address " + host + " is "
 	}
 	return &DeniedError{
 		Code: CodePolicyDenied, Stage: StageEgress, Rule: RuleEgressAddress,
-		Reason: what + ", " + article(class) + " " + class + " address, which egress does not reach",
+		Reason: what + article(class) + " " + class + " address, which egress does not reach",
 		Needs:  "a human: only an operator can allow this address (AllowCIDRs)",
 	}
 }

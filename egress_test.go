@@ -1032,3 +1032,127 @@ func FuzzEgressArgs(f *testing.F) {
 		}
 	})
 }
+
+func TestEgressTLS(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, r.Proto)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	g, rec := egGuard(t, egPolicy)
+	res := newEgResolver("api.example.com", "127.0.0.1")
+	// The server's certificate is valid for *.example.com; its client
+	// trusts it. The guarded transport clones that client's transport.
+	base := srv.Client().Transport.(*http.Transport)
+	c := &http.Client{Transport: Transport(g, base, EgressResolver(res.resolve), AllowCIDRs("127.0.0.1/32"))}
+	defer c.CloseIdleConnections()
+	for _, h := range []string{"api.example.com", "API.Example.com."} {
+		body, err := egGet(c, context.Background(), "https://"+h+":"+port+"/tls")
+		if err != nil || !strings.HasPrefix(body, "HTTP/") {
+			t.Fatalf("GET via %s = %q, %v", h, body, err)
+		}
+	}
+	if e := rec.all()[0]; e.Call.Args["scheme"] != "https" || e.Call.Args["port"] != int64(mustPort(t, port)) {
+		t.Fatalf("args %v", e.Call.Args)
+	}
+
+	// Refused address over TLS: the denial comes through the TLS dial path.
+	strict := &http.Client{Transport: Transport(g, base, EgressResolver(res.resolve))}
+	defer strict.CloseIdleConnections()
+	_, err := egGet(strict, context.Background(), "https://api.example.com:"+port+"/tls")
+	if d := egDenied(t, err, CodePolicyDenied, ErrPolicyDenied); d.Stage != StageEgress {
+		t.Fatalf("stage %s", d.Stage)
+	}
+	if hits.Load() != 2 {
+		t.Fatalf("hits %d, want 2", hits.Load())
+	}
+}
+
+// TestEgressSwitchProtocols checks that the body of a 101 response stays
+// writable, and that the kill switch stops writes too.
+func TestEgressSwitchProtocols(t *testing.T) {
+	srv := newEgServer(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		buf := make([]byte, 64)
+		for {
+			n, err := brw.Read(buf)
+			if err != nil {
+				return
+			}
+			conn.Write(buf[:n])
+		}
+	})
+	sw := killswitch.New(killswitch.Options{})
+	g, rec := egGuard(t, egPolicy, WithKillSwitch(sw))
+	res := newEgResolver("api.example.com", "127.0.0.1")
+	c := egClient(t, g, EgressResolver(res.resolve), AllowCIDRs("127.0.0.1/32"))
+	req := mustReq(t, context.Background(), "http://api.example.com:"+srv.port+"/echo")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	rw, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		t.Fatalf("the body of a 101 response (%T) is not writable", resp.Body)
+	}
+	if _, err := rw.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(rw, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo %q, %v", buf, err)
+	}
+	if err := sw.Trip(killswitch.Scope{}, "ops", "stop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rw.Write([]byte("more")); !errors.Is(err, ErrHalted) {
+		t.Fatalf("write after the trip = %v, want ErrHalted", err)
+	}
+	rw.Close()
+	if got, want := rec.trail(), []string{"decision http allow", "result http halted"}; !slices.Equal(got, want) {
+		t.Fatalf("trail %q, want %q", got, want)
+	}
+}
+
+// BenchmarkEgress compares a request through the guarded transport with
+// the same request through a plain one, to a loopback server.
+func BenchmarkEgress(b *testing.B) {
+	srv := newEgServer(b, okHandler)
+	g, _ := egGuard(b, egPolicy)
+	res := newEgResolver("api.example.com", "127.0.0.1")
+	guarded := egClient(b, g, EgressResolver(res.resolve), AllowCIDRs("127.0.0.1/32"))
+	plain := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	b.Cleanup(plain.CloseIdleConnections)
+	for _, bc := range []struct {
+		name string
+		c    *http.Client
+		url  string
+	}{
+		{"plain", plain, srv.URL + "/"},
+		{"guarded", guarded, "http://api.example.com:" + srv.port + "/"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := egGet(bc.c, ctx, bc.url); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
