@@ -80,6 +80,9 @@ func New(opts ...Option) (*Guard, error) {
 		}
 		c.policy = p
 	}
+	if err := budgetDefaults(c); err != nil {
+		errs = append(errs, err)
+	}
 	if c.clock == nil {
 		c.clock = time.Now
 	}

@@ -1,0 +1,400 @@
+package agentguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hardstop-labs/agentguard/budget"
+	"github.com/hardstop-labs/agentguard/policy"
+)
+
+// WithBudget makes a budget.Ledger the Guard's budget stage: every call
+// reserves its estimated cost against each cap that applies, atomically,
+// before it runs, and settles its actual cost after. The caps are caps,
+// from Go, plus the budgets section of the policy in force, rebuilt when
+// the policy is swapped (SetPolicy, ReloadPolicy); a policy whose budgets
+// are invalid, or share a name with a cap from Go, is refused and the old
+// one stays. Spend is kept in opts.Store (an in-memory store when nil)
+// across policy swaps: a cap keeps its spend while its name, scope and
+// window stay the same. opts.Clock defaults to the Guard's clock.
+//
+// A call's estimate is the tool's Estimate or EstimateFunc option or,
+// without one, the policy's costs section (policy.Policy.Estimate). Its
+// actual cost is what the tool reported with Charge plus its ResultCost;
+// a call whose outcome is unknown (halted, panicked, abandoned) is charged
+// its estimate. A refusal is a *DeniedError of CodeBudgetExceeded whose
+// Rule is the cap, whose Reason gives the amounts spent, reserved, asked
+// and allowed, and whose RetryAfter is the time until the cap's window
+// resets, when that can help. A store that fails or does not answer within
+// the call's context refuses the call too.
+//
+// The budget stage also fills the policy's usage variable: usage.spend
+// (by unit, from the narrowest cap that applies to the call), usage.calls
+// and usage.caps (what is left of each cap); see budget.PolicyUsage. A
+// unit no cap counts is absent from usage.spend, so write
+// `"USD" in usage.spend && usage.spend["USD"] > 20.0` when no cap in USD
+// may apply.
+//
+// A Guard built without WithBudget or WithBudgeter gets WithBudget(nil,
+// budget.Options{}), so that the budgets of its policy are enforced.
+func WithBudget(caps []budget.Cap, opts budget.Options) Option {
+	return func(c *config) error {
+		b, err := newBudgetStage(c, caps, opts)
+		if err != nil {
+			return fmt.Errorf("agentguard: WithBudget: %w", err)
+		}
+		if err := setStage("WithBudget", &c.budgeter, Budgeter(b)); err != nil {
+			return err
+		}
+		c.policyHooks = append(c.policyHooks, b.setPolicy)
+		c.onNew = append(c.onNew, func(g *Guard) error { b.g = g; return nil })
+		return nil
+	}
+}
+
+// WithRateLimits makes a budget.Limiter the Guard's rate-limit stage. The
+// limits are limits, from Go, plus the limits section of the policy in
+// force, rebuilt when the policy is swapped (the buckets are kept when the
+// limits do not change). A refusal is a *DeniedError of CodeRateLimited
+// whose Rule is the limit, with RetryAfter; a limit with Wait makes the
+// call wait for a token within its context's deadline instead.
+// opts.Clock defaults to the Guard's clock.
+//
+// A Guard built without WithRateLimits or WithLimiter gets
+// WithRateLimits(nil, budget.LimiterOptions{}), so that the limits of its
+// policy are enforced.
+func WithRateLimits(limits []budget.Limit, opts budget.LimiterOptions) Option {
+	return func(c *config) error {
+		l, err := newLimitStage(c, limits, opts)
+		if err != nil {
+			return fmt.Errorf("agentguard: WithRateLimits: %w", err)
+		}
+		if err := setStage("WithRateLimits", &c.limiter, Limiter(l)); err != nil {
+			return err
+		}
+		c.policyHooks = append(c.policyHooks, l.setPolicy)
+		c.onNew = append(c.onNew, func(g *Guard) error { l.g = g; return nil })
+		return nil
+	}
+}
+
+// budgetDefaults installs the budget and rate-limit stages when no option
+// did, so that a policy's budgets and limits never go unenforced.
+func budgetDefaults(c *config) error {
+	if c.budgeter == nil {
+		if err := WithBudget(nil, budget.Options{})(c); err != nil {
+			return err
+		}
+	}
+	if c.limiter == nil {
+		if err := WithRateLimits(nil, budget.LimiterOptions{})(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// guardClock returns the Guard's clock as it is when called: options may
+// set it after the budget options ran.
+func guardClock(c *config) func() time.Time {
+	return func() time.Time {
+		if c.clock == nil {
+			return time.Now()
+		}
+		return c.clock()
+	}
+}
+
+func budgetSubject(c *Call) budget.Subject {
+	p := &c.Principal
+	return budget.Subject{Agent: p.Agent, Requester: p.Requester, Tenant: p.Tenant, Session: p.Session, Tool: c.Tool}
+}
+
+// ledgerState is the ledger built for one policy. prev is the state
+// before it, in case a later policy hook refused the policy.
+type ledgerState struct {
+	pol  *policy.Policy
+	led  *budget.Ledger
+	prev *ledgerState
+}
+
+// budgetStage is the Budgeter of WithBudget.
+type budgetStage struct {
+	g     *Guard       // set at the end of New
+	caps  []budget.Cap // from Go
+	opts  budget.Options
+	state atomic.Pointer[ledgerState]
+}
+
+var (
+	_ Budgeter       = (*budgetStage)(nil)
+	_ Reservation    = (*budgetHold)(nil)
+	_ BudgetReporter = (*budgetHold)(nil)
+)
+
+func newBudgetStage(c *config, caps []budget.Cap, opts budget.Options) (*budgetStage, error) {
+	if opts.Store == nil {
+		opts.Store = budget.NewMem()
+	}
+	if opts.Clock == nil {
+		opts.Clock = guardClock(c)
+	}
+	b := &budgetStage{caps: append([]budget.Cap(nil), caps...), opts: opts}
+	led, err := budget.NewLedger(b.caps, opts)
+	if err != nil {
+		return nil, err
+	}
+	b.state.Store(&ledgerState{led: led})
+	return b, nil
+}
+
+// setPolicy builds the ledger for p's budgets.
+func (b *budgetStage) setPolicy(p *policy.Policy) error {
+	pc, err := budget.CapsFromPolicy(p.Spec().Budgets)
+	if err != nil {
+		return fmt.Errorf("agentguard: policy budgets: %w", err)
+	}
+	led, err := budget.NewLedger(append(append([]budget.Cap(nil), b.caps...), pc...), b.opts)
+	if err != nil {
+		return fmt.Errorf("agentguard: policy budgets: %w", err)
+	}
+	cur := b.state.Load()
+	b.state.Store(&ledgerState{pol: p, led: led, prev: &ledgerState{pol: cur.pol, led: cur.led}})
+	return nil
+}
+
+// ledger returns the ledger of the policy in force.
+func (b *budgetStage) ledger(pol *policy.Policy) *budget.Ledger {
+	st := b.state.Load()
+	if st.pol != pol && st.prev != nil && st.prev.pol == pol {
+		return st.prev.led
+	}
+	return st.led
+}
+
+// noHold is the reservation of a call no cap applies to.
+type noHold struct{}
+
+func (noHold) Settle(context.Context, []Cost, bool) error { return nil }
+
+// Reserve implements Budgeter.
+func (b *budgetStage) Reserve(ctx context.Context, c *Call) (Reservation, error) {
+	pol := b.polInForce()
+	led := b.ledger(pol)
+	est, err := b.estimate(ctx, pol, c)
+	if err != nil {
+		return nil, &DeniedError{Code: CodeBudgetExceeded, Rule: "cost-estimate", Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: err}
+	}
+	r, err := led.Reserve(ctx, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: est})
+	if err != nil {
+		return nil, budgetDenial(err)
+	}
+	if r.ID() == "" {
+		return noHold{}, nil
+	}
+	return &budgetHold{r: r, est: est}, nil
+}
+
+// polInForce returns the Guard's policy.
+func (b *budgetStage) polInForce() *policy.Policy { return guardPolicy(b.g) }
+
+func guardPolicy(g *Guard) *policy.Policy {
+	if g == nil {
+		return nil
+	}
+	return g.pol.Load()
+}
+
+// estimate returns c's estimate: the tool's, or else the policy's.
+func (b *budgetStage) estimate(ctx context.Context, pol *policy.Policy, c *Call) ([]budget.Amount, error) {
+	if len(c.Estimate) > 0 {
+		return amountsOf(c.Estimate), nil
+	}
+	if pol == nil {
+		return nil, nil
+	}
+	in := policyInput(c)
+	if pol.UsesUsage() {
+		u, err := b.Usage(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		in.Usage = u
+	}
+	unit, v, ok, err := pol.Estimate(ctx, &in)
+	if err != nil || !ok {
+		return nil, err
+	}
+	m := math.Ceil(v * 1e6)
+	if !(m >= 0) || m >= math.MaxInt64 {
+		return nil, fmt.Errorf("agentguard: the policy's estimate %v %s is out of range", v, unit)
+	}
+	return []budget.Amount{{Micros: int64(m), Unit: unit}}, nil
+}
+
+// policyInput is the policy's view of c, for cost estimates.
+func policyInput(c *Call) policy.Input {
+	return policy.Input{
+		Now: c.Time,
+		Call: policy.Call{
+			ID: c.ID, Tool: c.Tool, Args: c.Args,
+			Agent: c.Principal.Agent, Requester: c.Principal.Requester,
+			Tenant: c.Principal.Tenant, Session: c.Principal.Session,
+			Env: c.Env, Labels: c.Labels, Time: c.Time,
+		},
+	}
+}
+
+// Usage implements Budgeter.
+func (b *budgetStage) Usage(ctx context.Context, c *Call) (policy.Usage, error) {
+	us, err := b.ledger(b.polInForce()).Usage(ctx, budgetSubject(c))
+	if err != nil {
+		return policy.Usage{}, err
+	}
+	return budget.PolicyUsage(us), nil
+}
+
+// budgetDenial turns a ledger's refusal into the denial the model reads.
+func budgetDenial(err error) error {
+	var ex *budget.ExceededError
+	if errors.As(err, &ex) {
+		reason := ex.Reason()
+		if ex.Per != budget.PerGlobal {
+			reason = fmt.Sprintf("%s %q has %s", ex.Per, ex.Scope, reason)
+		}
+		return &DeniedError{Code: CodeBudgetExceeded, Rule: ex.Cap, Reason: reason, RetryAfter: ex.RetryAfter, Err: err}
+	}
+	return &DeniedError{Code: CodeBudgetExceeded, Rule: "budget", Reason: "the budget could not be checked, so the call cannot be paid for", Err: err}
+}
+
+// amountsOf converts costs to amounts, adding up costs of the same unit.
+func amountsOf(cs []Cost) []budget.Amount {
+	out := make([]budget.Amount, 0, len(cs))
+next:
+	for _, c := range cs {
+		for i := range out {
+			if out[i].Unit == c.Unit {
+				if c.Micros > 0 && out[i].Micros > math.MaxInt64-c.Micros {
+					out[i].Micros = math.MaxInt64
+				} else {
+					out[i].Micros += c.Micros
+				}
+				continue next
+			}
+		}
+		out = append(out, budget.Amount{Micros: c.Micros, Unit: c.Unit})
+	}
+	return out
+}
+
+// budgetHold is the Reservation of a call some cap applies to.
+type budgetHold struct {
+	r   *budget.Reservation
+	est []budget.Amount
+}
+
+// Settle implements Reservation. A cost that cannot be committed (a bad
+// unit) charges the estimate instead: never less than the worst case.
+func (h *budgetHold) Settle(ctx context.Context, actual []Cost, known bool) error {
+	switch {
+	case !known:
+		return h.r.Commit(ctx, h.est)
+	case len(actual) == 0:
+		return h.r.Release(ctx)
+	}
+	err := h.r.Commit(ctx, amountsOf(actual))
+	if errors.Is(err, budget.ErrAmount) {
+		return errors.Join(err, h.r.Commit(ctx, h.est))
+	}
+	return err
+}
+
+// Left implements BudgetReporter.
+func (h *budgetHold) Left() []Cost {
+	left := h.r.Left()
+	out := make([]Cost, len(left))
+	for i, a := range left {
+		out[i] = Cost{Unit: a.Unit, Micros: a.Micros}
+	}
+	return out
+}
+
+// limiterState is the limiter built for one policy.
+type limiterState struct {
+	pol    *policy.Policy
+	limits []budget.Limit // all of them, Go's first
+	lim    *budget.Limiter
+	prev   *limiterState
+}
+
+// limitStage is the Limiter of WithRateLimits.
+type limitStage struct {
+	g      *Guard         // set at the end of New
+	limits []budget.Limit // from Go
+	opts   budget.LimiterOptions
+	mu     sync.Mutex // serialises setPolicy
+	state  atomic.Pointer[limiterState]
+}
+
+var _ Limiter = (*limitStage)(nil)
+
+func newLimitStage(c *config, limits []budget.Limit, opts budget.LimiterOptions) (*limitStage, error) {
+	if opts.Clock == nil {
+		opts.Clock = guardClock(c)
+	}
+	l := &limitStage{limits: append([]budget.Limit(nil), limits...), opts: opts}
+	lim, err := budget.NewLimiter(l.limits, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.state.Store(&limiterState{limits: l.limits, lim: lim})
+	return l, nil
+}
+
+// setPolicy builds the limiter for p's limits, keeping the buckets when
+// the limits are the same.
+func (l *limitStage) setPolicy(p *policy.Policy) error {
+	pl, err := budget.LimitsFromPolicy(p.Spec().Limits)
+	if err != nil {
+		return fmt.Errorf("agentguard: policy limits: %w", err)
+	}
+	all := append(append([]budget.Limit(nil), l.limits...), pl...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := l.state.Load()
+	lim := cur.lim
+	if !reflect.DeepEqual(all, cur.limits) {
+		if lim, err = budget.NewLimiter(all, l.opts); err != nil {
+			return fmt.Errorf("agentguard: policy limits: %w", err)
+		}
+	}
+	l.state.Store(&limiterState{pol: p, limits: all, lim: lim, prev: &limiterState{pol: cur.pol, limits: cur.limits, lim: cur.lim}})
+	return nil
+}
+
+// Limit implements Limiter.
+func (l *limitStage) Limit(ctx context.Context, c *Call) error {
+	st := l.state.Load()
+	if pol := guardPolicy(l.g); st.pol != pol && st.prev != nil && st.prev.pol == pol {
+		st = st.prev
+	}
+	err := st.lim.Allow(ctx, budgetSubject(c))
+	if err == nil {
+		return nil
+	}
+	var le *budget.LimitedError
+	if errors.As(err, &le) {
+		reason := le.Reason()
+		if le.Per != budget.PerGlobal {
+			reason = fmt.Sprintf("%s %q may make %s", le.Per, le.Scope, reason)
+		}
+		return &DeniedError{Code: CodeRateLimited, Rule: le.Limit, Reason: reason, RetryAfter: le.RetryAfter, Err: err}
+	}
+	return &DeniedError{Code: CodeRateLimited, Rule: "rate-limit", Reason: "the rate limit could not be checked", Err: err}
+}
