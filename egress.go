@@ -34,14 +34,9 @@ const EgressTool = "http"
 // EgressOption configures Transport and HTTPClient.
 type EgressOption func(*egressConfig)
 
-// Resolver looks up the addresses of a host name for the egress
-// transport. host is lower-cased, without a trailing dot, and never an IP
-// literal. An error or an empty answer fails the request.
-type Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
-
 type egressConfig struct {
 	tool         string
-	resolve      Resolver
+	resolve      func(ctx context.Context, host string) ([]netip.Addr, error)
 	allow        []netip.Prefix
 	allowPrivate bool
 	toolOpts     []ToolOption
@@ -63,8 +58,11 @@ func EgressName(name string) EgressOption {
 
 // EgressResolver sets how host names are resolved; the default is
 // net.DefaultResolver. Tests use it to map names to a local server
-// without DNS.
-func EgressResolver(r Resolver) EgressOption {
+// without DNS. r gets the host lower-cased, without a trailing dot, and
+// never an IP literal; it is called only for hosts the policy admitted.
+// An error, an empty answer, an invalid address or a panic fails the
+// request. r must be safe for concurrent use.
+func EgressResolver(r func(ctx context.Context, host string) ([]netip.Addr, error)) EgressOption {
 	return func(c *egressConfig) {
 		if r == nil {
 			c.err = errors.Join(c.err, errors.New("agentguard: EgressResolver: nil resolver"))
@@ -163,8 +161,8 @@ func EgressToolOptions(opts ...ToolOption) EgressOption {
 // end or closed, or when the round trip fails; close every body.
 //
 // base must be nil (a clone of http.DefaultTransport) or an
-// *http.Transport; it is cloned, and the clone's Proxy, Dial and
-// DialContext are replaced (requests go directly to the checked address).
+// *http.Transport; it is cloned, the clone's Proxy is cleared and its
+// DialContext replaced (requests go directly to the checked address).
 // Any other base, or one with DialTLS or DialTLSContext set, cannot be
 // checked: every request is then denied with ErrInvalidCall. To combine
 // with another RoundTripper, wrap the one Transport returns. Bad options
@@ -186,8 +184,13 @@ func Transport(g *Guard, base http.RoundTripper, opts ...EgressOption) http.Roun
 	var ht *http.Transport
 	switch b := base.(type) {
 	case nil:
-		ht = http.DefaultTransport.(*http.Transport).Clone()
+		ht = defaultTransport()
 	case *http.Transport:
+		if b == nil {
+			t.cfg.err = errors.Join(t.cfg.err, errors.New("agentguard: Transport: nil *http.Transport base"))
+			ht = &http.Transport{}
+			break
+		}
 		//lint:ignore SA1019 a base that sets the deprecated DialTLS would dial around the check
 		if b.DialTLS != nil || b.DialTLSContext != nil {
 			t.cfg.err = errors.Join(t.cfg.err, errors.New("agentguard: Transport: the base transport dials TLS itself (DialTLS or DialTLSContext), so its addresses cannot be checked"))
@@ -201,6 +204,18 @@ func Transport(g *Guard, base http.RoundTripper, opts ...EgressOption) http.Roun
 	ht.DialContext = t.dial // used instead of Dial when both are set
 	t.base = ht
 	return t
+}
+
+// defaultTransport returns a clone of http.DefaultTransport, or a
+// transport with the same settings when a program replaced it.
+func defaultTransport() *http.Transport {
+	if d, ok := http.DefaultTransport.(*http.Transport); ok && d != nil {
+		return d.Clone()
+	}
+	return &http.Transport{
+		ForceAttemptHTTP2: true, MaxIdleConns: 100, IdleConnTimeout: 90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second, ExpectContinueTimeout: time.Second,
+	}
 }
 
 // HTTPClient returns an *http.Client whose Transport is

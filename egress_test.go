@@ -898,7 +898,7 @@ func TestEgressResolverFailures(t *testing.T) {
 	srv := newEgServer(t, okHandler)
 	g, rec := egGuard(t, egPolicy)
 	u := "http://api.example.com:" + srv.port + "/"
-	for name, r := range map[string]Resolver{
+	for name, r := range map[string]func(context.Context, string) ([]netip.Addr, error){
 		"error": func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("SERVFAIL") },
 		"empty": func(context.Context, string) ([]netip.Addr, error) { return nil, nil },
 		"panic": func(context.Context, string) ([]netip.Addr, error) { panic("resolver bug") },
