@@ -858,6 +858,7 @@ func TestEgressBadInput(t *testing.T) {
 			return nil, errors.New("no")
 		}}, good...), get("https://api.example.com:" + srv.port + "/"), "DialTLS"},
 		{"nil guard", Transport(nil, nil, good...), get(base + "/"), "nil Guard"},
+		{"typed nil base", Transport(g, (*http.Transport)(nil), good...), get(base + "/"), "nil *http.Transport"},
 	}
 	for _, c := range cases {
 		before := len(rec.all())
@@ -893,6 +894,33 @@ type closeCounter struct {
 }
 
 func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
+
+func TestEgressToolOptions(t *testing.T) {
+	srv := newEgServer(t, okHandler)
+	g, rec := egGuard(t, `
+version: 1
+default: deny
+rules:
+  - name: labelled-egress
+    match: call.tool == "net.http" && call.labels.kind == "egress" && call.args.host == "api.example.com"
+    effect: allow
+`)
+	res := newEgResolver("api.example.com", "127.0.0.1")
+	c := egClient(t, g, EgressResolver(res.resolve), AllowCIDRs("127.0.0.1/32"),
+		EgressName("net.http"), EgressToolOptions(Labels("kind", "egress")))
+	if body, err := egGet(c, context.Background(), "http://api.example.com:"+srv.port+"/"); err != nil || body != "ok" {
+		t.Fatalf("GET = %q, %v", body, err)
+	}
+	if got, want := rec.trail(), []string{"decision net.http allow", "result net.http ok"}; !slices.Equal(got, want) {
+		t.Fatalf("trail %q, want %q", got, want)
+	}
+	// Without the name, the default "http" tool is denied by this policy.
+	_, err := egGet(egClient(t, g, EgressResolver(res.resolve), AllowCIDRs("127.0.0.1/32")), context.Background(),
+		"http://api.example.com:"+srv.port+"/")
+	if d := egDenied(t, err, CodePolicyDenied, ErrPolicyDenied); d.Tool != EgressTool {
+		t.Fatalf("tool %q", d.Tool)
+	}
+}
 
 func TestEgressResolverFailures(t *testing.T) {
 	srv := newEgServer(t, okHandler)
