@@ -230,7 +230,7 @@ func formatRate(r rate.Limit) string {
 // or refuses it with a *LimitedError, taking no token from any limit. It
 // never waits. t earlier than a bucket's latest time counts as that time.
 func (l *Limiter) AllowAt(t time.Time, s Subject) error {
-	return l.admit(nil, t, s)
+	return l.admit(context.Background(), false, t, s)
 }
 
 // Allow admits one call of s at the limiter's clock's time. Under limits
@@ -239,7 +239,7 @@ func (l *Limiter) AllowAt(t time.Time, s Subject) error {
 // when ctx ends during the wait, the tokens are given back and the
 // refusal wraps ctx's error.
 func (l *Limiter) Allow(ctx context.Context, s Subject) error {
-	return l.admit(ctx, l.clock(), s)
+	return l.admit(ctx, true, l.clock(), s)
 }
 
 // taken is a token taken from one limit during admit.
@@ -248,7 +248,7 @@ type taken struct {
 	t time.Time
 }
 
-func (l *Limiter) admit(ctx context.Context, t time.Time, s Subject) error {
+func (l *Limiter) admit(ctx context.Context, mayWait bool, t time.Time, s Subject) error {
 	n := 0
 	for i := range l.limits {
 		if matchTool(l.limits[i].Tools, s.Tool) {
@@ -264,7 +264,7 @@ func (l *Limiter) admit(ctx context.Context, t time.Time, s Subject) error {
 			continue
 		}
 		max := time.Duration(0)
-		if lm.Wait && ctx != nil {
+		if lm.Wait && mayWait {
 			max = math.MaxInt64
 			if dl, ok := ctx.Deadline(); ok {
 				max = dl.Sub(t)
