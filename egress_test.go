@@ -590,6 +590,48 @@ func TestEgressUserinfo(t *testing.T) {
 	}
 }
 
+// TestEgressPolicyRateLimit applies the policy's limits section (the
+// budget package's limiter, installed by default) to requests.
+func TestEgressPolicyRateLimit(t *testing.T) {
+	srv := newEgServer(t, okHandler)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	g, rec := egGuard(t, egPolicy+`
+limits:
+  - name: http-per-agent
+    tools: [http]
+    per: agent
+    rate: 2/minute
+    burst: 2
+`, WithClock(func() time.Time { return now }))
+	res := newEgResolver("api.example.com", "127.0.0.1")
+	c := egClient(t, g, EgressResolver(res.resolve), AllowCIDRs("127.0.0.1/32"))
+	u := "http://api.example.com:" + srv.port + "/"
+	bot := WithPrincipal(context.Background(), Principal{Agent: "bot"})
+	for i := range 2 {
+		if _, err := egGet(c, bot, u); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	_, err := egGet(c, bot, u)
+	d := egDenied(t, err, CodeRateLimited, ErrRateLimited)
+	if d.RetryAfter <= 0 || d.Stage != StageRate {
+		t.Fatalf("denial %+v", d)
+	}
+	// Another agent has its own bucket.
+	if _, err := egGet(c, WithPrincipal(context.Background(), Principal{Agent: "other"}), u); err != nil {
+		t.Fatalf("other agent: %v", err)
+	}
+	if srv.hits.Load() != 3 {
+		t.Fatalf("hits %d, want 3", srv.hits.Load())
+	}
+	want := []string{"decision http allow", "result http ok", "decision http allow", "result http ok",
+		"decision http deny rate", "decision http allow", "result http ok"}
+	if got := rec.trail(); !slices.Equal(got, want) {
+		t.Fatalf("trail %q, want %q", got, want)
+	}
+}
+
+// TestEgressRateLimit checks what a Limiter sees of a request.
 func TestEgressRateLimit(t *testing.T) {
 	srv := newEgServer(t, okHandler)
 	var mu sync.Mutex
