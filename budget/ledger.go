@@ -276,8 +276,9 @@ func (l *Ledger) ReserveAt(ctx context.Context, t time.Time, r Request) (*Reserv
 	if id == "" {
 		id = uuid.NewString()
 	}
-	h := &Hold{ID: id, At: t, Deadline: t.Add(l.hold), Entries: make([]Entry, 0, n)}
-	res.caps = make([]*ledgerCap, 0, n)
+	h := &res.h
+	*h = Hold{ID: id, At: t, Deadline: t.Add(l.hold), Entries: res.entBuf[:0]}
+	res.caps = res.capBuf[:0]
 	for i := range l.caps {
 		c := &l.caps[i]
 		if !matchTool(c.Tools, r.Subject.Tool) {
@@ -404,11 +405,18 @@ func (e *ExceededError) Unwrap() error { return ErrExceeded }
 // the first settlement counts.
 type Reservation struct {
 	l    *Ledger
-	hold *Hold // nil when no cap applies
+	hold *Hold // nil when no cap applies; else &h
 	caps []*ledgerCap
 	est  []Amount
 	done atomic.Bool
 	over []Amount
+
+	// Room for the common case of at most two caps, so that a reservation
+	// is one allocation.
+	h      Hold
+	entBuf [2]Entry
+	capBuf [2]*ledgerCap
+	actBuf [2]int64
 }
 
 // ID returns the reservation's ID in the store; empty when no cap applied.
@@ -477,7 +485,10 @@ func (r *Reservation) CommitAt(ctx context.Context, t time.Time, actual []Amount
 	if r.hold == nil {
 		return nil
 	}
-	v := make([]int64, len(r.caps))
+	v := r.actBuf[:0]
+	for range r.caps {
+		v = append(v, 0)
+	}
 	for i, c := range r.caps {
 		v[i] = amountIn(actual, c.Limit.Unit)
 	}
