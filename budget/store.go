@@ -63,7 +63,8 @@ type Store interface {
 	// When at is at or after the hold's Deadline, the hold's own amounts
 	// are charged instead and Settle returns ErrExpired. When the store
 	// does not hold id (never reserved, settled, or expired by Reserve or
-	// Usage), it returns ErrUnknownHold.
+	// Usage), it returns ErrUnknownHold. The store must not keep actual
+	// after Settle returns.
 	Settle(ctx context.Context, id string, actual []int64, at time.Time) error
 
 	// Usage reports the accounts named by q at time at: for each query,
