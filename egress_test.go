@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardstop-labs/agentguard/audit"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
 )
@@ -628,6 +631,75 @@ limits:
 		"decision http deny rate", "decision http allow", "result http ok"}
 	if got := rec.trail(); !slices.Equal(got, want) {
 		t.Fatalf("trail %q, want %q", got, want)
+	}
+}
+
+// TestEgressAuditLog records allowed, denied and address-refused
+// requests in a real audit log: the records name the outcome, and neither
+// the userinfo nor query or header values reach the file.
+func TestEgressAuditLog(t *testing.T) {
+	srv := newEgServer(t, okHandler)
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	p, err := policy.Parse("egress.yaml", []byte(egPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(WithPolicy(p), WithAuditFile(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := newEgResolver("api.example.com", "127.0.0.1", "evil.example.com", "127.0.0.1")
+	open := egClient(t, g, EgressResolver(res.resolve), AllowCIDRs("127.0.0.1/32"))
+	strict := egClient(t, g, EgressResolver(res.resolve))
+	for _, r := range []struct {
+		c    *http.Client
+		host string
+	}{{open, "api.example.com"}, {open, "evil.example.com"}, {strict, "api.example.com"}} {
+		req := mustReq(t, context.Background(), "http://alice-user:hunter2-pass@"+r.host+":"+srv.port+"/p?token=tok-98765")
+		req.Header.Set("X-Api-Key", "key-24680")
+		resp, err := r.c.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"alice-user", "hunter2-pass", "tok-98765", "key-24680"} {
+		if strings.Contains(string(data), secret) {
+			t.Errorf("the audit log holds %q", secret)
+		}
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		r, err := audit.ParseRecord([]byte(line))
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if r.Tool != "http" {
+			continue
+		}
+		s := string(r.Kind) + " " + r.Decision + r.Outcome
+		if r.Stage != "" {
+			s += " " + r.Stage + " " + r.Rule
+		}
+		got = append(got, s)
+	}
+	want := []string{
+		"decision allow", "result ok",
+		"decision deny policy ",
+		"decision allow", "decision deny egress egress-address", "result error",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit records %q, want %q", got, want)
+	}
+	if _, err := audit.Verify(audit.VerifyOptions{}, path); err != nil {
+		t.Fatalf("Verify: %v", err)
 	}
 }
 
