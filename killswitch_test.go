@@ -110,7 +110,15 @@ func TestKillSwitchHaltsThousandCallsThroughWrap(t *testing.T) {
 			results <- result{out, err, time.Now()}
 		}()
 	}
-	started.Wait()
+	allStarted := make(chan struct{})
+	go func() { started.Wait(); close(allStarted) }()
+	select {
+	case <-allStarted:
+	case r := <-results:
+		t.Fatalf("a call returned before the trip: %q, %v", r.out, r.err)
+	case <-time.After(time.Minute):
+		t.Fatal("the tools did not all start within a minute")
+	}
 	if got := sw.InFlight(); got != n {
 		t.Fatalf("InFlight() = %d, want %d", got, n)
 	}
@@ -186,7 +194,7 @@ func TestKillSwitchCooperativeTool(t *testing.T) {
 		}
 		errc <- err
 	}()
-	<-started
+	ksAwait(t, started, errc)
 	sw.Trip(killswitch.Scope{Tool: "coop"}, "ops", "stop coop")
 	if err := <-errc; !errors.Is(err, agentguard.ErrHalted) {
 		t.Errorf("cooperative tool's caller got %v, want ErrHalted", err)
@@ -297,7 +305,7 @@ func TestApprovalAfterTripDoesNotRun(t *testing.T) {
 		_, err := tool(as("bot"), struct{}{})
 		errc <- err
 	}()
-	<-asked
+	ksAwait(t, asked, errc)
 	sw.Trip(killswitch.Everything, "ops", "stop")
 	close(answer)
 	if err := <-errc; !errors.Is(err, agentguard.ErrHalted) {
@@ -432,7 +440,7 @@ func TestWithKillFile(t *testing.T) {
 			_, err := tool(as("bot"), struct{}{})
 			errc <- err
 		}()
-		<-started
+		ksAwait(t, started, errc)
 		if err := killswitch.WriteKillFile(path, killswitch.KillFile{Reason: "stop the bot", Scope: killswitch.Scope{Agent: "bot"}, By: "alice"}); err != nil {
 			t.Fatal(err)
 		}
@@ -530,7 +538,7 @@ func TestCallerCancelIsNotAHalt(t *testing.T) {
 		_, err := tool(ctx, struct{}{})
 		errc <- err
 	}()
-	<-started
+	ksAwait(t, started, errc)
 	cancel()
 	err := <-errc
 	if !errors.Is(err, context.Canceled) || errors.Is(err, agentguard.ErrHalted) {
@@ -582,7 +590,7 @@ func TestHaltedCallChargedAsUnknown(t *testing.T) {
 		_, err := tool(as("bot"), struct{}{})
 		errc <- err
 	}()
-	<-started
+	ksAwait(t, started, errc)
 	sw.Trip(killswitch.Scope{Agent: "bot"}, "ops", "stop")
 	if err := <-errc; !errors.Is(err, agentguard.ErrHalted) {
 		t.Fatalf("in-flight call: %v", err)
@@ -641,5 +649,18 @@ func TestKillSwitchStickyThroughGuard(t *testing.T) {
 	sw.Resume(killswitch.Scope{Agent: "bot"}, "ops", "ok")
 	if out, err := tool(as("bot"), struct{}{}); err != nil || out != "ran" {
 		t.Errorf("after Resume: %q, %v", out, err)
+	}
+}
+
+// ksAwait waits for ready, failing instead of hanging when the call
+// returns first (refused before its tool could start).
+func ksAwait(t *testing.T, ready <-chan struct{}, errc <-chan error) {
+	t.Helper()
+	select {
+	case <-ready:
+	case err := <-errc:
+		t.Fatalf("the call returned before its tool started: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the tool did not start within a minute")
 	}
 }

@@ -199,7 +199,8 @@ func exitHalted() bool { return false }
 // once the call is over. exit is the commit point: it reports whether the
 // call left before any trip covering it. When it returns false the call was
 // halted and its result must be discarded. exit also releases the context,
-// like a context.CancelFunc; calling it again returns the same result.
+// like a context.CancelFunc; it must be called once (a second call
+// reports false).
 //
 // On refusal it returns ctx unchanged, an exit function that returns
 // false, and the *Halt.
@@ -209,24 +210,22 @@ func (s *Switch) Enter(ctx context.Context, k Key) (context.Context, func() bool
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	sh := &s.shards[rand.Uint32()&(numShards-1)]
-	e := &entry{key: k, cancel: cancel, sh: sh}
 	sh.mu.Lock()
-	sh.push(e)
+	idx, gen := sh.take(k, cancel)
 	// A trip publishes its state before it sweeps the shards, and this
-	// load happens with e linked under the shard's lock: either this load
-	// sees the trip or the trip's sweep sees e.
+	// load happens with the call's slot live under the shard's lock:
+	// either this load sees the trip or the trip's sweep sees the call.
 	if h := s.state.Load().covering(k); h != nil {
-		sh.remove(e)
-		e.halted = true
+		sh.release(idx)
 		sh.mu.Unlock()
 		cancel(h)
 		return ctx, exitHalted, h
 	}
 	sh.mu.Unlock()
-	return cctx, e.exit, nil
+	return cctx, func() bool { return sh.exit(idx, gen) }, nil
 }
 
-// sweep unlinks the calls h covers and cancels their contexts. It cancels
+// sweep halts the calls h covers and cancels their contexts. It cancels
 // under the shard's lock, so that an exit that reports false always finds
 // the context cancelled with h as its cause.
 func (s *Switch) sweep(h *Halt) int {
@@ -234,15 +233,14 @@ func (s *Switch) sweep(h *Halt) int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for e := sh.head; e != nil; {
-			next := e.next
-			if h.Scope.Covers(e.key) {
-				sh.remove(e)
-				e.halted = true
-				e.cancel(h)
+		for j := range sh.slots {
+			sl := &sh.slots[j]
+			if sl.live && h.Scope.Covers(sl.key) {
+				sl.live, sl.halted = false, true
+				sh.n--
+				sl.cancel(h)
 				n++
 			}
-			e = next
 		}
 		sh.mu.Unlock()
 	}
@@ -322,61 +320,71 @@ func (s *Switch) runHook(h *Halt, hk hook) (err error) {
 	return nil
 }
 
-// entry is one call in flight, linked in a shard while it runs.
-type entry struct {
-	prev, next *entry
-	key        Key
-	cancel     context.CancelCauseFunc
-	sh         *shard
-	halted     bool // under sh.mu: a trip unlinked it
-	exited     bool // under sh.mu: exit unlinked it
+// slot holds one call from Enter to its exit.
+type slot struct {
+	key    Key
+	cancel context.CancelCauseFunc
+	gen    uint32 // which call holds the slot
+	held   bool   // a call holds the slot: it entered and has not exited
+	live   bool   // held and not halted: in flight
+	halted bool   // held and halted by a trip
 }
 
-func (e *entry) exit() bool {
-	sh := e.sh
+// shard is a set of slots under one mutex. Slots are reused; a call's exit
+// knows its slot by index and generation.
+type shard struct {
+	mu    sync.Mutex
+	slots []slot
+	free  []int32
+	n     int      // live slots
+	_     [64]byte // keep shards on separate cache lines
+}
+
+// take gives a call a slot; under sh.mu.
+func (sh *shard) take(k Key, cancel context.CancelCauseFunc) (int32, uint32) {
+	var idx int32
+	if l := len(sh.free); l > 0 {
+		idx = sh.free[l-1]
+		sh.free = sh.free[:l-1]
+	} else {
+		sh.slots = append(sh.slots, slot{})
+		idx = int32(len(sh.slots) - 1)
+	}
+	sl := &sh.slots[idx]
+	sl.gen++
+	sl.key, sl.cancel = k, cancel
+	sl.held, sl.live, sl.halted = true, true, false
+	sh.n++
+	return idx, sl.gen
+}
+
+// release frees a held slot; under sh.mu.
+func (sh *shard) release(idx int32) {
+	sl := &sh.slots[idx]
+	if sl.live {
+		sh.n--
+	}
+	sl.key, sl.cancel = Key{}, nil
+	sl.held, sl.live, sl.halted = false, false, false
+	sh.free = append(sh.free, idx)
+}
+
+// exit ends the call holding slot idx at generation gen. A second exit of
+// the same call finds the slot released and reports false.
+func (sh *shard) exit(idx int32, gen uint32) bool {
 	sh.mu.Lock()
-	if e.halted {
+	sl := &sh.slots[idx]
+	if sl.gen != gen || !sl.held {
 		sh.mu.Unlock()
 		return false
 	}
-	if e.exited {
-		sh.mu.Unlock()
-		return true
-	}
-	sh.remove(e)
-	e.exited = true
+	halted, cancel := sl.halted, sl.cancel
+	sh.release(idx)
 	sh.mu.Unlock()
-	e.cancel(nil)
-	return true
-}
-
-type shard struct {
-	mu   sync.Mutex
-	head *entry
-	n    int
-	_    [40]byte // keep shards on separate cache lines
-}
-
-func (sh *shard) push(e *entry) {
-	e.next = sh.head
-	if sh.head != nil {
-		sh.head.prev = e
+	if !halted {
+		cancel(nil)
 	}
-	sh.head = e
-	sh.n++
-}
-
-func (sh *shard) remove(e *entry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		sh.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	}
-	e.prev, e.next = nil, nil
-	sh.n--
+	return !halted
 }
 
 // state is an immutable set of trips in force.

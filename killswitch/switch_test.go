@@ -135,8 +135,8 @@ func TestExitBeforeTripCommits(t *testing.T) {
 	if !exit() {
 		t.Fatal("exit() = false with no trip")
 	}
-	if !exit() {
-		t.Error("second exit() changed its answer")
+	if exit() {
+		t.Error("second exit() = true, want false")
 	}
 	if ctx.Err() == nil {
 		t.Error("exit did not release the context")
