@@ -23,6 +23,7 @@ import (
 	"github.com/hardstop-labs/agentguard/audit"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
+	"go.uber.org/goleak"
 )
 
 // egPolicy allows the pseudo-tool http to reach api.example.com and the
@@ -97,6 +98,13 @@ func egGuard(t testing.TB, src string, opts ...Option) (*Guard, *egRecorder) {
 	}
 	t.Cleanup(func() { g.Close() })
 	return g, rec
+}
+
+// egNoLeaks checks, after the test's other cleanups, that it left no
+// goroutine behind: servers, connections and calls are all closed.
+func egNoLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
 
 // egServer is an httptest server on loopback that counts its requests.
@@ -305,6 +313,7 @@ func TestEgressDeniedHost(t *testing.T) {
 }
 
 func TestEgressRedirectToDeniedHost(t *testing.T) {
+	egNoLeaks(t)
 	evil := newEgServer(t, okHandler)
 	api := newEgServer(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://evil.example.com:"+evil.port+"/steal?data=x", http.StatusFound)
@@ -744,6 +753,7 @@ func TestEgressRateLimit(t *testing.T) {
 }
 
 func TestEgressKillSwitch(t *testing.T) {
+	egNoLeaks(t)
 	release := make(chan struct{})
 	started := make(chan string, 4)
 	srv := newEgServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -1081,6 +1091,7 @@ func TestEgressDialsCheckedAddress(t *testing.T) {
 }
 
 func TestEgressConcurrent(t *testing.T) {
+	egNoLeaks(t)
 	srv := newEgServer(t, okHandler)
 	g, rec := egGuard(t, egPolicy)
 	res := newEgResolver("api.example.com", "127.0.0.1", "evil.example.com", "127.0.0.1", "internal.example.com", "10.0.0.1")
@@ -1215,6 +1226,7 @@ func TestEgressTLS(t *testing.T) {
 // TestEgressSwitchProtocols checks that the body of a 101 response stays
 // writable, and that the kill switch stops writes too.
 func TestEgressSwitchProtocols(t *testing.T) {
+	egNoLeaks(t)
 	srv := newEgServer(t, func(w http.ResponseWriter, r *http.Request) {
 		conn, brw, err := w.(http.Hijacker).Hijack()
 		if err != nil {
