@@ -169,7 +169,7 @@ type LimitedError struct {
 	Limit string // the limit's name
 	Per   Per
 	Scope string // the tenant, agent, requester or session; empty for PerGlobal
-	Tool  string
+	Tool  string // the tool whose bucket is empty; empty when the limit covers all tools together
 	Rate  rate.Limit
 	Burst int
 	// RetryAfter is how long until a token is free, if no one else takes
@@ -197,7 +197,12 @@ func (e *LimitedError) Reason() string {
 	if e.RetryAfter == 0 && e.Err == nil && e.Burst == 0 {
 		return "too many rate-limit buckets in use"
 	}
-	s := fmt.Sprintf("at most %d calls at once, then %s, for tool %q", e.Burst, formatRate(e.Rate), e.Tool)
+	s := fmt.Sprintf("at most %d calls at once, then %s", e.Burst, formatRate(e.Rate))
+	if e.Tool != "" {
+		s += fmt.Sprintf(", for tool %q", e.Tool)
+	} else {
+		s += ", across all tools"
+	}
 	if e.Err != nil {
 		s += " (the wait for a token was cut short)"
 	}
@@ -276,7 +281,7 @@ func (l *Limiter) admit(ctx context.Context, mayWait bool, t time.Time, s Subjec
 		}
 		refuse := func(retry time.Duration) error {
 			cancel(got)
-			return &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: k.scope, Tool: s.Tool, Rate: lm.Rate, Burst: lm.Burst, RetryAfter: retry}
+			return &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: k.scope, Tool: k.tool, Rate: lm.Rate, Burst: lm.Burst, RetryAfter: retry}
 		}
 		sh := &l.shards[l.shardOf(&k)]
 		sh.mu.Lock()
@@ -310,7 +315,7 @@ func (l *Limiter) admit(ctx context.Context, mayWait bool, t time.Time, s Subjec
 		got = append(got, taken{r: r, t: now})
 		if d > wait {
 			wait = d
-			waitErr = &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: k.scope, Tool: s.Tool, Rate: lm.Rate, Burst: lm.Burst, RetryAfter: d}
+			waitErr = &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: k.scope, Tool: k.tool, Rate: lm.Rate, Burst: lm.Burst, RetryAfter: d}
 		}
 	}
 	if wait <= 0 {

@@ -141,8 +141,9 @@ func TestLimiterSeveralLimits(t *testing.T) {
 			t.Fatalf("read %d: %v", i, err)
 		}
 	}
-	if err := l.AllowAt(t0, budget.Subject{Agent: "a", Tool: "read"}); !errors.As(err, &le) || le.Limit != "all" {
-		t.Errorf("fourth call = %v, want refused by all", err)
+	err := l.AllowAt(t0, budget.Subject{Agent: "a", Tool: "read"})
+	if !errors.As(err, &le) || le.Limit != "all" || le.Tool != "" || !strings.HasSuffix(err.Error(), "then 1/s, across all tools") {
+		t.Errorf("fourth call = %v, want refused by all, across all tools", err)
 	}
 }
 
