@@ -413,3 +413,29 @@ func TestLedgerDayAcrossDST(t *testing.T) {
 		t.Fatalf("spend on Monday: %v", err)
 	}
 }
+
+func FuzzParseWindow(f *testing.F) {
+	for _, s := range []string{"", "total", "day", "hour", "day:Europe/Paris", "day:", "24h", "1s", "500ms", "-1h", "week"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		w, err := budget.ParseWindow(s)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "budget: window") {
+				t.Fatalf("ParseWindow(%q) error %q lacks the budget: window prefix", s, err)
+			}
+			return
+		}
+		w2, err := budget.ParseWindow(w.String())
+		if err != nil || w2.String() != w.String() {
+			t.Fatalf("ParseWindow(%q).String() = %q, which parses to %v, %v", s, w.String(), w2, err)
+		}
+		now := time.Date(2026, 3, 8, 7, 30, 0, 0, time.UTC)
+		if start := w.Start(now); start.After(now) {
+			t.Fatalf("%s.Start(%v) = %v, after now", w, now, start)
+		}
+		if reset, ok := w.Reset(now); ok && !reset.After(now) {
+			t.Fatalf("%s.Reset(%v) = %v, not after now", w, now, reset)
+		}
+	})
+}
