@@ -158,7 +158,8 @@ func EgressToolOptions(opts ...ToolOption) EgressOption {
 // context, which the kill switch cancels: a trip returns ErrHalted while
 // the request is in flight, and reads of its response body fail from then
 // on. The call ends (Ticket.Done) when the response body is read to its
-// end or closed, or when the round trip fails; close every body.
+// end or closed, when the round trip fails, or at once for a response
+// without a body (HEAD, 204, 304); close every body.
 //
 // base must be nil (a clone of http.DefaultTransport) or an
 // *http.Transport; it is cloned, the clone's Proxy is cleared and its
@@ -270,6 +271,12 @@ func (t *egressTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, tk.Done(nil, err)
 	}
 	resp.Request = req
+	if resp.Body == http.NoBody { // HEAD, 204, 304, an empty body: nothing to wait for
+		if err := tk.Done(resp.StatusCode, nil); err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
 	body := &egressBody{rc: resp.Body, tk: tk, status: resp.StatusCode}
 	if w, ok := resp.Body.(io.Writer); ok {
 		// A protocol switch (101) hands out a connection to write to.

@@ -270,6 +270,15 @@ func TestEgressAllowedHost(t *testing.T) {
 	if _, err := resp.Body.Read(make([]byte, 1)); err == nil {
 		t.Fatal("Read after Close succeeded")
 	}
+
+	// A response without a body ends the call at once.
+	resp, err = c.Head("http://api.example.com:" + srv.port + "/head")
+	if err != nil || resp.Body != http.NoBody {
+		t.Fatalf("HEAD = %v, body %T", err, resp.Body)
+	}
+	if got := rec.trail(); len(got) != 6 || got[5] != "result http ok" {
+		t.Fatalf("trail after HEAD %q", got)
+	}
 }
 
 func mustPort(t testing.TB, s string) int {
