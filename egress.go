@@ -125,6 +125,11 @@ func EgressToolOptions(opts ...ToolOption) EgressOption {
 //	content_length  0 (-1 when unknown)
 //	caller          {"tool": "search", "call": "…", "agent": "…", "requester": "…", "tenant": "…", "session": "…"}
 //
+// A rule that lets the search tool reach one API over HTTPS:
+//
+//	call.tool == "http" && call.args.caller.tool == "search" &&
+//	  call.args.scheme == "https" && hostMatch(call.args.host, "*.example.com")
+//
 // caller is the guarded call whose context the request carries
 // (CallFrom), with empty strings when there is none; the request is then
 // made for that call's principal. The user and password of a URL are
