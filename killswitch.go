@@ -62,7 +62,9 @@ func (h *switchHalter) attach(g *Guard) {
 // The breaker counts what the Guard records: a denial (other than by the
 // kill switch) as Denied, a call that returned nil as Success, an error or
 // a panic as Failure, and as spend the call's actual cost in s.SpendUnit.
-// Halted calls and calls whose outcome is unknown are not counted.
+// Halted calls and calls whose outcome is unknown are not counted. The
+// call that trips a breaker returns after the switch's OnTrip hooks ran
+// (each bounded by the switch's HookTimeout).
 func WithBreaker(s killswitch.Settings) Option {
 	return func(c *config) error {
 		c.onNew = append(c.onNew, func(g *Guard) error {
