@@ -191,6 +191,12 @@ func (b *budgetStage) Reserve(ctx context.Context, c *Call) (Reservation, error)
 	if err != nil {
 		return nil, &DeniedError{Code: CodeBudgetExceeded, Rule: "cost-estimate", Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: err}
 	}
+	if len(c.Estimate) == 0 && len(est) > 0 {
+		// The policy's estimate becomes the call's (Call.Estimate: "from
+		// the tool's options or the policy"), so that the decision records
+		// it and a call that reports no cost is charged it.
+		c.Estimate = []Cost{{Unit: est[0].Unit, Micros: est[0].Micros}}
+	}
 	r, err := led.Reserve(ctx, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: est})
 	if err != nil {
 		return nil, budgetDenial(err)

@@ -395,3 +395,46 @@ func TestBudgetPolicySwap(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicyEstimateIsChargedWhenNothingIsReported(t *testing.T) {
+	src := `
+version: 1
+default: deny
+rules:
+  - name: llm
+    match: call.tool == "llm"
+    effect: allow
+costs:
+  - tools: ["llm"]
+    estimate: double(call.args.tokens) * 0.001
+    unit: USD
+budgets:
+  - name: total
+    limit: "1 USD"
+`
+	rec := &budgetRecorder{}
+	g, err := agentguard.New(agentguard.WithPolicy(budgetPol(t, src)), agentguard.WithRecorder(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	llm := agentguard.Wrap(g, "llm", func(ctx context.Context, a llmArgs) (string, error) { return "ok", nil })
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := llm(ctx, llmArgs{Tokens: 400}); err != nil { // 0.4 USD each
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	_, err = llm(ctx, llmArgs{Tokens: 400})
+	var d *agentguard.DeniedError
+	if !errors.As(err, &d) || d.Rule != "total" || d.Reason != "spent 0.8 USD of 1 USD in total; this call needs 0.4 USD" || d.RetryAfter != 0 {
+		t.Fatalf("third call = %v, want refused by total with 0.8 USD spent", err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, e := range rec.events {
+		if len(e.Estimate) != 1 || e.Estimate[0] != usdCost("0.4") {
+			t.Errorf("%s event records the estimate %v, want 0.4 USD", e.Kind, e.Estimate)
+		}
+	}
+}
