@@ -1097,6 +1097,35 @@ func TestEgressDialsCheckedAddress(t *testing.T) {
 	if q := res.queries(); !slices.Equal(q, []string{"rebind.invalid"}) {
 		t.Fatalf("resolver asked %q, want once", q)
 	}
+
+	// A name re-bound to a private address between two connections: the
+	// second connection is checked against its own answer and refused.
+	var lookups atomic.Int64
+	rebind := func(context.Context, string) ([]netip.Addr, error) {
+		if lookups.Add(1) == 1 {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return []netip.Addr{netip.MustParseAddr("10.0.0.1")}, nil
+	}
+	rc := egClient(t, g, EgressResolver(rebind), AllowCIDRs("127.0.0.1/32"))
+	for i := range 2 {
+		req := mustReq(t, context.Background(), "http://rebind.invalid:"+srv.port+"/")
+		req.Close = true // a new connection each time
+		resp, err := rc.Do(req)
+		if i == 0 {
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			continue
+		}
+		if d := egDenied(t, err, CodePolicyDenied, ErrPolicyDenied); d.Stage != StageEgress || !strings.Contains(d.Reason, "10.0.0.1, a private address") {
+			t.Fatalf("denial %+v", d)
+		}
+	}
+	if srv.hits.Load() != 2 || lookups.Load() != 2 {
+		t.Fatalf("hits %d, lookups %d", srv.hits.Load(), lookups.Load())
+	}
 }
 
 func TestEgressConcurrent(t *testing.T) {
