@@ -5,22 +5,23 @@
 // `agentguard kill --file PATH --agent support-bot --reason "..."` would
 // from another shell. The guard watches the file: the call in flight
 // returns ErrHalted at once, although the tool ignores its context, and the
-// loop stops. The audit trail shows the trip.
+// loop stops. The hash-chained audit log shows the trip.
 //
 //	go run ./examples/killswitch
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/audit"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
 )
@@ -32,19 +33,6 @@ func main() {
 	}
 }
 
-// trail is an in-memory audit stage that keeps what the guard records.
-type trail struct {
-	mu     sync.Mutex
-	events []agentguard.Event
-}
-
-func (t *trail) Record(_ context.Context, e *agentguard.Event) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.events = append(t.events, *e)
-	return nil
-}
-
 func run(w io.Writer) error {
 	dir, err := os.MkdirTemp("", "agentguard-kill")
 	if err != nil {
@@ -52,6 +40,7 @@ func run(w io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	killFile := filepath.Join(dir, "KILL")
+	auditFile := filepath.Join(dir, "audit.jsonl")
 
 	pol, err := policy.Parse("policy.yaml", []byte("version: 1\ndefault: allow\n"))
 	if err != nil {
@@ -63,10 +52,9 @@ func run(w io.Writer) error {
 		revoked <- h.Scope // a real hook would revoke the agent's API keys here
 		return nil
 	})
-	audit := &trail{}
 	g, err := agentguard.New(
 		agentguard.WithPolicy(pol),
-		agentguard.WithRecorder(audit),
+		agentguard.WithAuditFile(auditFile), // hash-chained, fsynced
 		agentguard.WithKillSwitch(sw),
 		agentguard.WithKillFile(killFile, 10*time.Millisecond, killswitch.FileOptions{Who: "kill-file"}),
 	)
@@ -123,23 +111,45 @@ func run(w io.Writer) error {
 	}
 
 	// The audit trail. The trip is recorded by the switch, the halted
-	// call's result by its caller: print each kind on its own.
-	audit.mu.Lock()
-	defer audit.mu.Unlock()
-	fmt.Fprintln(w, "audit trail of the calls:")
-	for _, e := range audit.events {
+	// call's result by its caller, concurrently: print each kind on its own.
+	return printTrail(w, auditFile)
+}
+
+func printTrail(w io.Writer, path string) error {
+	rep, err := audit.Verify(audit.VerifyOptions{}, path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "audit log verified: %d records, hash chain intact\n", rep.Records)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var calls, switches []string
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		r, err := audit.ParseRecord(line)
+		if err != nil {
+			return err
+		}
 		switch {
-		case e.Kind == agentguard.EventDecision:
-			fmt.Fprintf(w, "  decision %s: %s\n", e.Call.Tool, e.Decision)
-		case e.Kind == agentguard.EventResult:
-			fmt.Fprintf(w, "  result   %s: %s\n", e.Call.Tool, e.Outcome)
+		case r.Kind == audit.KindDecision:
+			calls = append(calls, fmt.Sprintf("  decision %s: %s", r.Tool, r.Decision))
+		case r.Kind == audit.KindResult:
+			calls = append(calls, fmt.Sprintf("  result   %s: %s", r.Tool, r.Outcome))
+		case r.Control != nil:
+			switches = append(switches, fmt.Sprintf("  %-8s %s by %s: %s (%s)", r.Kind, r.Control.Scope, r.Control.Who, r.Control.Why, r.Reason))
 		}
 	}
-	fmt.Fprintln(w, "audit trail of the kill switch:")
-	for _, e := range audit.events {
-		if e.Control != nil {
-			fmt.Fprintf(w, "  %-8s %s by %s: %s (%s)\n", e.Kind, e.Control.Scope, e.Control.Who, e.Control.Why, e.Reason)
-		}
+	fmt.Fprintln(w, "the calls:")
+	for _, l := range calls {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintln(w, "the kill switch:")
+	for _, l := range switches {
+		fmt.Fprintln(w, l)
 	}
 	return nil
 }

@@ -11,15 +11,16 @@ import (
 const want = `
 agent: call 1: report 1
 operator: call 2 is in flight; writing the kill file
-agent: call 2 halted: agentguard: call to tool "slow_report" was not run (halted): the kill switch was tripped: killswitch: halted (agent=support-bot) by ops (kill-file): refund loop spotted. It needs a human to resume the kill switch. Retrying will not help. Do not try to work around this; tell the user and ask a human to decide.
+agent: call 2 halted: agentguard: call to tool "slow_report" with arguments {"value":2} was not run (halted): the kill switch was tripped: killswitch: halted (agent=support-bot) by ops (kill-file): refund loop spotted. It needs a human to resume the kill switch. Retrying will not help. Do not try to work around this; tell the user and ask a human to decide.
 agent: loop stopped
 hook: credentials of agent=support-bot revoked
-audit trail of the calls:
+audit log verified: 6 records, hash chain intact
+the calls:
   decision slow_report: allow
   result   slow_report: ok
   decision slow_report: allow
   result   slow_report: halted
-audit trail of the kill switch:
+the kill switch:
   halt     agent=support-bot by ops (kill-file): refund loop spotted (in-flight calls halted: 1)
   hook     agent=support-bot by ops (kill-file): refund loop spotted (revocation hook revoke-credentials ran)
 `
