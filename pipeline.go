@@ -68,7 +68,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if cfg.err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, cfg.err)
 	}
-	if c.Args, err = toArgs(args); err != nil {
+	if c.Args, err = toArgs(args, cfg.args); err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, err)
 	}
 	if cfg.estimate != nil {

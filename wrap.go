@@ -17,7 +17,8 @@ type toolConfig struct {
 	cooperative bool
 	estimate    func(*Call) ([]Cost, error)
 	resultCost  func(out any) []Cost
-	err         error // a bad option or argument: every call is an invalid-call denial
+	args        *argsPlan // the tool's input as call.args without JSON; nil when it needs JSON
+	err         error     // a bad option or argument: every call is an invalid-call denial
 }
 
 // Labels attaches labels to a tool, as key/value pairs; the policy sees
@@ -156,6 +157,7 @@ func Wrap[C context.Context, In, Out any](g *Guard, tool string, fn func(C, In) 
 	if cfg.denyAsValue && reflect.TypeFor[Out]().Kind() != reflect.String {
 		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAsValue on tool %q whose result type %v is not a string", tool, reflect.TypeFor[Out]()))
 	}
+	cfg.args = planArgs(reflect.TypeFor[In]())
 	return func(ctx C, in In) (Out, error) {
 		return guarded(g, cfg, tool, ctx, in, in, fn)
 	}
@@ -266,7 +268,7 @@ func denied[Out any](cfg *toolConfig, err error) (Out, error) {
 // toArgs converts a tool's input to the map the policy sees as call.args:
 // a JSON object's fields. Inputs that are not objects are seen as
 // {"value": input}; a nil input as {}.
-func toArgs(in any) (map[string]any, error) {
+func toArgs(in any, plan *argsPlan) (map[string]any, error) {
 	switch v := in.(type) {
 	case nil:
 		return map[string]any{}, nil
@@ -274,6 +276,11 @@ func toArgs(in any) (map[string]any, error) {
 		return v, nil
 	case rawJSON:
 		return decodeArgs(v)
+	}
+	if plan != nil {
+		if m, ok := plan.args(in); ok {
+			return m, nil
+		}
 	}
 	b, err := json.Marshal(in)
 	if err != nil {
@@ -353,4 +360,3 @@ func (t *Ticket) Halted() <-chan struct{} {
 	}
 	return t.f.ctx.Done()
 }
-

@@ -1,0 +1,152 @@
+package agentguard
+
+import (
+	"encoding"
+	"encoding/json"
+	"math"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+)
+
+// argsPlan converts a flat struct to the map the policy sees as call.args
+// without a JSON round trip: the same map json.Marshal then json.Unmarshal
+// would give, built by reflection. Only structs whose encoding is plain
+// qualify (see planArgs); the others take the JSON path.
+type argsPlan struct {
+	fields []argsField
+}
+
+type argsField struct {
+	index     int
+	name      string
+	kind      reflect.Kind
+	omitEmpty bool
+}
+
+var (
+	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// marshals reports whether t (or *t) has its own JSON or text encoding.
+func marshals(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
+		p.Implements(jsonMarshaler) || p.Implements(textMarshaler)
+}
+
+// planArgs returns the plan for t, or nil when t is not a flat struct
+// whose JSON encoding the plan reproduces exactly: a struct with only
+// exported fields of kinds bool, string, int*, uint* and float64, no
+// embedded fields, no JSON or text marshalers, tags with at most the
+// omitempty option, and distinct plain key names.
+func planArgs(t reflect.Type) *argsPlan {
+	if t == nil || t.Kind() != reflect.Struct || marshals(t) {
+		return nil
+	}
+	p := &argsPlan{}
+	seen := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if sf.Anonymous {
+			return nil
+		}
+		if !sf.IsExported() {
+			continue
+		}
+		tag, hasTag := sf.Tag.Lookup("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		f := argsField{index: i, name: name, kind: sf.Type.Kind()}
+		switch opts {
+		case "":
+		case "omitempty":
+			f.omitEmpty = true
+		default:
+			return nil
+		}
+		if !hasTag || name == "" {
+			f.name = sf.Name
+		} else if !plainKey(name) {
+			return nil
+		}
+		if seen[f.name] || marshals(sf.Type) {
+			return nil
+		}
+		seen[f.name] = true
+		switch f.kind {
+		case reflect.Bool, reflect.String, reflect.Float64,
+			reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		default:
+			return nil
+		}
+		p.fields = append(p.fields, f)
+	}
+	return p
+}
+
+// plainKey reports whether a JSON key is made of letters, digits and
+// _ - . only, so that encoding/json takes it as it is.
+func plainKey(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '-' || b == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// args builds the map from v, a value of the plan's type. ok is false
+// when a value needs the JSON path (invalid UTF-8, which encoding/json
+// replaces, or a non-finite float, which it refuses).
+func (p *argsPlan) args(v any) (map[string]any, bool) {
+	rv := reflect.ValueOf(v)
+	m := make(map[string]any, len(p.fields))
+	for _, f := range p.fields {
+		fv := rv.Field(f.index)
+		switch f.kind {
+		case reflect.String:
+			s := fv.String()
+			if !utf8.ValidString(s) {
+				return nil, false
+			}
+			if f.omitEmpty && s == "" {
+				continue
+			}
+			m[f.name] = s
+		case reflect.Bool:
+			b := fv.Bool()
+			if f.omitEmpty && !b {
+				continue
+			}
+			m[f.name] = b
+		case reflect.Float64:
+			x := fv.Float()
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil, false
+			}
+			if f.omitEmpty && x == 0 {
+				continue
+			}
+			m[f.name] = x
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			n := fv.Int()
+			if f.omitEmpty && n == 0 {
+				continue
+			}
+			m[f.name] = float64(n)
+		default: // the unsigned kinds
+			n := fv.Uint()
+			if f.omitEmpty && n == 0 {
+				continue
+			}
+			m[f.name] = float64(n)
+		}
+	}
+	return m, true
+}

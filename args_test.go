@@ -1,0 +1,190 @@
+package agentguard
+
+import (
+	"context"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hardstop-labs/agentguard/policy"
+)
+
+type flatArgs struct {
+	To      string  `json:"to"`
+	Subject string  `json:"subject,omitempty"`
+	Amount  float64 `json:"amount"`
+	Count   int     `json:"count,omitempty"`
+	Big     int64   `json:"big"`
+	Small   int8    `json:"small"`
+	U       uint64  `json:"u"`
+	U16     uint16  `json:"u16,omitempty"`
+	OK      bool    `json:"ok"`
+	Off     bool    `json:"off,omitempty"`
+	NoTag   string
+	Skip    string `json:"-"`
+	Dash    string `json:"-,"`
+	Named   label  `json:"named"`
+	EmptyN  string `json:",omitempty"`
+	hidden  string
+}
+
+type label string
+
+type withMarshaler struct {
+	When time.Time `json:"when"`
+}
+
+type textKey struct {
+	K textOnly `json:"k"`
+}
+
+type textOnly int
+
+func (t textOnly) MarshalText() ([]byte, error) { return []byte("text"), nil }
+
+type withString struct {
+	N int `json:"n,string"`
+}
+
+type withNested struct {
+	Inner flatArgs `json:"inner"`
+}
+
+type withPointer struct {
+	P *string `json:"p"`
+}
+
+type withFloat32 struct {
+	F float32 `json:"f"`
+}
+
+type Embedded struct{ A string }
+
+type withEmbedded struct {
+	Embedded
+	B string
+}
+
+type withOddKey struct {
+	A string `json:"a b"`
+}
+
+type withSlice struct {
+	L []string `json:"l"`
+}
+
+// viaJSON is what toArgs gives without a plan: the JSON round trip.
+func viaJSON(t *testing.T, v any) map[string]any {
+	t.Helper()
+	m, err := toArgs(v, nil)
+	if err != nil {
+		t.Fatalf("toArgs(%#v) via JSON: %v", v, err)
+	}
+	return m
+}
+
+// TestArgsPlanMatchesJSON checks that the reflection fast path gives the
+// same call.args as the JSON round trip for every flat struct it accepts,
+// and that it refuses the structs whose encoding it does not reproduce.
+func TestArgsPlanMatchesJSON(t *testing.T) {
+	values := []flatArgs{
+		{},
+		{To: "bob@example.com", Subject: "hi", Amount: 12.5, Count: 3, Big: math.MaxInt64, Small: -7,
+			U: math.MaxUint64, U16: 9, OK: true, Off: true, NoTag: "n", Skip: "s", Dash: "d", Named: "lbl", EmptyN: "e", hidden: "h"},
+		{To: "<html>&\u2028", Amount: -0.0, Big: 1<<53 + 1, U: 1<<63 + 12345},
+		{To: "héllo wörld ☃", Amount: 1e300, Count: -1},
+		{Amount: 0.1 + 0.2, Big: math.MinInt64},
+	}
+	plan := planArgs(reflect.TypeFor[flatArgs]())
+	if plan == nil {
+		t.Fatal("planArgs(flatArgs) = nil, want a plan")
+	}
+	for _, v := range values {
+		got, ok := plan.args(v)
+		if !ok {
+			t.Fatalf("plan.args(%#v) refused", v)
+		}
+		want := viaJSON(t, v)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("plan.args(%#v)\n = %#v\nwant %#v (encoding/json)", v, got, want)
+		}
+		viaPlan, err := toArgs(v, plan)
+		if err != nil || !reflect.DeepEqual(viaPlan, want) {
+			t.Errorf("toArgs(%#v, plan) = %v, %v; want %v", v, viaPlan, err, want)
+		}
+	}
+
+	// Values the plan hands back to the JSON path: invalid UTF-8 (JSON
+	// replaces it) and non-finite floats (JSON refuses them).
+	for _, v := range []flatArgs{{To: "bad \xff byte"}, {Amount: math.NaN()}, {Amount: math.Inf(-1)}} {
+		if _, ok := plan.args(v); ok {
+			t.Errorf("plan.args(%#v) accepted, want the JSON path", v)
+		}
+		got, gerr := toArgs(v, plan)
+		want, werr := toArgs(v, nil)
+		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("toArgs(%#v, plan) = %v, %v; want %v, %v", v, got, gerr, want, werr)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		t    reflect.Type
+	}{
+		{"a json.Marshaler field", reflect.TypeFor[withMarshaler]()},
+		{"a TextMarshaler field", reflect.TypeFor[textKey]()},
+		{"the string option", reflect.TypeFor[withString]()},
+		{"a nested struct", reflect.TypeFor[withNested]()},
+		{"a pointer field", reflect.TypeFor[withPointer]()},
+		{"a float32 field", reflect.TypeFor[withFloat32]()},
+		{"an embedded struct", reflect.TypeFor[withEmbedded]()},
+		{"duplicate keys", reflect.StructOf([]reflect.StructField{
+			{Name: "A", Type: reflect.TypeFor[string](), Tag: `json:"x"`},
+			{Name: "B", Type: reflect.TypeFor[string](), Tag: `json:"x"`},
+		})},
+		{"a key JSON quotes", reflect.TypeFor[withOddKey]()},
+		{"a slice field", reflect.TypeFor[withSlice]()},
+		{"a map", reflect.TypeFor[map[string]any]()},
+		{"a string", reflect.TypeFor[string]()},
+		{"a pointer to a struct", reflect.TypeFor[*flatArgs]()},
+		{"an interface", reflect.TypeFor[any]()},
+	} {
+		if p := planArgs(tc.t); p != nil {
+			t.Errorf("planArgs(%v) (%s) = %+v, want nil (the JSON path)", tc.t, tc.name, p)
+		}
+	}
+}
+
+// TestWrapArgsPlan checks that a tool wrapped with a flat struct input
+// shows the policy the same call.args as the JSON round trip would.
+func TestWrapArgsPlan(t *testing.T) {
+	type in struct {
+		To     string  `json:"to"`
+		Amount float64 `json:"amount"`
+		N      int     `json:"n"`
+	}
+	var seen map[string]any
+	pol, err := policy.Parse("allow.yaml", []byte("version: 1\ndefault: allow\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(WithPolicy(pol), WithRecorder(RecorderFunc(func(_ context.Context, e *Event) error {
+		if e.Kind == EventDecision {
+			seen = e.Call.Args
+		}
+		return nil
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tool := Wrap(g, "t", func(_ context.Context, v in) (string, error) { return v.To, nil })
+	v := in{To: "bob", Amount: 2.5, N: 7}
+	if _, err := tool(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	if want := viaJSON(t, v); !reflect.DeepEqual(seen, want) {
+		t.Errorf("call.args = %#v, want %#v", seen, want)
+	}
+}
