@@ -187,24 +187,27 @@ func (noHold) Settle(context.Context, []Cost, bool) error { return nil }
 func (b *budgetStage) Reserve(ctx context.Context, c *Call) (Reservation, error) {
 	pol := b.polInForce()
 	led := b.ledger(pol)
-	est, err := b.estimate(ctx, pol, c)
-	if err != nil {
-		return nil, &DeniedError{Code: CodeBudgetExceeded, Rule: "cost-estimate", Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: err}
-	}
-	if len(c.Estimate) == 0 && len(est) > 0 {
+	if len(c.Estimate) == 0 && pol != nil {
+		est, err := b.policyEstimate(ctx, pol, c)
+		if err != nil {
+			return nil, &DeniedError{Code: CodeBudgetExceeded, Rule: "cost-estimate", Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: err}
+		}
 		// The policy's estimate becomes the call's (Call.Estimate: "from
 		// the tool's options or the policy"), so that the decision records
 		// it and a call that reports no cost is charged it.
-		c.Estimate = []Cost{{Unit: est[0].Unit, Micros: est[0].Micros}}
+		c.Estimate = est
 	}
-	r, err := led.Reserve(ctx, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: est})
+	if !led.Covers(c.Tool) {
+		return noHold{}, nil
+	}
+	h := &budgetHold{}
+	h.est = appendAmounts(h.estBuf[:0], c.Estimate)
+	r, err := led.Reserve(ctx, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: h.est})
 	if err != nil {
 		return nil, budgetDenial(err)
 	}
-	if r.ID() == "" {
-		return noHold{}, nil
-	}
-	return &budgetHold{r: r, est: est}, nil
+	h.r = r
+	return h, nil
 }
 
 // polInForce returns the Guard's policy.
@@ -217,14 +220,8 @@ func guardPolicy(g *Guard) *policy.Policy {
 	return g.pol.Load()
 }
 
-// estimate returns c's estimate: the tool's, or else the policy's.
-func (b *budgetStage) estimate(ctx context.Context, pol *policy.Policy, c *Call) ([]budget.Amount, error) {
-	if len(c.Estimate) > 0 {
-		return amountsOf(c.Estimate), nil
-	}
-	if pol == nil {
-		return nil, nil
-	}
+// policyEstimate returns the policy's estimate of c, if it has one.
+func (b *budgetStage) policyEstimate(ctx context.Context, pol *policy.Policy, c *Call) ([]Cost, error) {
 	in := policyInput(c)
 	if pol.UsesUsage() {
 		u, err := b.Usage(ctx, c)
@@ -241,7 +238,7 @@ func (b *budgetStage) estimate(ctx context.Context, pol *policy.Policy, c *Call)
 	if !(m >= 0) || m >= math.MaxInt64 {
 		return nil, fmt.Errorf("agentguard: the policy's estimate %v %s is out of range", v, unit)
 	}
-	return []budget.Amount{{Micros: int64(m), Unit: unit}}, nil
+	return []Cost{{Unit: unit, Micros: int64(m)}}, nil
 }
 
 // policyInput is the policy's view of c, for cost estimates.
@@ -279,12 +276,13 @@ func budgetDenial(err error) error {
 	return &DeniedError{Code: CodeBudgetExceeded, Rule: "budget", Reason: "the budget could not be checked, so the call cannot be paid for", Err: err}
 }
 
-// amountsOf converts costs to amounts, adding up costs of the same unit.
-func amountsOf(cs []Cost) []budget.Amount {
-	out := make([]budget.Amount, 0, len(cs))
+// appendAmounts appends costs to dst as amounts, adding up costs of the
+// same unit.
+func appendAmounts(dst []budget.Amount, cs []Cost) []budget.Amount {
+	out := dst
 next:
 	for _, c := range cs {
-		for i := range out {
+		for i := len(dst); i < len(out); i++ {
 			if out[i].Unit == c.Unit {
 				if c.Micros > 0 && out[i].Micros > math.MaxInt64-c.Micros {
 					out[i].Micros = math.MaxInt64
@@ -301,8 +299,10 @@ next:
 
 // budgetHold is the Reservation of a call some cap applies to.
 type budgetHold struct {
-	r   *budget.Reservation
-	est []budget.Amount
+	r      *budget.Reservation
+	est    []budget.Amount
+	estBuf [2]budget.Amount
+	actBuf [2]budget.Amount
 }
 
 // Settle implements Reservation. A cost that cannot be committed (a bad
@@ -314,7 +314,7 @@ func (h *budgetHold) Settle(ctx context.Context, actual []Cost, known bool) erro
 	case len(actual) == 0:
 		return h.r.Release(ctx)
 	}
-	err := h.r.Commit(ctx, amountsOf(actual))
+	err := h.r.Commit(ctx, appendAmounts(h.actBuf[:0], actual))
 	if errors.Is(err, budget.ErrAmount) {
 		return errors.Join(err, h.r.Commit(ctx, h.est))
 	}

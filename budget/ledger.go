@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,7 +130,7 @@ const DefaultHold = 15 * time.Minute
 // applies are refused, atomically across caps, so parallel calls cannot
 // race past a cap. A Ledger is safe for concurrent use.
 type Ledger struct {
-	caps  []ledgerCap
+	caps  []*ledgerCap
 	store Store
 	clock func() time.Time
 	hold  time.Duration
@@ -138,6 +139,36 @@ type Ledger struct {
 type ledgerCap struct {
 	Cap
 	prefix string // "name|window|per="
+
+	mu   sync.RWMutex
+	keys map[string]string // scope value → prefix+value, to spare an allocation per call
+}
+
+// maxKeyCache bounds each cap's cache of account keys.
+const maxKeyCache = 4096
+
+// key returns the account key of scope value v.
+func (c *ledgerCap) key(v string) string {
+	if c.Per == PerGlobal {
+		return c.prefix
+	}
+	c.mu.RLock()
+	k, ok := c.keys[v]
+	c.mu.RUnlock()
+	if ok {
+		return k
+	}
+	k = c.prefix + v
+	c.mu.Lock()
+	if len(c.keys) >= maxKeyCache {
+		clear(c.keys)
+	}
+	if c.keys == nil {
+		c.keys = make(map[string]string)
+	}
+	c.keys[v] = k
+	c.mu.Unlock()
+	return k
 }
 
 // NewLedger returns a ledger enforcing caps. Cap names must be unique and
@@ -183,7 +214,7 @@ func NewLedger(caps []Cap, opts Options) (*Ledger, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		c.Tools = append([]string(nil), c.Tools...)
-		l.caps = append(l.caps, ledgerCap{Cap: c, prefix: c.Name + "|" + c.Window.String() + "|" + c.Per.String() + "="})
+		l.caps = append(l.caps, &ledgerCap{Cap: c, prefix: c.Name + "|" + c.Window.String() + "|" + c.Per.String() + "="})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -208,6 +239,17 @@ func matchTool(globs []string, tool string) bool {
 	}
 	for _, g := range globs {
 		if g == tool || policy.Glob(g, tool) {
+			return true
+		}
+	}
+	return false
+}
+
+// Covers reports whether a cap applies to calls of tool: whether Reserve
+// would hold anything for them.
+func (l *Ledger) Covers(tool string) bool {
+	for i := range l.caps {
+		if matchTool(l.caps[i].Tools, tool) {
 			return true
 		}
 	}
@@ -280,12 +322,12 @@ func (l *Ledger) ReserveAt(ctx context.Context, t time.Time, r Request) (*Reserv
 	*h = Hold{ID: id, At: t, Deadline: t.Add(l.hold), Entries: res.entBuf[:0]}
 	res.caps = res.capBuf[:0]
 	for i := range l.caps {
-		c := &l.caps[i]
+		c := l.caps[i]
 		if !matchTool(c.Tools, r.Subject.Tool) {
 			continue
 		}
 		h.Entries = append(h.Entries, Entry{
-			Key:    c.prefix + c.Per.value(&r.Subject),
+			Key:    c.key(c.Per.value(&r.Subject)),
 			Since:  c.Window.Start(t),
 			Limit:  c.Limit.Micros,
 			Amount: amountIn(r.Estimate, c.Limit.Unit),
@@ -551,11 +593,11 @@ func (l *Ledger) UsageAt(ctx context.Context, t time.Time, s Subject) ([]Usage, 
 	var q []Query
 	var cs []*ledgerCap
 	for i := range l.caps {
-		c := &l.caps[i]
+		c := l.caps[i]
 		if s.Tool != "" && !matchTool(c.Tools, s.Tool) {
 			continue
 		}
-		q = append(q, Query{Key: c.prefix + c.Per.value(&s), Since: c.Window.Start(t)})
+		q = append(q, Query{Key: c.key(c.Per.value(&s)), Since: c.Window.Start(t)})
 		cs = append(cs, c)
 	}
 	if len(q) == 0 {

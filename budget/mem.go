@@ -1,7 +1,6 @@
 package budget
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"sort"
@@ -21,8 +20,10 @@ import (
 type Mem struct {
 	mu       sync.Mutex
 	accounts map[string]*account
-	holds    map[string]*memHold
-	due      holdHeap // open holds by deadline
+	holds    map[string]*Hold
+	// due is at or before the earliest deadline of the open holds: until
+	// then no hold can expire and expire need not look.
+	due time.Time
 }
 
 var _ Store = (*Mem)(nil)
@@ -33,12 +34,7 @@ const memSlack = 60 // seconds
 
 // NewMem returns an empty in-memory store.
 func NewMem() *Mem {
-	return &Mem{accounts: make(map[string]*account), holds: make(map[string]*memHold)}
-}
-
-type memHold struct {
-	h   *Hold
-	idx int // in Mem.due
+	return &Mem{accounts: make(map[string]*account), holds: make(map[string]*Hold)}
 }
 
 type bucket struct {
@@ -52,7 +48,7 @@ type account struct {
 	sum     bucket   // the sums of buckets (sec unused); saturating
 	base    bucket   // merged charges older than cut
 	cut     int64    // Unix seconds; charges before it are in base
-	holds   map[*memHold]int64
+	holds   map[*Hold]int64
 	held    int64     // the sum of holds; saturating
 	oldest  time.Time // no open hold is older; conservative
 }
@@ -85,19 +81,20 @@ func (m *Mem) Reserve(ctx context.Context, h *Hold) error {
 		}
 		e.Used = used
 	}
-	mh := &memHold{h: h}
-	m.holds[h.ID] = mh
-	heap.Push(&m.due, mh)
+	m.holds[h.ID] = h
+	if len(m.holds) == 1 || h.Deadline.Before(m.due) {
+		m.due = h.Deadline
+	}
 	for i := range h.Entries {
 		e := &h.Entries[i]
 		a := m.accounts[e.Key]
 		if a.holds == nil {
-			a.holds = make(map[*memHold]int64)
+			a.holds = make(map[*Hold]int64)
 		}
 		if len(a.holds) == 0 || h.At.Before(a.oldest) {
 			a.oldest = h.At
 		}
-		a.holds[mh] = e.Amount
+		a.holds[h] = e.Amount
 		a.held = addSat(a.held, e.Amount)
 	}
 	return nil
@@ -110,11 +107,10 @@ func (m *Mem) Settle(ctx context.Context, id string, actual []int64, at time.Tim
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mh, ok := m.holds[id]
+	h, ok := m.holds[id]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownHold, id)
 	}
-	h := mh.h
 	if actual != nil && len(actual) != len(h.Entries) {
 		return fmt.Errorf("budget: mem: settle %q: %d amounts for %d entries", id, len(actual), len(h.Entries))
 	}
@@ -124,16 +120,14 @@ func (m *Mem) Settle(ctx context.Context, id string, actual []int64, at time.Tim
 		}
 	}
 	if !at.Before(h.Deadline) {
-		heap.Remove(&m.due, mh.idx)
-		m.charge(mh, nil)
+		m.charge(h, nil)
 		return fmt.Errorf("%w: %q", ErrExpired, id)
 	}
-	heap.Remove(&m.due, mh.idx)
 	if actual == nil {
-		m.drop(mh)
+		m.drop(h)
 		return nil
 	}
-	m.charge(mh, actual)
+	m.charge(h, actual)
 	return nil
 }
 
@@ -169,20 +163,32 @@ func (m *Mem) account(key string) *account {
 
 const minSec = -1 << 62
 
-// expire charges every open hold whose deadline is at or before at.
+// expire charges every open hold whose deadline is at or before at. It
+// looks at the holds only when the earliest deadline may have passed, so
+// its cost is spread thin: holds are short-lived.
 func (m *Mem) expire(at time.Time) {
-	for len(m.due) > 0 && !m.due[0].h.Deadline.After(at) {
-		mh := heap.Pop(&m.due).(*memHold)
-		m.charge(mh, nil)
+	if len(m.holds) == 0 || m.due.After(at) {
+		return
 	}
+	var next time.Time
+	for _, h := range m.holds {
+		if !h.Deadline.After(at) {
+			m.charge(h, nil)
+			continue
+		}
+		if next.IsZero() || h.Deadline.Before(next) {
+			next = h.Deadline
+		}
+	}
+	m.due = next
 }
 
-// charge removes mh (already out of m.due) and charges actual, or its own
-// amounts when actual is nil, as one call.
-func (m *Mem) charge(mh *memHold, actual []int64) {
-	m.drop(mh)
-	sec := floorSec(mh.h.At)
-	for i, e := range mh.h.Entries {
+// charge removes h and charges actual, or its own amounts when actual is
+// nil, as one call.
+func (m *Mem) charge(h *Hold, actual []int64) {
+	m.drop(h)
+	sec := floorSec(h.At)
+	for i, e := range h.Entries {
 		v := e.Amount
 		if actual != nil {
 			v = actual[i]
@@ -191,16 +197,16 @@ func (m *Mem) charge(mh *memHold, actual []int64) {
 	}
 }
 
-// drop removes mh from the holds and its accounts.
-func (m *Mem) drop(mh *memHold) {
-	delete(m.holds, mh.h.ID)
-	for _, e := range mh.h.Entries {
+// drop removes h from the holds and its accounts.
+func (m *Mem) drop(h *Hold) {
+	delete(m.holds, h.ID)
+	for _, e := range h.Entries {
 		a := m.accounts[e.Key]
-		v, ok := a.holds[mh]
+		v, ok := a.holds[h]
 		if !ok {
 			continue
 		}
-		delete(a.holds, mh)
+		delete(a.holds, h)
 		if a.held != MaxMicros {
 			a.held -= v
 		}
@@ -296,8 +302,8 @@ func (a *account) reserved(since time.Time) int64 {
 	}
 	var r int64
 	oldest := time.Time{}
-	for mh, v := range a.holds {
-		at := mh.h.At
+	for h, v := range a.holds {
+		at := h.At
 		if oldest.IsZero() || at.Before(oldest) {
 			oldest = at
 		}
@@ -307,28 +313,4 @@ func (a *account) reserved(since time.Time) int64 {
 	}
 	a.oldest = oldest
 	return r
-}
-
-// holdHeap orders open holds by deadline.
-type holdHeap []*memHold
-
-func (h holdHeap) Len() int           { return len(h) }
-func (h holdHeap) Less(i, j int) bool { return h[i].h.Deadline.Before(h[j].h.Deadline) }
-func (h holdHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx = i
-	h[j].idx = j
-}
-func (h *holdHeap) Push(x any) {
-	mh := x.(*memHold)
-	mh.idx = len(*h)
-	*h = append(*h, mh)
-}
-func (h *holdHeap) Pop() any {
-	old := *h
-	n := len(old)
-	mh := old[n-1]
-	old[n-1] = nil
-	*h = old[:n-1]
-	return mh
 }
