@@ -64,6 +64,20 @@ func sendEmail(_ context.Context, a EmailArgs) (string, error) {
 	return "sent to " + a.To, nil
 }
 
+type Prompt struct {
+	Text string `json:"text"`
+}
+
+// complete is a fake model call. It charges what it used, as a real
+// client would from the API's usage report: 800 tokens at 12.5 USD per
+// million, 0.01 USD a call.
+func complete(ctx context.Context, p Prompt) (string, error) {
+	if err := agentguard.Charge(ctx, agentguard.Cost{Unit: "USD", Micros: 800 * 12.5}); err != nil {
+		return "", err
+	}
+	return "a summary of " + p.Text, nil
+}
+
 // The approver: the callback a real program would wire to Slack, a pager or
 // a web inbox. This one approves refunds up to 500 USD and rejects the rest.
 func approve(_ context.Context, r *approval.Request) (approval.Verdict, error) {
@@ -115,6 +129,8 @@ func run(w io.Writer) error {
 	ref := agentguard.Wrap(g, "refund", refund)
 	del := agentguard.Wrap(g, "db.delete", dbDelete)
 	mail := agentguard.Wrap(g, "send_email", sendEmail)
+	llm := agentguard.Wrap(g, "llm.complete", complete,
+		agentguard.Estimate(agentguard.Cost{Unit: "USD", Micros: 10_000}))
 
 	ctx := agentguard.WithPrincipal(context.Background(),
 		agentguard.Principal{Agent: "support-bot", Requester: "bob", Tenant: "acme"})
@@ -146,6 +162,16 @@ func run(w io.Writer) error {
 		fmt.Fprintf(w, "%d. model: %s\n", i+1, s.say)
 		out, err := s.call(ctx)
 		report(w, out, err)
+	}
+
+	// The model loops on the LLM until the daily budget stops it.
+	for i := len(script) + 1; ; i++ {
+		fmt.Fprintf(w, "%d. model: summarise the case again\n", i)
+		out, err := llm(ctx, Prompt{Text: "the case"})
+		report(w, out, err)
+		if err != nil {
+			break
+		}
 	}
 
 	if err := g.Close(); err != nil {

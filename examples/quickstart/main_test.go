@@ -22,7 +22,10 @@ func TestQuickstart(t *testing.T) {
 		"5. model: clean up the orders table\n   denied: agentguard: call to tool \"db.delete\" with arguments {\"table\":\"orders\"} was not run (policy_denied): stopped by \"no-prod-deletes\"",
 		"6. model: email a colleague\n   allowed: sent to dave@acme.com\n",
 		"7. model: email the customer's lawyer\n   denied: agentguard: call to tool \"send_email\" with arguments {\"subject\":\"refunds\",\"to\":\"counsel@example.org\"} was not run (policy_denied): stopped by \"external-email\"",
-		"hash chain intact, 1 signed checkpoint(s) verified\n",
+		"8. model: summarise the case again\n   allowed: a summary of the case\n",
+		"12. model: summarise the case again\n   allowed: a summary of the case\n",
+		"13. model: summarise the case again\n   denied: agentguard: call to tool \"llm.complete\" with arguments {\"text\":\"the case\"} was not run (budget_exceeded): stopped by \"daily-llm-spend\": agent \"support-bot\" has spent 0.05 USD of 0.05 USD per day",
+		"audit log: 25 records, hash chain intact, 1 signed checkpoint(s) verified\n",
 	}
 	last := 0
 	for _, w := range want {
