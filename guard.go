@@ -83,6 +83,7 @@ func New(opts ...Option) (*Guard, error) {
 	if err := budgetDefaults(c); err != nil {
 		errs = append(errs, err)
 	}
+	c.policyHooks = append(c.policyHooks, c.breakersNeedSwitch)
 	if c.clock == nil {
 		c.clock = time.Now
 	}

@@ -317,3 +317,15 @@ func (g *Guard) recordSwitch(e killswitch.Event) {
 			zap.String("scope", ev.Control.Scope), zap.Error(e.Err))
 	}
 }
+
+// breakersNeedSwitch refuses a policy that declares breakers when the
+// Guard has no kill switch for them to trip: ignoring them would fail open.
+func (c *config) breakersNeedSwitch(p *policy.Policy) error {
+	if len(p.Spec().Breakers) == 0 {
+		return nil
+	}
+	if _, ok := c.halter.(*switchHalter); !ok {
+		return errors.New("agentguard: the policy declares breakers, but the Guard has no kill switch for them to trip (WithKillSwitch)")
+	}
+	return nil
+}

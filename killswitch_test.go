@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -662,5 +663,38 @@ func ksAwait(t *testing.T, ready <-chan struct{}, errc <-chan error) {
 		t.Fatalf("the call returned before its tool started: %v", err)
 	case <-time.After(time.Minute):
 		t.Fatal("the tool did not start within a minute")
+	}
+}
+
+func TestPolicyBreakersWithoutSwitchAreRefused(t *testing.T) {
+	p, err := policy.Parse("breakers.yaml", []byte(`
+version: 1
+rules:
+  - name: all
+    match: "true"
+    effect: allow
+breakers:
+  - name: errors
+    consecutive_failures: 3
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agentguard.New(agentguard.WithPolicy(p)); err == nil || !strings.Contains(err.Error(), "no kill switch") {
+		t.Fatalf("New with breakers and no kill switch: err = %v, want a refusal", err)
+	}
+	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.SetPolicy(p); err == nil {
+		t.Fatal("SetPolicy with breakers and no kill switch succeeded")
+	}
+	if g.Policy().Spec().Breakers != nil {
+		t.Error("the refused policy was installed")
+	}
+	if _, err := agentguard.New(agentguard.WithPolicy(p), agentguard.WithKillSwitch(killswitch.New(killswitch.Options{}))); err != nil {
+		t.Errorf("New with breakers and a kill switch: %v", err)
 	}
 }
