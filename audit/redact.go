@@ -182,6 +182,18 @@ func (r *Redactor) value(v any, secrets *[]string, depth int) (any, bool) {
 	if depth > maxDepth {
 		return r.Mark(v), true
 	}
+	if s, ok := v.(string); ok {
+		// Return v itself when nothing changed: no new interface value.
+		ns := r.scrub(s, func(m string) string {
+			*secrets = append(*secrets, m)
+			return r.Mark(m)
+		})
+		ns = r.truncate(ns)
+		if ns == s {
+			return v, false
+		}
+		return ns, true
+	}
 	switch v := v.(type) {
 	case map[string]any:
 		var out map[string]any
@@ -234,13 +246,6 @@ func (r *Redactor) value(v any, secrets *[]string, depth int) (any, bool) {
 			out[i], _ = r.value(e, secrets, depth+1)
 		}
 		return out, true
-	case string:
-		s := r.scrub(v, func(m string) string {
-			*secrets = append(*secrets, m)
-			return r.Mark(m)
-		})
-		s = r.truncate(s)
-		return s, s != v
 	}
 	return v, false
 }
@@ -317,18 +322,49 @@ var clues = []string{"bearer", "basic", "sk-", "gh", "xox", "akia", "eyj", "----
 
 func hint(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
+		c := s[i]
+		if c >= utf8.RuneSelf {
 			// Case folding in (?i) patterns also matches non-ASCII runes
 			// (U+017F for s, U+212A for k): leave those to the patterns.
 			return true
 		}
-	}
-	for _, c := range clues {
-		if containsFold(s, c) {
-			return true
+		// One pass: only the first letters of the clues need a look.
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		for _, clue := range cluesByFirst[c] {
+			if hasPrefixFold(s[i:], clue) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// cluesByFirst holds the clues by their first byte, for hint.
+var cluesByFirst = func() (t [256][]string) {
+	for _, c := range clues {
+		t[c[0]] = append(t[c[0]], c)
+	}
+	return t
+}()
+
+// hasPrefixFold reports whether s begins with the lowercase ASCII
+// prefix, ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for j := 0; j < len(prefix); j++ {
+		c := s[j]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // containsFold reports whether s contains the lowercase ASCII needle,
