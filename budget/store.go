@@ -32,6 +32,9 @@ var (
 // every window it is asked about, as long as it never counts less than the
 // contract says.
 //
+// A store may keep times to the microsecond (as PostgreSQL does); the
+// conformance suite uses no finer times.
+//
 // Implementations must be safe for concurrent use, by many goroutines and,
 // for shared stores, many processes.
 type Store interface {

@@ -192,7 +192,7 @@ func testExpireOnReserve(t *testing.T, e *env) {
 		t.Fatalf("Reserve: %v", err)
 	}
 	// Just before the deadline the hold is still open.
-	if err := e.s.Reserve(ctx, e.hold(h.Deadline.Add(-time.Nanosecond), entry("a", 100, 50))); !errors.Is(err, budget.ErrExceeded) {
+	if err := e.s.Reserve(ctx, e.hold(h.Deadline.Add(-time.Millisecond), entry("a", 100, 50))); !errors.Is(err, budget.ErrExceeded) {
 		t.Fatalf("Reserve before the deadline = %v, want a refusal", err)
 	}
 	// At the deadline it is charged its amount, as one call.
