@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
 )
 
@@ -191,6 +192,11 @@ func (f *flight) haltOr(err error) error {
 // haltError makes the denial of a call halted while in flight.
 func haltError(ctx context.Context) error {
 	cause := context.Cause(ctx)
+	var halt *killswitch.Halt
+	if errors.As(cause, &halt) {
+		return &DeniedError{Code: CodeHalted, Rule: halt.Scope.String(),
+			Reason: nonEmpty(halt.Why, "the kill switch was tripped"), Err: cause}
+	}
 	return &DeniedError{Code: CodeHalted, Reason: "the kill switch was tripped: " + errText(cause), Err: cause}
 }
 

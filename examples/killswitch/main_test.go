@@ -11,7 +11,7 @@ import (
 const want = `
 agent: call 1: report 1
 operator: call 2 is in flight; writing the kill file
-agent: call 2 halted: agentguard: call to tool "slow_report" with arguments {"value":2} was not run (halted): the kill switch was tripped: killswitch: halted (agent=support-bot) by ops (kill-file): refund loop spotted. It needs a human to resume the kill switch. Retrying will not help. Do not try to work around this; tell the user and ask a human to decide.
+agent: call 2 halted: agentguard: call to tool "slow_report" with arguments {"value":2} was not run (halted): stopped by "agent=support-bot": refund loop spotted. It needs a human to resume the kill switch. Retrying will not help. Do not try to work around this; tell the user and ask a human to decide.
 agent: loop stopped
 hook: credentials of agent=support-bot revoked
 audit log verified: 6 records, hash chain intact
