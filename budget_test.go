@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hardstop-labs/agentguard"
@@ -437,4 +438,43 @@ budgets:
 			t.Errorf("%s event records the estimate %v, want 0.4 USD", e.Kind, e.Estimate)
 		}
 	}
+}
+
+func TestRateLimitWaitsWithinDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := `
+version: 1
+default: allow
+limits:
+  - name: slow-api
+    tools: ["api"]
+    rate: 1/s
+    burst: 1
+    wait: true
+`
+		g, err := agentguard.New(agentguard.WithPolicy(budgetPol(t, src)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		api := agentguard.Wrap(g, "api", func(ctx context.Context, q string) (string, error) { return q, nil }, agentguard.Cooperative())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		for i := range 3 {
+			if _, err := api(ctx, "q"); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+		if d := time.Since(start); d != 2*time.Second {
+			t.Errorf("three calls at 1/s took %v, want 2s of waiting", d)
+		}
+		short, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel2()
+		_, err = api(short, "q")
+		var d *agentguard.DeniedError
+		if !errors.As(err, &d) || d.Code != agentguard.CodeRateLimited || d.Rule != "slow-api" || d.RetryAfter != time.Second {
+			t.Errorf("call with a 300ms deadline = %v, want rate limited with retry after 1s", err)
+		}
+	})
 }
