@@ -72,13 +72,6 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if c.Args, err = toArgs(args, cfg.args); err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, err)
 	}
-	if cfg.estimate != nil {
-		est, err := safeEstimate(cfg.estimate, c)
-		if err != nil {
-			return nil, f.deny(ctx, StageBudget, CodeBudgetExceeded, fmt.Errorf("agentguard: estimate: %w", err))
-		}
-		c.Estimate = est
-	}
 
 	// 2. Kill switch.
 	if h := g.cfg.halter; h != nil {
@@ -87,6 +80,14 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 			return nil, f.deny(ctx, StageHalt, CodeHalted, err)
 		}
 		f.ctx, f.exit = hctx, exit
+	}
+
+	if cfg.estimate != nil {
+		est, err := safeEstimate(cfg.estimate, c)
+		if err != nil {
+			return nil, f.deny(ctx, StageBudget, CodeBudgetExceeded, fmt.Errorf("agentguard: estimate: %w", err))
+		}
+		c.Estimate = est
 	}
 
 	// 3. Policy.
