@@ -23,6 +23,9 @@ import (
 // one stays. Spend is kept in opts.Store (an in-memory store when nil)
 // across policy swaps: a cap keeps its spend while its name, scope and
 // window stay the same. opts.Clock defaults to the Guard's clock.
+// opts.Hold (budget.DefaultHold, 15 minutes, when zero) must cover a
+// call's wait for approval and its run: a reservation still open after it
+// is charged its estimate, and a later commit is ignored.
 //
 // A call's estimate is the tool's Estimate or EstimateFunc option or,
 // without one, the policy's costs section (policy.Policy.Estimate). Its
