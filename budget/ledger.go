@@ -134,6 +134,22 @@ type Ledger struct {
 	store Store
 	clock func() time.Time
 	hold  time.Duration
+	last  atomic.Int64 // the latest reservation time, in Unix nanoseconds
+}
+
+// notBefore returns t, or the latest reservation time when t is earlier:
+// a clock that moves backwards cannot reopen a window that has passed.
+func (l *Ledger) notBefore(t time.Time) time.Time {
+	n := t.UnixNano()
+	for {
+		last := l.last.Load()
+		if n < last {
+			return time.Unix(0, last).In(t.Location())
+		}
+		if n == last || l.last.CompareAndSwap(last, n) {
+			return t
+		}
+	}
 }
 
 type ledgerCap struct {
@@ -292,8 +308,11 @@ func (l *Ledger) Reserve(ctx context.Context, r Request) (*Reservation, error) {
 // times out with ctx) is returned as is: the call must not run either way.
 //
 // The reservation must be settled with Commit or Release; one left open
-// past t plus the ledger's Hold is charged its estimate.
+// past t plus the ledger's Hold is charged its estimate. A t earlier than
+// that of an earlier reservation counts as that time: a clock that moves
+// backwards cannot reopen a window that has passed.
 func (l *Ledger) ReserveAt(ctx context.Context, t time.Time, r Request) (*Reservation, error) {
+	t = l.notBefore(t)
 	for i, a := range r.Estimate {
 		if err := a.Check(); err != nil {
 			return nil, fmt.Errorf("budget: estimate: %w", err)

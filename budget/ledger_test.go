@@ -439,3 +439,20 @@ func FuzzParseWindow(f *testing.F) {
 		}
 	})
 }
+
+func TestLedgerClockBackwards(t *testing.T) {
+	clk := newClock(time.Date(2026, 6, 2, 0, 30, 0, 0, time.UTC))
+	l := mustLedger(t, []budget.Cap{{Name: "daily", Limit: usd("1"), Window: budget.Day(nil)}}, budget.Options{Clock: clk.Now})
+	r, err := l.Reserve(bg, budget.Request{Estimate: []budget.Amount{usd("1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Commit(bg, []budget.Amount{usd("1")}); err != nil {
+		t.Fatal(err)
+	}
+	// Back to yesterday, whose window was empty: still refused.
+	clk.Add(-time.Hour)
+	if _, err := l.Reserve(bg, budget.Request{Estimate: []budget.Amount{usd("0.5")}}); !errors.Is(err, budget.ErrExceeded) {
+		t.Errorf("Reserve after the clock went back a day = %v, want refused", err)
+	}
+}
