@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -91,12 +92,16 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 	if r.log == nil {
 		return &DeniedError{Code: CodeAuditUnavailable, Reason: "the audit log is not open", Err: ErrAuditUnavailable}
 	}
-	rec := auditRecord(e)
+	buf := recordBufs.Get().(*recordBuf)
+	defer buf.release()
+	rec := buf.fill(e)
 	if e.Kind == EventResult && rec.Args != nil {
 		// The decision record holds the arguments; the result only needs
 		// them to scrub the tool's error of the secrets among them.
-		_, secrets := r.log.Redactor().Args(rec.Args)
-		rec.Error = r.log.Redactor().Text(rec.Error, secrets)
+		if rec.Error != "" {
+			_, secrets := r.log.Redactor().Args(rec.Args)
+			rec.Error = r.log.Redactor().Text(rec.Error, secrets)
+		}
 		rec.Args = nil
 	}
 	if err := r.log.Append(ctx, rec); err != nil {
@@ -117,12 +122,35 @@ func (r *auditRecorder) RedactArgs(args map[string]any) map[string]any {
 // the arguments, and the error text with the secrets found in them.
 // Results carry no arguments: their decision record has them.
 func auditRecord(e *Event) *audit.Record {
-	rec := &audit.Record{
+	return new(recordBuf).fill(e)
+}
+
+// recordBuf is room for the record of one event and its costs, reused
+// through recordBufs: the log keeps nothing of a record after Append.
+type recordBuf struct {
+	rec   audit.Record
+	costs [4]audit.Cost
+}
+
+var recordBufs = sync.Pool{New: func() any { return new(recordBuf) }}
+
+func (b *recordBuf) release() {
+	*b = recordBuf{}
+	recordBufs.Put(b)
+}
+
+// fill maps e to b's record and returns it; the costs use b's room when
+// they fit.
+func (b *recordBuf) fill(e *Event) *audit.Record {
+	b.rec = audit.Record{
 		Kind: audit.Kind(e.Kind), Code: string(e.Code), Stage: string(e.Stage), Rule: e.Rule,
 		Reason: e.Reason, PolicyVersion: e.PolicyVersion, Approver: e.Approver, Grant: e.Grant,
 		Note: e.Note, Outcome: string(e.Outcome), Duration: e.Duration,
-		Estimate: auditCosts(e.Estimate), Actual: auditCosts(e.Actual),
 	}
+	rec := &b.rec
+	room := b.costs[:]
+	rec.Estimate, room = appendCosts(room, e.Estimate)
+	rec.Actual, _ = appendCosts(room, e.Actual)
 	if c := e.Call; c != nil {
 		rec.Call, rec.Env, rec.Tool, rec.Args, rec.Labels = c.ID, c.Env, c.Tool, c.Args, c.Labels
 		rec.Principal = audit.Principal(c.Principal)
@@ -146,13 +174,19 @@ func auditRecord(e *Event) *audit.Record {
 	return rec
 }
 
-func auditCosts(cs []Cost) []audit.Cost {
+// appendCosts converts cs into the start of room when it fits, into a
+// new slice otherwise; it returns the costs and what is left of room.
+func appendCosts(room []audit.Cost, cs []Cost) (out, rest []audit.Cost) {
 	if len(cs) == 0 {
-		return nil
+		return nil, room
 	}
-	out := make([]audit.Cost, len(cs))
+	if len(cs) <= len(room) {
+		out, rest = room[:len(cs):len(cs)], room[len(cs):]
+	} else {
+		out, rest = make([]audit.Cost, len(cs)), room
+	}
 	for i, c := range cs {
 		out[i] = audit.Cost{Unit: c.Unit, Micros: c.Micros}
 	}
-	return out
+	return out, rest
 }

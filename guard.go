@@ -306,7 +306,10 @@ func (g *Guard) safeRecord(ctx context.Context, r Recorder, e *Event) (err error
 			err = fmt.Errorf("agentguard: recorder panicked: %v", v)
 		}
 	}()
-	return r.Record(context.WithoutCancel(ctx), e)
+	if ctx.Done() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	return r.Record(ctx, e)
 }
 
 func (g *Guard) observe(e *Event) {

@@ -24,6 +24,7 @@ type flight struct {
 	ev   Event
 
 	ctx  context.Context // the context the tool runs with
+	fctx flightCtx       // what ctx is once the call is admitted
 	exit func() bool     // the kill switch's exit; nil without a Halter
 	res  Reservation     // nil without a Budgeter
 	dec  policy.Decision
@@ -37,6 +38,31 @@ type flight struct {
 }
 
 type flightKey struct{}
+
+// flightCtx is the context a tool runs with: its parent's, plus the
+// flight for Charge and CallFrom. It lives in the flight, so it costs no
+// allocation of its own.
+type flightCtx struct {
+	context.Context
+	f *flight
+}
+
+// Value returns the flight for flightKey, and asks the parent otherwise.
+func (c *flightCtx) Value(key any) any {
+	if _, ok := key.(flightKey); ok {
+		return c.f
+	}
+	return c.Context.Value(key)
+}
+
+// detached returns ctx without its cancellation, allocating only when ctx
+// can be cancelled at all.
+func detached(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
 
 // begin runs steps 1 to 7 of the pipeline. On success the call may run
 // with f.ctx; on failure it returns the denial, already recorded.
@@ -153,7 +179,8 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if err := g.record(ctx, &f.ev); err != nil {
 		return nil, f.deny(ctx, StageAudit, CodeAuditUnavailable, err)
 	}
-	f.ctx = context.WithValue(f.ctx, flightKey{}, f)
+	f.fctx = flightCtx{Context: f.ctx, f: f}
+	f.ctx = &f.fctx
 	f.ran = g.now()
 	return f, nil
 }
@@ -289,7 +316,7 @@ func (f *flight) settle(ctx context.Context, actual []Cost, known bool) {
 	}
 	f.settled = true
 	f.mu.Unlock()
-	if err := safeSettle(f.res, context.WithoutCancel(ctx), actual, known); err != nil {
+	if err := safeSettle(f.res, detached(ctx), actual, known); err != nil {
 		f.g.cfg.logger.Error("agentguard: settling the budget", zap.String("call", f.call.ID), zap.Error(err))
 	}
 }
@@ -329,10 +356,11 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 		f.settle(ctx, actual, known)
 	}
 	// 10. Record the result.
+	end := g.now()
 	f.ev = Event{
-		Kind: EventResult, Time: g.now(), Call: &f.call, Decision: policy.Allow,
+		Kind: EventResult, Time: end, Call: &f.call, Decision: policy.Allow,
 		Rule: f.dec.Rule, PolicyVersion: f.dec.Version, Outcome: outcome,
-		Duration: g.now().Sub(f.ran), Estimate: f.call.Estimate, Actual: actual,
+		Duration: end.Sub(f.ran), Estimate: f.call.Estimate, Actual: actual,
 		Approver: f.appr.Approver, Grant: f.appr.Grant,
 	}
 	if halted {
