@@ -78,5 +78,7 @@
 // # Concurrency
 //
 // Ledger, Reservation, Limiter and Mem are safe for concurrent use.
-// Amount and Window are values.
+// Amount and Window are values. The other types (Cap, Limit, Subject,
+// Request, Usage, Hold, Entry, Query, Tally and the errors) are plain data:
+// safe to share once no one writes them.
 package budget
