@@ -2,8 +2,11 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"testing"
 
+	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/audit"
 	"github.com/hardstop-labs/agentguard/policy"
 )
 
@@ -102,5 +105,41 @@ func TestAgree(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPipelines runs each benchmarked pipeline once: the benchmarked call
+// is allowed and runs, and a call the policy denies does not.
+func TestPipelines(t *testing.T) {
+	ctx := benchContext()
+	g := newGuard(t, realisticRules, audit.SyncNever)
+	send := agentguard.Wrap(g, "send_email", sendEmail, agentguard.Estimate(estimate))
+	if out, err := send(ctx, emailArgs); err != nil || out != "sent" {
+		t.Fatalf("guarded send = %q, %v; want sent", out, err)
+	}
+	bad := emailArgs
+	bad.To = "eve@competitor.com"
+	if _, err := send(ctx, bad); !errors.Is(err, agentguard.ErrDenied) {
+		t.Fatalf("guarded send to a competitor: err = %v, want ErrDenied", err)
+	}
+
+	p := newFloorPipe(t, realisticRules)
+	p.openSideEffects(t)
+	c := emailCall()
+	a := floorActivation(c)
+	q := newOPA(t, realisticRules)
+	for name, decide := range map[string]func() (string, string, error){
+		"floor": func() (string, string, error) { e, r := p.rules.decide(c.Tool, a); return e, r, nil },
+		"opa":   func() (string, string, error) { e, err := q.decide(ctx, &c); return e, "", err },
+	} {
+		if out, err := p.run(ctx, &c, emailArgs, decide); err != nil || out != "sent" {
+			t.Errorf("%s: run = %q, %v; want sent", name, out, err)
+		}
+	}
+	if p.log.seq != 4 {
+		t.Errorf("floor log: %d records, want 4", p.log.seq)
+	}
+	if p.led.spent != 2*estimate.Micros || p.led.reserved != 0 {
+		t.Errorf("floor ledger: spent %d reserved %d, want %d and 0", p.led.spent, p.led.reserved, 2*estimate.Micros)
 	}
 }

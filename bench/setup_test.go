@@ -70,67 +70,12 @@ const (
 	floorLogID = "0193b6c8-7c4e-7000-8000-000000000000"
 )
 
-// budgetStage adapts a budget.Limiter and a budget.Ledger to the Guard's
-// Limiter and Budgeter stages.
-type budgetStage struct {
-	lim *budget.Limiter
-	led *budget.Ledger
-}
-
-func newBudgetStage() (*budgetStage, error) {
-	lim, err := budget.NewLimiter([]budget.Limit{{Name: "calls", Per: budget.PerAgent, Rate: rateLimit, Burst: rateBurst}}, budget.LimiterOptions{})
-	if err != nil {
-		return nil, err
-	}
-	led, err := budget.NewLedger([]budget.Cap{{Name: "daily-spend", Per: budget.PerTenant,
-		Limit: budget.Amount{Micros: capMicros, Unit: capUnit}, Window: budget.Day(time.UTC)}}, budget.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return &budgetStage{lim: lim, led: led}, nil
-}
-
-func subject(c *agentguard.Call) budget.Subject {
-	return budget.Subject{Agent: c.Principal.Agent, Requester: c.Principal.Requester,
-		Tenant: c.Principal.Tenant, Session: c.Principal.Session, Tool: c.Tool}
-}
-
-func amounts(cs []agentguard.Cost) []budget.Amount {
-	out := make([]budget.Amount, len(cs))
-	for i, c := range cs {
-		out[i] = budget.Amount{Micros: c.Micros, Unit: c.Unit}
-	}
-	return out
-}
-
-func (s *budgetStage) Limit(ctx context.Context, c *agentguard.Call) error {
-	return s.lim.Allow(ctx, subject(c))
-}
-
-func (s *budgetStage) Reserve(ctx context.Context, c *agentguard.Call) (agentguard.Reservation, error) {
-	r, err := s.led.Reserve(ctx, budget.Request{ID: c.ID, Subject: subject(c), Estimate: amounts(c.Estimate)})
-	if err != nil {
-		return nil, err
-	}
-	return hold{r}, nil
-}
-
-func (s *budgetStage) Usage(ctx context.Context, c *agentguard.Call) (policy.Usage, error) {
-	us, err := s.led.Usage(ctx, subject(c))
-	if err != nil {
-		return policy.Usage{}, err
-	}
-	return budget.PolicyUsage(us), nil
-}
-
-type hold struct{ r *budget.Reservation }
-
-func (h hold) Settle(ctx context.Context, actual []agentguard.Cost, known bool) error {
-	if known && len(actual) == 0 {
-		return h.r.Release(ctx)
-	}
-	return h.r.Commit(ctx, amounts(actual))
-}
+// The rate limit and the budget cap of the guarded pipeline.
+var (
+	benchLimits = []budget.Limit{{Name: "calls", Per: budget.PerAgent, Rate: rateLimit, Burst: rateBurst}}
+	benchCaps   = []budget.Cap{{Name: "daily-spend", Per: budget.PerTenant,
+		Limit: budget.Amount{Micros: capMicros, Unit: capUnit}, Window: budget.Day(time.UTC)}}
+)
 
 // newGuard builds the guarded pipeline: rules, the rate limit, the budget
 // cap, the kill switch and the audit log in dir with sync.
@@ -140,15 +85,11 @@ func newGuard(tb testing.TB, rules []benchRule, sync audit.SyncPolicy) *agentgua
 	if err != nil {
 		tb.Fatal(err)
 	}
-	bs, err := newBudgetStage()
-	if err != nil {
-		tb.Fatal(err)
-	}
 	g, err := agentguard.New(
 		agentguard.WithPolicy(pol),
 		agentguard.WithEnv(benchEnv),
-		agentguard.WithLimiter(bs),
-		agentguard.WithBudgeter(bs),
+		agentguard.WithRateLimits(benchLimits, budget.LimiterOptions{}),
+		agentguard.WithBudget(benchCaps, budget.Options{}),
 		agentguard.WithKillSwitch(killswitch.New(killswitch.Options{})),
 		agentguard.WithAuditFile(filepath.Join(tb.TempDir(), "audit.jsonl"), audit.Options{Sync: sync}),
 	)
