@@ -54,7 +54,9 @@ type Cost struct {
 }
 
 // Call is what the guard knows about one guarded call. The pipeline fills
-// it before any stage runs; stages must treat it as read-only.
+// it before any stage runs; stages must treat it as read-only, with one
+// exception: the budget stage fills Estimate from the policy's costs when
+// the tool set no estimate of its own.
 type Call struct {
 	ID        string            // a UUIDv7, unique per call
 	Time      time.Time         // when the call entered the guard

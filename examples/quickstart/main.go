@@ -18,6 +18,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hardstop-labs/agentguard"
 	"github.com/hardstop-labs/agentguard/approval"
@@ -118,6 +119,9 @@ func run(w io.Writer) error {
 	g, err := agentguard.New(
 		agentguard.WithPolicy(pol),
 		agentguard.WithEnv("prod"),
+		// A fixed clock keeps the output the same on every run (the budget's
+		// retry-after depends on the time of day). Real programs leave it out.
+		agentguard.WithClock(func() time.Time { return time.Date(2026, 6, 1, 18, 0, 0, 0, time.UTC) }),
 		agentguard.WithApprover(approval.Func(approve)),
 		agentguard.WithAuditFile(logPath, audit.Options{SignerKey: skey}),
 	)

@@ -24,7 +24,7 @@ func TestQuickstart(t *testing.T) {
 		"7. model: email the customer's lawyer\n   denied: agentguard: call to tool \"send_email\" with arguments {\"subject\":\"refunds\",\"to\":\"counsel@example.org\"} was not run (policy_denied): stopped by \"external-email\"",
 		"8. model: summarise the case again\n   allowed: a summary of the case\n",
 		"12. model: summarise the case again\n   allowed: a summary of the case\n",
-		"13. model: summarise the case again\n   denied: agentguard: call to tool \"llm.complete\" with arguments {\"text\":\"the case\"} was not run (budget_exceeded): stopped by \"daily-llm-spend\": agent \"support-bot\" has spent 0.05 USD of 0.05 USD per day",
+		"13. model: summarise the case again\n   denied: agentguard: call to tool \"llm.complete\" with arguments {\"text\":\"the case\"} was not run (budget_exceeded): stopped by \"daily-llm-spend\": agent \"support-bot\" has spent 0.05 USD of 0.05 USD per day; this call needs 0.01 USD. It needs budget: a human can raise the cap, or the window must reset. A retry may succeed after 6h0m0s.",
 		"audit log: 25 records, hash chain intact, 1 signed checkpoint(s) verified\n",
 	}
 	last := 0
