@@ -113,8 +113,9 @@ func (l *floorLedger) commit(est, actual int64) {
 }
 
 // floorLog is the least a hash-chained log needs: each line is encoded by
-// hand, carries the hash of the previous one, and is written to the file
-// with one write, under a mutex.
+// hand, with the same fields as the guard's records, carries the hash of
+// the previous one, and is written to the file with one write, under a
+// mutex.
 type floorLog struct {
 	mu   sync.Mutex
 	f    *os.File
@@ -143,8 +144,13 @@ type floorRecord struct {
 	decision string
 	rule     string
 	outcome  string
+	actual   int64
 	duration time.Duration
 }
+
+// floorPolicyVersion stands for the policy's version in the floor's
+// records: as long as the guard's.
+const floorPolicyVersion = "a607da2b172e562cee10ad73d6e2f2794b7c2f10cea91da0853f038bc5b08c52"
 
 func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	l.mu.Lock()
@@ -160,10 +166,16 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	b = appendString(b, r.kind)
 	b = append(b, `,"call":`...)
 	b = appendString(b, r.call)
-	b = append(b, `,"agent":`...)
+	b = append(b, `,"principal":{"agent":`...)
 	b = appendString(b, r.c.Agent)
+	b = append(b, `,"requester":`...)
+	b = appendString(b, r.c.Requester)
 	b = append(b, `,"tenant":`...)
 	b = appendString(b, r.c.Tenant)
+	b = append(b, `,"session":`...)
+	b = appendString(b, r.c.Session)
+	b = append(b, `},"env":`...)
+	b = appendString(b, r.c.Env)
 	b = append(b, `,"tool":`...)
 	b = appendString(b, r.c.Tool)
 	if r.kind == "decision" {
@@ -183,12 +195,24 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 		}
 		b = append(b, `},"decision":`...)
 		b = appendString(b, r.decision)
-		b = append(b, `,"rule":`...)
-		b = appendString(b, r.rule)
-	} else {
-		b = append(b, `,"outcome":`...)
+	}
+	b = append(b, `,"rule":`...)
+	b = appendString(b, r.rule)
+	b = append(b, `,"policy":`...)
+	b = appendString(b, floorPolicyVersion)
+	b = append(b, `,"estimate":[{"unit":`...)
+	b = appendString(b, estimate.Unit)
+	b = append(b, `,"micros":`...)
+	b = strconv.AppendInt(b, estimate.Micros, 10)
+	b = append(b, `}]`...)
+	if r.kind == "result" {
+		b = append(b, `,"actual":[{"unit":`...)
+		b = appendString(b, estimate.Unit)
+		b = append(b, `,"micros":`...)
+		b = strconv.AppendInt(b, r.actual, 10)
+		b = append(b, `}],"outcome":`...)
 		b = appendString(b, r.outcome)
-		b = append(b, `,"duration":`...)
+		b = append(b, `,"duration_ns":`...)
 		b = strconv.AppendInt(b, int64(r.duration), 10)
 	}
 	b = append(b, `,"prev":"`...)

@@ -48,14 +48,14 @@ var (
 
 // benchCall is one call as the floor and OPA see it.
 type benchCall struct {
-	Tool, Agent, Requester, Tenant, Env string
-	Args                                map[string]any
-	argOrder                            []string // the order the floor writes Args in
+	Tool, Agent, Requester, Tenant, Session, Env string
+	Args                                         map[string]any
+	argOrder                                     []string // the order the floor writes Args in
 }
 
 func emailCall() benchCall {
 	return benchCall{Tool: "send_email", Agent: benchPrincipal.Agent, Requester: benchPrincipal.Requester,
-		Tenant: benchPrincipal.Tenant, Env: benchEnv,
+		Tenant: benchPrincipal.Tenant, Session: benchPrincipal.Session, Env: benchEnv,
 		Args:     map[string]any{"to": emailArgs.To, "subject": emailArgs.Subject, "body": emailArgs.Body},
 		argOrder: []string{"body", "subject", "to"}}
 }
@@ -164,7 +164,7 @@ func (p *floorPipe) run(ctx context.Context, c *benchCall, args EmailArgs, decid
 	if err := p.led.reserve(estimate.Micros); err != nil {
 		return "", err
 	}
-	if err := p.log.append(&floorRecord{kind: "decision", call: callID, c: c, decision: effect, rule: rule}, start); err != nil {
+	if err := p.log.append(&floorRecord{kind: "decision", call: callID, c: c, decision: effect, rule: rule}, time.Now()); err != nil {
 		p.led.commit(estimate.Micros, 0)
 		return "", err
 	}
@@ -175,7 +175,7 @@ func (p *floorPipe) run(ctx context.Context, c *benchCall, args EmailArgs, decid
 	if err != nil {
 		outcome = "error"
 	}
-	if lerr := p.log.append(&floorRecord{kind: "result", call: callID, c: c, outcome: outcome, duration: end.Sub(start)}, end); lerr != nil {
+	if lerr := p.log.append(&floorRecord{kind: "result", call: callID, c: c, rule: rule, outcome: outcome, actual: estimate.Micros, duration: end.Sub(start)}, end); lerr != nil {
 		return "", lerr
 	}
 	return out, err
