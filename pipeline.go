@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/hardstop-labs/agentguard/killswitch"
@@ -82,11 +81,11 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	c.Labels = cfg.labels
 	p, _ := PrincipalFrom(ctx)
 	c.Principal = p.fill(g.cfg.defaultPrincipal)
-	id, err := uuid.NewV7()
+	id, err := newCallID(c.Time)
 	if err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInternal, fmt.Errorf("agentguard: call ID: %w", err))
 	}
-	c.ID = id.String()
+	c.ID = id
 	f.ctx = ctx
 
 	if g.closed.Load() {

@@ -1,0 +1,64 @@
+package agentguard
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TestCallID checks that call IDs are UUIDv7 of the RFC 9562 variant,
+// carry the call's time in milliseconds, and sort in the order they were
+// made, also when the clock stands still or goes back.
+func TestCallID(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 15, 0, 123456789, time.UTC)
+	var prev string
+	for i, at := range []time.Time{t0, t0, t0, t0.Add(-time.Hour), t0.Add(time.Millisecond), t0.Add(time.Hour)} {
+		id, err := newCallID(at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := uuid.Parse(id)
+		if err != nil || u.String() != id {
+			t.Fatalf("newCallID = %q: not a canonical UUID (%v)", id, err)
+		}
+		if u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+			t.Errorf("newCallID = %q: version %d variant %v, want 7 and RFC 4122", id, u.Version(), u.Variant())
+		}
+		sec, nsec := u.Time().UnixTime()
+		got := time.Unix(sec, nsec)
+		if i < 3 || i == 5 {
+			if want := at.Truncate(time.Millisecond); !got.Equal(want) {
+				t.Errorf("newCallID(%v) = %q: time %v, want %v", at, id, got, want)
+			}
+		}
+		if id <= prev {
+			t.Errorf("newCallID(%v) = %q, not after %q", at, id, prev)
+		}
+		prev = id
+	}
+
+	// Concurrent calls at the same instant get distinct IDs.
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 500 {
+				id, err := newCallID(t0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if seen[id] {
+					t.Errorf("newCallID: %q made twice", id)
+				}
+				seen[id] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
