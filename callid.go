@@ -6,26 +6,23 @@ import (
 	"time"
 )
 
-// lastCallID is the time part of the last call ID made, as 48 bits of
-// milliseconds and 12 bits of fractions of a millisecond: it only grows,
-// so call IDs sort in the order they were made, as uuid.NewV7 does.
-var lastCallID atomic.Int64
-
 // newCallID returns a UUIDv7 (RFC 9562) for a call entering the guard at
 // t, written in the canonical 36-character form with one allocation: 48
 // bits of Unix milliseconds, 12 bits of sub-millisecond time made to
-// increase from call to call, and 62 random bits.
-func newCallID(t time.Time) (string, error) {
+// increase from call to call, and 62 random bits. last holds the time
+// part of the last ID made (milliseconds << 12 | fraction): it only
+// grows, so IDs sort in the order they were made, as uuid.NewV7's do.
+func newCallID(last *atomic.Int64, t time.Time) (string, error) {
 	nano := t.UnixNano()
 	milli := nano / 1e6
 	now := milli<<12 | (nano-milli*1e6)>>8
 	for {
-		last := lastCallID.Load()
+		prev := last.Load()
 		next := now
-		if next <= last {
-			next = last + 1
+		if next <= prev {
+			next = prev + 1
 		}
-		if lastCallID.CompareAndSwap(last, next) {
+		if last.CompareAndSwap(prev, next) {
 			now = next
 			break
 		}

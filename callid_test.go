@@ -2,6 +2,7 @@ package agentguard
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,9 +14,10 @@ import (
 // made, also when the clock stands still or goes back.
 func TestCallID(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 9, 15, 0, 123456789, time.UTC)
+	var last atomic.Int64
 	var prev string
 	for i, at := range []time.Time{t0, t0, t0, t0.Add(-time.Hour), t0.Add(time.Millisecond), t0.Add(time.Hour)} {
-		id, err := newCallID(at)
+		id, err := newCallID(&last, at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +48,7 @@ func TestCallID(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 500 {
-				id, err := newCallID(t0)
+				id, err := newCallID(&last, t0)
 				if err != nil {
 					t.Error(err)
 					return

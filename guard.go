@@ -21,6 +21,7 @@ type Guard struct {
 	pol    atomic.Pointer[policy.Policy]
 	polMu  sync.Mutex // serialises SetPolicy, so hooks see swaps in order
 	closed atomic.Bool
+	lastID atomic.Int64 // the time part of the last call ID (see newCallID)
 	once   sync.Once
 	errs   error
 }

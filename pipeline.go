@@ -81,7 +81,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	c.Labels = cfg.labels
 	p, _ := PrincipalFrom(ctx)
 	c.Principal = p.fill(g.cfg.defaultPrincipal)
-	id, err := newCallID(c.Time)
+	id, err := newCallID(&g.lastID, c.Time)
 	if err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInternal, fmt.Errorf("agentguard: call ID: %w", err))
 	}
