@@ -23,7 +23,6 @@ type flatArgs struct {
 	Off     bool    `json:"off,omitempty"`
 	NoTag   string
 	Skip    string `json:"-"`
-	Dash    string `json:"-,"`
 	Named   label  `json:"named"`
 	EmptyN  string `json:",omitempty"`
 	hidden  string
@@ -91,8 +90,8 @@ func TestArgsPlanMatchesJSON(t *testing.T) {
 	values := []flatArgs{
 		{},
 		{To: "bob@example.com", Subject: "hi", Amount: 12.5, Count: 3, Big: math.MaxInt64, Small: -7,
-			U: math.MaxUint64, U16: 9, OK: true, Off: true, NoTag: "n", Skip: "s", Dash: "d", Named: "lbl", EmptyN: "e", hidden: "h"},
-		{To: "<html>&\u2028", Amount: -0.0, Big: 1<<53 + 1, U: 1<<63 + 12345},
+			U: math.MaxUint64, U16: 9, OK: true, Off: true, NoTag: "n", Skip: "s", Named: "lbl", EmptyN: "e", hidden: "h"},
+		{To: "<html>&\u2028", Amount: math.Copysign(0, -1), Big: 1<<53 + 1, U: 1<<63 + 12345},
 		{To: "héllo wörld ☃", Amount: 1e300, Count: -1},
 		{Amount: 0.1 + 0.2, Big: math.MinInt64},
 	}

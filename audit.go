@@ -118,13 +118,6 @@ func (r *auditRecorder) RedactArgs(args map[string]any) map[string]any {
 	return r.log.Redactor().RedactArgs(args)
 }
 
-// auditRecord maps an event to the record the log writes. The log redacts
-// the arguments, and the error text with the secrets found in them.
-// Results carry no arguments: their decision record has them.
-func auditRecord(e *Event) *audit.Record {
-	return new(recordBuf).fill(e)
-}
-
 // recordBuf is room for the record of one event and its costs, reused
 // through recordBufs: the log keeps nothing of a record after Append.
 type recordBuf struct {
@@ -139,8 +132,10 @@ func (b *recordBuf) release() {
 	recordBufs.Put(b)
 }
 
-// fill maps e to b's record and returns it; the costs use b's room when
-// they fit.
+// fill maps e to b's record (the record the log writes) and returns it;
+// the costs use b's room when they fit. The log redacts the arguments, and
+// the error text with the secrets found in them; Record drops a result's
+// arguments, which its decision record has.
 func (b *recordBuf) fill(e *Event) *audit.Record {
 	b.rec = audit.Record{
 		Kind: audit.Kind(e.Kind), Code: string(e.Code), Stage: string(e.Stage), Rule: e.Rule,

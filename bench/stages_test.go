@@ -24,7 +24,9 @@ func BenchmarkStages(b *testing.B) {
 	auditFile := func(b *testing.B) agentguard.Option {
 		return agentguard.WithAuditFile(filepath.Join(b.TempDir(), "audit.jsonl"), audit.Options{Sync: audit.SyncNever})
 	}
-	killSwitch := func(*testing.B) agentguard.Option { return agentguard.WithKillSwitch(killswitch.New(killswitch.Options{})) }
+	killSwitch := func(*testing.B) agentguard.Option {
+		return agentguard.WithKillSwitch(killswitch.New(killswitch.Options{}))
+	}
 	limits := func(*testing.B) agentguard.Option {
 		return agentguard.WithRateLimits(benchLimits, budget.LimiterOptions{})
 	}
