@@ -200,7 +200,7 @@ func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool str
 		if err != nil {
 			outcome = OutcomeError
 		}
-		if ferr := f.finish(ctx, out, err, outcome); ferr != err {
+		if ferr := f.finish(ctx, resultOf(cfg, out), err, outcome); ferr != err {
 			return denied[Out](cfg, ferr)
 		}
 		return out, err
@@ -223,7 +223,7 @@ func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool str
 		if r.err != nil {
 			outcome = OutcomeError
 		}
-		if ferr := f.finish(ctx, r.out, r.err, outcome); ferr != r.err {
+		if ferr := f.finish(ctx, resultOf(cfg, r.out), r.err, outcome); ferr != r.err {
 			return denied[Out](cfg, ferr)
 		}
 		return r.out, r.err
@@ -231,6 +231,15 @@ func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool str
 		err := f.finish(ctx, nil, nil, OutcomeHalted)
 		return denied[Out](cfg, err)
 	}
+}
+
+// resultOf returns the tool's result as finish needs it: only ResultCost
+// reads it, so without one it is not boxed (which would allocate).
+func resultOf[Out any](cfg *toolConfig, out Out) any {
+	if cfg.resultCost == nil {
+		return nil
+	}
+	return out
 }
 
 type toolPanic struct{ v any }
