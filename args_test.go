@@ -187,3 +187,22 @@ func TestWrapArgsPlan(t *testing.T) {
 		t.Errorf("call.args = %#v, want %#v", seen, want)
 	}
 }
+
+// FuzzArgsPlan checks the plan against the JSON round trip on arbitrary
+// field values: the same map, or the JSON path when the plan refuses.
+func FuzzArgsPlan(f *testing.F) {
+	f.Add("bob@example.com", "hi", 12.5, int64(3), uint64(7), true)
+	f.Add("", "", 0.0, int64(0), uint64(0), false)
+	f.Add("\xff\xfe", "\u2028<>&", math.Inf(1), int64(math.MinInt64), uint64(math.MaxUint64), true)
+	f.Add("a\x00b", "\"\\", 1e-320, int64(1)<<53+1, uint64(1)<<63, false)
+	plan := planArgs(reflect.TypeFor[flatArgs]())
+	f.Fuzz(func(t *testing.T, to, subject string, amount float64, big int64, u uint64, ok bool) {
+		v := flatArgs{To: to, Subject: subject, Amount: amount, Big: big, U: u, OK: ok, NoTag: subject, Named: label(to),
+			Count: int(big), Small: int8(big), U16: uint16(u), Off: !ok}
+		got, gerr := toArgs(v, plan)
+		want, werr := toArgs(v, nil)
+		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("toArgs(%#v)\n with plan %#v, %v\n via JSON  %#v, %v", v, got, gerr, want, werr)
+		}
+	})
+}
