@@ -11,6 +11,7 @@
 //
 //   - BenchmarkCall: bare, guarded, guarded-cooperative, guarded-parallel,
 //     floor, floor-parallel, opa, opa-parallel, guarded-1000rules.
+//   - BenchmarkStages: the guarded call built up one stage at a time.
 //   - BenchmarkDurable and BenchmarkAppend: durable guarded calls next to
 //     appending the same records with group commit alone, at N writers.
 //   - BenchmarkVerify and BenchmarkSHA256: verification next to hashing
@@ -20,5 +21,5 @@
 //
 // TestAgree checks that the Guard's policy, the floor's rules and the OPA
 // query decide a table of calls alike, so that the comparison is one of
-// equals.
+// equals; TestPipelines runs each benchmarked pipeline once.
 package bench
