@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -131,31 +133,51 @@ func VerifyReaders(opts VerifyOptions, srcs ...Source) (*Report, error) {
 	v := newVerifier(nv)
 	v.ext = ext
 	rep := &Report{Files: len(srcs)}
+	rd := startReading(srcs)
+	defer rd.stop()
+	var sc scanner
+	var s scanned
+	cur := -1
+	var lineNo int
 	var lastName string
 	var lastLine int
 	var lastOff int64
-	for _, s := range srcs {
-		lineNo := 0
-		lastName = s.Name
-		err := readLines(s.R, func(line []byte, off int64, complete bool) error {
+	for blk := range rd.full {
+		if blk.src != cur {
+			cur, lineNo = blk.src, 0
+			lastName = srcs[cur].Name
+		}
+		name := lastName
+		start := 0
+		for i, end := range blk.ends {
+			line := blk.buf[start:end]
+			off := blk.off + int64(start)
+			start = end + 1
 			lineNo++
 			lastLine, lastOff = lineNo, off
-			if !complete {
-				return &VerifyError{Seq: v.seq, File: s.Name, Line: lineNo, Offset: off, Err: ErrTorn}
+			if len(line) >= longLine {
+				return nil, &VerifyError{Seq: v.seq, File: name, Line: lineNo, Offset: off,
+					Err: fmt.Errorf("%w: line longer than %d bytes", ErrSyntax, maxLine)}
 			}
 			rep.Bytes += int64(len(line)) + 1
-			if _, err := v.line(line, s.Name, lineNo, off); err != nil {
-				return v.fail(err, s.Name, lineNo, off)
+			if v.fast(&sc, &s, line, blk.hashes[i], name, lineNo, off) {
+				continue
 			}
-			return nil
-		})
-		if err != nil {
-			var ve *VerifyError
-			if errors.As(err, &ve) && ve.File == "" {
-				ve.File, ve.Seq, ve.Line = s.Name, v.seq, lineNo+1
+			if _, err := v.line(line, name, lineNo, off); err != nil {
+				return nil, v.fail(err, name, lineNo, off)
 			}
-			return nil, err
 		}
+		switch {
+		case blk.torn:
+			off := blk.off + int64(start)
+			return nil, &VerifyError{Seq: v.seq, File: name, Line: lineNo + 1, Offset: off, Err: ErrTorn}
+		case blk.long:
+			return nil, &VerifyError{Seq: v.seq, File: name, Line: lineNo + 1, Offset: blk.off + int64(start),
+				Err: fmt.Errorf("%w: line longer than %d bytes", ErrSyntax, maxLine)}
+		case blk.err != nil:
+			return nil, fmt.Errorf("audit: read: %w", blk.err)
+		}
+		rd.free <- blk
 	}
 	if err := v.finish(); err != nil {
 		return nil, v.fail(err, lastName, lastLine+1, lastOff)
@@ -183,6 +205,8 @@ type verifier struct {
 	verified int
 	st       parseState
 	rec      Record
+	logRaw   []byte // log as written in a line, without quotes, once logRawOK
+	logRawOK bool
 
 	// where the previous record was, for chain errors
 	prevLine int
@@ -206,6 +230,37 @@ type lineError struct {
 
 func (e *lineError) Error() string { return e.err.Error() }
 
+// fast checks the next line (without its newline), whose hash is h,
+// with the scanner: it reports true when the line is canonical, in its
+// place in the chain, of the log, and not a checkpoint, and then moves v
+// past it. Otherwise v is unchanged and line must go through v.line,
+// which decides, and says what is wrong.
+func (v *verifier) fast(sc *scanner, s *scanned, line []byte, h Hash, file string, lineNo int, off int64) bool {
+	if !v.started || !sc.scan(line, s) || s.seq != v.seq || s.checkpoint || string(s.kind) == string(KindCheckpoint) {
+		return false
+	}
+	if !v.logRawOK {
+		v.logRaw = appendString(v.logRaw[:0], v.log)
+		v.logRaw = v.logRaw[1 : len(v.logRaw)-1]
+		v.logRawOK = true
+	}
+	if !bytes.Equal(s.log, v.logRaw) {
+		return false
+	}
+	var prev Hash
+	if _, err := hex.Decode(prev[:], s.prev); err != nil || prev != v.prev {
+		return false
+	}
+	if v.ext != nil && v.seq+1 == v.ext.Size {
+		v.extHead = h
+		v.extFile, v.extLine, v.extOff = file, lineNo, off
+	}
+	v.prevFile, v.prevLine, v.prevOff = file, lineNo, off
+	v.prev = h
+	v.seq++
+	return true
+}
+
 // line checks the next line (without its newline).
 func (v *verifier) line(line []byte, file string, lineNo int, off int64) (*Record, error) {
 	r := &v.rec
@@ -223,7 +278,7 @@ func (v *verifier) line(line []byte, file string, lineNo int, off int64) (*Recor
 			err: fmt.Errorf("%w: seq %d does not hash to the prev of seq %d (one of them was changed)", ErrChain, v.seq-1, v.seq)}
 	}
 	if !v.started {
-		v.log, v.started = r.Log, true
+		v.log, v.started, v.logRawOK = r.Log, true, false
 	} else if r.Log != v.log {
 		return nil, fmt.Errorf("%w: %q, want %q", ErrLogID, r.Log, v.log)
 	}

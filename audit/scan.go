@@ -1,0 +1,515 @@
+package audit
+
+import (
+	"bytes"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The scanner is Verify's fast path. It accepts a line exactly when
+// parseRecord does (the strict parser and the canonical re-encoding),
+// in one pass over the line and without building a Record: it checks the
+// canonical grammar of FORMAT.md byte by byte and keeps only what
+// verification needs. TestScanMatchesStrict and FuzzScanMatchesStrict
+// hold the two to the same answers.
+
+// scanned is what the scanner keeps of a line: slices of the line.
+type scanned struct {
+	seq        uint64
+	log        []byte // the log ID as written, without its quotes
+	kind       []byte // the kind as written, without its quotes
+	prev       []byte // the 64 hex digits of prev
+	checkpoint bool   // the line has a checkpoint key
+}
+
+// scanner checks lines; its scratch buffers are reused from line to line.
+type scanner struct {
+	b    []byte
+	pos  int
+	keyA []byte // decoded keys, to compare keys that hold escapes
+	keyB []byte
+	num  []byte // a re-encoded number
+}
+
+// strPlain marks the bytes that stand for themselves in a canonical
+// string and need no further check: printable ASCII but '"' and '\\'.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// numByte marks the bytes the strict parser takes into a number.
+var numByte = func() (t [256]bool) {
+	for _, c := range []byte("0123456789+-.eE") {
+		t[c] = true
+	}
+	return t
+}()
+
+// scan reports whether line is a canonical record, and fills out.
+func (s *scanner) scan(line []byte, out *scanned) bool {
+	s.b, s.pos = line, 0
+	*out = scanned{}
+	if !s.lit(`{"seq":`) {
+		return false
+	}
+	seq, ok := s.uint64()
+	if !ok || !s.lit(`,"time":"`) || !s.time() || !s.lit(`","log":`) {
+		return false
+	}
+	out.seq = seq
+	start, end, _, ok := s.str()
+	if !ok || !s.lit(`,"kind":`) {
+		return false
+	}
+	out.log = line[start:end]
+	if start, end, ok = s.text(); !ok {
+		return false
+	}
+	out.kind = line[start:end]
+	if s.key("call") && !s.field() {
+		return false
+	}
+	if s.key("principal") && !s.principal() {
+		return false
+	}
+	if s.key("env") && !s.field() {
+		return false
+	}
+	if s.key("tool") && !s.field() {
+		return false
+	}
+	if s.key("args") && !s.object(0, false) {
+		return false
+	}
+	if s.key("labels") && !s.object(0, true) {
+		return false
+	}
+	for _, k := range [...]string{"decision", "code", "stage", "rule", "reason"} {
+		if s.key(k) && !s.field() {
+			return false
+		}
+	}
+	if s.key("shadow") && !s.shadow() {
+		return false
+	}
+	for _, k := range [...]string{"policy", "approver", "grant", "note"} {
+		if s.key(k) && !s.field() {
+			return false
+		}
+	}
+	if s.key("estimate") && !s.costs() {
+		return false
+	}
+	if s.key("actual") && !s.costs() {
+		return false
+	}
+	if s.key("outcome") && !s.field() {
+		return false
+	}
+	if s.key("error") && !s.field() {
+		return false
+	}
+	if s.key("duration_ns") {
+		t := s.number()
+		if !canonicalInt(t) || string(t) == "0" {
+			return false
+		}
+	}
+	if s.key("control") {
+		if !s.lit(`{"scope":`) || !s.skipStr() || !s.lit(`,"who":`) || !s.skipStr() ||
+			!s.lit(`,"why":`) || !s.skipStr() || !s.lit("}") {
+			return false
+		}
+	}
+	if s.key("checkpoint") {
+		if !s.field() {
+			return false
+		}
+		out.checkpoint = true
+	}
+	if !s.lit(`,"prev":"`) || s.pos+66 != len(line) || line[s.pos+64] != '"' || line[s.pos+65] != '}' {
+		return false
+	}
+	out.prev = line[s.pos : s.pos+64]
+	for _, c := range out.prev {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// lit consumes lit.
+func (s *scanner) lit(lit string) bool {
+	if !bytes.HasPrefix(s.b[s.pos:], []byte(lit)) {
+		return false
+	}
+	s.pos += len(lit)
+	return true
+}
+
+// key reports whether the next bytes are ,"name": and consumes them.
+func (s *scanner) key(name string) bool {
+	rest := s.b[s.pos:]
+	if len(rest) < len(name)+4 || rest[0] != ',' || rest[1] != '"' ||
+		string(rest[2:2+len(name)]) != name || rest[2+len(name)] != '"' || rest[3+len(name)] != ':' {
+		return false
+	}
+	s.pos += len(name) + 4
+	return true
+}
+
+// field consumes a canonical string that is not empty.
+func (s *scanner) field() bool {
+	_, _, ok := s.text()
+	return ok
+}
+
+// text consumes a canonical string that is not empty and returns where
+// its contents are.
+func (s *scanner) text() (start, end int, ok bool) {
+	start, end, _, ok = s.str()
+	return start, end, ok && end > start
+}
+
+// skipStr consumes a canonical string.
+func (s *scanner) skipStr() bool {
+	_, _, _, ok := s.str()
+	return ok
+}
+
+// str consumes a string in the form appendString writes and returns where
+// its contents are and whether they hold an escape.
+func (s *scanner) str() (start, end int, esc, ok bool) {
+	b := s.b
+	i := s.pos
+	if i >= len(b) || b[i] != '"' {
+		return 0, 0, false, false
+	}
+	i++
+	start = i
+	for {
+		for i < len(b) && strPlain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return 0, 0, false, false
+		}
+		switch c := b[i]; {
+		case c == '"':
+			s.pos = i + 1
+			return start, i, esc, true
+		case c == '\\':
+			esc = true
+			if i+1 >= len(b) {
+				return 0, 0, false, false
+			}
+			switch b[i+1] {
+			case '"', '\\', 'n', 'r', 't':
+				i += 2
+				continue
+			case 'u':
+			default:
+				return 0, 0, false, false
+			}
+			if i+6 > len(b) {
+				return 0, 0, false, false
+			}
+			u := b[i+2 : i+6]
+			switch {
+			case u[0] == '0' && u[1] == '0' && (u[2] == '0' || u[2] == '1') && isLowerHex(u[3]):
+				// \u00XX for a control character without a short escape.
+				if v := (u[2]-'0')<<4 | hexValue(u[3]); v == '\n' || v == '\r' || v == '\t' {
+					return 0, 0, false, false
+				}
+			case u[0] == '2' && u[1] == '0' && u[2] == '2' && (u[3] == '8' || u[3] == '9'):
+			default:
+				return 0, 0, false, false
+			}
+			i += 6
+		case c < 0x20:
+			return 0, 0, false, false
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+				return 0, 0, false, false
+			}
+			i += size
+		}
+	}
+}
+
+func isLowerHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
+
+func hexValue(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
+}
+
+// decode appends the contents of a canonical string, its escapes
+// decoded, to dst.
+func decode(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch raw[i] {
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			if raw[i+1] == '0' {
+				dst = append(dst, (raw[i+3]-'0')<<4|hexValue(raw[i+4]))
+			} else {
+				dst = utf8.AppendRune(dst, 0x2020|rune(hexValue(raw[i+4])))
+			}
+			i += 4
+		default: // '"' or '\\'
+			dst = append(dst, raw[i])
+		}
+	}
+	return dst
+}
+
+// number consumes what the strict parser takes for a number.
+func (s *scanner) number() []byte {
+	start := s.pos
+	for s.pos < len(s.b) && numByte[s.b[s.pos]] {
+		s.pos++
+	}
+	return s.b[start:s.pos]
+}
+
+// uint64 consumes a canonical unsigned integer.
+func (s *scanner) uint64() (uint64, bool) {
+	t := s.number()
+	if len(t) == 0 || len(t) > 19 || t[0] == '0' && len(t) > 1 {
+		n, err := strconv.ParseUint(string(t), 10, 64)
+		return n, err == nil && string(strconv.AppendUint(s.num[:0], n, 10)) == string(t)
+	}
+	var n uint64
+	for _, c := range t {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+// canonicalInt reports whether t is an int64 as strconv.AppendInt writes
+// it.
+func canonicalInt(t []byte) bool {
+	d := t
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 18 || d[0] == '0' && (len(d) > 1 || len(t) > 1) {
+		n, err := strconv.ParseInt(string(t), 10, 64)
+		return err == nil && strconv.FormatInt(n, 10) == string(t)
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// argNumber reports whether t is a number of args as appendValue writes
+// what the strict parser reads from it.
+func (s *scanner) argNumber(t []byte) bool {
+	if canonicalInt(t) {
+		return true
+	}
+	if _, err := strconv.ParseInt(string(t), 10, 64); err == nil {
+		return false // an integer in another form
+	}
+	f, err := strconv.ParseFloat(string(t), 64)
+	if err != nil {
+		return false
+	}
+	s.num, err = appendFloat(s.num[:0], f)
+	return err == nil && bytes.Equal(s.num, t)
+}
+
+// time checks the 30 bytes of a record time and the quote after them:
+// a date and time that appendTime writes back the same.
+func (s *scanner) time() bool {
+	b := s.b[s.pos:]
+	if len(b) < len(timeLayout)+1 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' ||
+		b[16] != ':' || b[19] != '.' || b[29] != 'Z' || b[30] != '"' {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25, 26, 27, 28} {
+		if b[i] < '0' || b[i] > '9' {
+			return false
+		}
+	}
+	two := func(i int) int { return int(b[i]-'0')*10 + int(b[i+1]-'0') }
+	year := two(0)*100 + two(2)
+	month, day := two(5), two(8)
+	if month < 1 || month > 12 || day < 1 || two(11) > 23 || two(14) > 59 || two(17) > 59 {
+		return false
+	}
+	days := [...]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[month-1]
+	if month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		days = 29
+	}
+	if day > days {
+		return false
+	}
+	s.pos += len(timeLayout)
+	return true
+}
+
+// principal consumes the object of principal: its fields in order, each
+// present only when not empty, at least one.
+func (s *scanner) principal() bool {
+	if !s.lit("{") {
+		return false
+	}
+	first := true
+	for _, name := range [...]string{"agent", "requester", "tenant", "session"} {
+		if first {
+			rest := s.b[s.pos:]
+			if len(rest) < len(name)+3 || rest[0] != '"' || string(rest[1:1+len(name)]) != name ||
+				rest[1+len(name)] != '"' || rest[2+len(name)] != ':' {
+				continue
+			}
+			s.pos += len(name) + 3
+			first = false
+		} else if !s.key(name) {
+			continue
+		}
+		if !s.field() {
+			return false
+		}
+	}
+	return !first && s.lit("}")
+}
+
+// shadow consumes the array of shadow: at least one {"rule","effect"[,"reason"]}.
+func (s *scanner) shadow() bool {
+	if !s.lit("[") {
+		return false
+	}
+	for {
+		if !s.lit(`{"rule":`) || !s.skipStr() || !s.lit(`,"effect":`) || !s.skipStr() {
+			return false
+		}
+		if s.key("reason") && !s.field() {
+			return false
+		}
+		if !s.lit("}") {
+			return false
+		}
+		if !s.lit(",") {
+			return s.lit("]")
+		}
+	}
+}
+
+// costs consumes an array of costs: at least one.
+func (s *scanner) costs() bool {
+	if !s.lit("[") {
+		return false
+	}
+	for {
+		if !s.lit(`{"unit":`) || !s.skipStr() || !s.lit(`,"micros":`) || !canonicalInt(s.number()) || !s.lit("}") {
+			return false
+		}
+		if !s.lit(",") {
+			return s.lit("]")
+		}
+	}
+}
+
+// object consumes an object of args (labels: of labels, string values
+// only) at depth, with keys in increasing order. At depth 0 it must not
+// be empty.
+func (s *scanner) object(depth int, labels bool) bool {
+	if !s.lit("{") {
+		return false
+	}
+	if s.lit("}") {
+		return depth > 0
+	}
+	prevStart, prevEnd, prevEsc := -1, -1, false
+	for {
+		start, end, esc, ok := s.str()
+		if !ok || !s.lit(":") {
+			return false
+		}
+		if prevStart >= 0 && !s.less(prevStart, prevEnd, prevEsc, start, end, esc) {
+			return false
+		}
+		prevStart, prevEnd, prevEsc = start, end, esc
+		if labels {
+			if !s.skipStr() {
+				return false
+			}
+		} else if !s.value(depth + 1) {
+			return false
+		}
+		if !s.lit(",") {
+			return s.lit("}")
+		}
+	}
+}
+
+// less reports whether the key at b[as:ae] sorts before the one at
+// b[bs:be], comparing the decoded keys.
+func (s *scanner) less(as, ae int, aEsc bool, bs, be int, bEsc bool) bool {
+	a, b := s.b[as:ae], s.b[bs:be]
+	if aEsc || bEsc {
+		s.keyA = decode(s.keyA[:0], a)
+		s.keyB = decode(s.keyB[:0], b)
+		a, b = s.keyA, s.keyB
+	}
+	return bytes.Compare(a, b) < 0
+}
+
+// value consumes a value of args at depth.
+func (s *scanner) value(depth int) bool {
+	if depth > maxDepth || s.pos >= len(s.b) {
+		return false
+	}
+	switch s.b[s.pos] {
+	case '"':
+		return s.skipStr()
+	case '{':
+		return s.object(depth, false)
+	case '[':
+		s.pos++
+		if s.lit("]") {
+			return true
+		}
+		for {
+			if !s.value(depth + 1) {
+				return false
+			}
+			if !s.lit(",") {
+				return s.lit("]")
+			}
+		}
+	case 't':
+		return s.lit("true")
+	case 'f':
+		return s.lit("false")
+	case 'n':
+		return s.lit("null")
+	}
+	return s.argNumber(s.number())
+}
