@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -18,7 +20,7 @@ type scanned struct {
 	seq        uint64
 	log        []byte // the log ID as written, without its quotes
 	kind       []byte // the kind as written, without its quotes
-	prev       []byte // the 64 hex digits of prev
+	prev       Hash
 	checkpoint bool   // the line has a checkpoint key
 }
 
@@ -36,6 +38,22 @@ type scanner struct {
 var strPlain = func() (t [256]bool) {
 	for c := 0x20; c < 0x80; c++ {
 		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// hexDigit is the value of each lowercase hex digit, and 0xff for the
+// other bytes.
+var hexDigit = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = byte(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		default:
+			t[c] = 0xff
+		}
 	}
 	return t
 }()
@@ -69,77 +87,153 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 		return false
 	}
 	out.kind = line[start:end]
-	if s.key("call") && !s.field() {
-		return false
-	}
-	if s.key("principal") && !s.principal() {
-		return false
-	}
-	if s.key("env") && !s.field() {
-		return false
-	}
-	if s.key("tool") && !s.field() {
-		return false
-	}
-	if s.key("args") && !s.object(0, false) {
-		return false
-	}
-	if s.key("labels") && !s.object(0, true) {
-		return false
-	}
-	for _, k := range [...]string{"decision", "code", "stage", "rule", "reason"} {
-		if s.key(k) && !s.field() {
+	// The other keys, each at most once, in the order of fields.
+	last := -1
+	for {
+		rest := line[s.pos:]
+		if len(rest) < 2 || rest[0] != ',' || rest[1] != '"' {
+			return false
+		}
+		j := 2
+		for j < len(rest) && rest[j] != '"' {
+			j++
+		}
+		if j+1 >= len(rest) || rest[j+1] != ':' {
+			return false
+		}
+		f := fieldOf(rest[2:j])
+		if f <= last {
+			return false
+		}
+		last = f
+		s.pos += j + 2
+		ok := true
+		switch f {
+		case fCall, fEnv, fTool, fDecision, fCode, fStage, fRule, fReason, fPolicy,
+			fApprover, fGrant, fNote, fOutcome, fError:
+			ok = s.field()
+		case fPrincipal:
+			ok = s.principal()
+		case fArgs:
+			ok = s.object(0, false)
+		case fLabels:
+			ok = s.object(0, true)
+		case fShadow:
+			ok = s.shadow()
+		case fEstimate, fActual:
+			ok = s.costs()
+		case fDuration:
+			t := s.number()
+			ok = canonicalInt(t) && string(t) != "0"
+		case fControl:
+			ok = s.lit(`{"scope":`) && s.skipStr() && s.lit(`,"who":`) && s.skipStr() &&
+				s.lit(`,"why":`) && s.skipStr() && s.lit("}")
+		case fCheckpoint:
+			ok = s.field()
+			out.checkpoint = true
+		case fPrev:
+			// "<64 lowercase hex digits>"} and the end of the line.
+			if s.pos+67 != len(line) || line[s.pos] != '"' || line[s.pos+65] != '"' || line[s.pos+66] != '}' {
+				return false
+			}
+			h := line[s.pos+1 : s.pos+65]
+			for i := range out.prev {
+				hi, lo := hexDigit[h[2*i]], hexDigit[h[2*i+1]]
+				if hi|lo > 0xf {
+					return false
+				}
+				out.prev[i] = hi<<4 | lo
+			}
+			return true
+		}
+		if !ok {
 			return false
 		}
 	}
-	if s.key("shadow") && !s.shadow() {
-		return false
+}
+
+// The keys after kind, in their order.
+const (
+	fCall = iota
+	fPrincipal
+	fEnv
+	fTool
+	fArgs
+	fLabels
+	fDecision
+	fCode
+	fStage
+	fRule
+	fReason
+	fShadow
+	fPolicy
+	fApprover
+	fGrant
+	fNote
+	fEstimate
+	fActual
+	fOutcome
+	fError
+	fDuration
+	fControl
+	fCheckpoint
+	fPrev
+)
+
+// fieldOf returns the place of a key after kind in the order of the
+// keys, or -1.
+func fieldOf(name []byte) int {
+	switch string(name) {
+	case "call":
+		return fCall
+	case "principal":
+		return fPrincipal
+	case "env":
+		return fEnv
+	case "tool":
+		return fTool
+	case "args":
+		return fArgs
+	case "labels":
+		return fLabels
+	case "decision":
+		return fDecision
+	case "code":
+		return fCode
+	case "stage":
+		return fStage
+	case "rule":
+		return fRule
+	case "reason":
+		return fReason
+	case "shadow":
+		return fShadow
+	case "policy":
+		return fPolicy
+	case "approver":
+		return fApprover
+	case "grant":
+		return fGrant
+	case "note":
+		return fNote
+	case "estimate":
+		return fEstimate
+	case "actual":
+		return fActual
+	case "outcome":
+		return fOutcome
+	case "error":
+		return fError
+	case "duration_ns":
+		return fDuration
+	case "control":
+		return fControl
+	case "checkpoint":
+		return fCheckpoint
+	case "prev":
+		return fPrev
 	}
-	for _, k := range [...]string{"policy", "approver", "grant", "note"} {
-		if s.key(k) && !s.field() {
-			return false
-		}
-	}
-	if s.key("estimate") && !s.costs() {
-		return false
-	}
-	if s.key("actual") && !s.costs() {
-		return false
-	}
-	if s.key("outcome") && !s.field() {
-		return false
-	}
-	if s.key("error") && !s.field() {
-		return false
-	}
-	if s.key("duration_ns") {
-		t := s.number()
-		if !canonicalInt(t) || string(t) == "0" {
-			return false
-		}
-	}
-	if s.key("control") {
-		if !s.lit(`{"scope":`) || !s.skipStr() || !s.lit(`,"who":`) || !s.skipStr() ||
-			!s.lit(`,"why":`) || !s.skipStr() || !s.lit("}") {
-			return false
-		}
-	}
-	if s.key("checkpoint") {
-		if !s.field() {
-			return false
-		}
-		out.checkpoint = true
-	}
-	if !s.lit(`,"prev":"`) || s.pos+66 != len(line) || line[s.pos+64] != '"' || line[s.pos+65] != '}' {
-		return false
-	}
-	out.prev = line[s.pos : s.pos+64]
-	for _, c := range out.prev {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return -1
 }
 
 // lit consumes lit.
@@ -192,6 +286,14 @@ func (s *scanner) str() (start, end int, esc, ok bool) {
 	i++
 	start = i
 	for {
+		// Eight bytes at a time while none needs a look.
+		for i+8 <= len(b) {
+			if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
 		for i < len(b) && strPlain[b[i]] {
 			i++
 		}
@@ -240,6 +342,20 @@ func (s *scanner) str() (start, end int, esc, ok bool) {
 			i += size
 		}
 	}
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special returns the high bits of the bytes of x (in little-endian
+// order) that are not strPlain: '"', '\\', below 0x20, or not ASCII. Bits
+// above the lowest may be wrong; the lowest is right.
+func special(x uint64) uint64 {
+	q := x ^ (ones * '"')
+	bs := x ^ (ones * '\\')
+	return ((x-ones*0x20)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs
 }
 
 func isLowerHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -247,8 +246,7 @@ func (v *verifier) fast(sc *scanner, s *scanned, line []byte, h Hash, file strin
 	if !bytes.Equal(s.log, v.logRaw) {
 		return false
 	}
-	var prev Hash
-	if _, err := hex.Decode(prev[:], s.prev); err != nil || prev != v.prev {
+	if s.prev != v.prev {
 		return false
 	}
 	if v.ext != nil && v.seq+1 == v.ext.Size {
