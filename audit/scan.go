@@ -21,7 +21,7 @@ type scanned struct {
 	log        []byte // the log ID as written, without its quotes
 	kind       []byte // the kind as written, without its quotes
 	prev       Hash
-	checkpoint bool   // the line has a checkpoint key
+	checkpoint bool // the line has a checkpoint key
 }
 
 // scanner checks lines; its scratch buffers are reused from line to line.
