@@ -50,9 +50,9 @@ func scanLog(t testing.TB) []byte {
 		}},
 		{Kind: KindDecision, Tool: "secrets", Args: map[string]any{
 			"api_key": "sk-live-1234567890", "password": map[string]any{"x": int64(1)},
-			"body":    strings.Repeat("long ", 30) + "é",
-			"bad":     "a\xffb\xc3", "ctl": "\x00\x1f\x7f\u2028\u2029\r\n\t\b\f", "emoji": "héllo 😀 \uFFFD",
-			"deep":    deep,
+			"body": strings.Repeat("long ", 30) + "é",
+			"bad":  "a\xffb\xc3", "ctl": "\x00\x1f\x7f\u2028\u2029\r\n\t\b\f", "emoji": "héllo 😀 \uFFFD",
+			"deep": deep,
 		}, Error: "token=abcdef0123456789abcdef0123456789"},
 		{Kind: KindResult, Call: "c", Outcome: "ok", Duration: -5, Estimate: []Cost{{Unit: "", Micros: 0}},
 			Actual: []Cost{{Unit: "USD", Micros: math.MaxInt64}, {Unit: "t", Micros: math.MinInt64}}},
