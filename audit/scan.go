@@ -127,7 +127,7 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 			ok = canonicalInt(t) && string(t) != "0"
 		case fControl:
 			ok = s.lit(`{"scope":`) && s.skipStr() && s.lit(`,"who":`) && s.skipStr() &&
-				s.lit(`,"why":`) && s.skipStr() && s.lit("}")
+				s.lit(`,"why":`) && s.skipStr() && s.is('}')
 		case fCheckpoint:
 			ok = s.field()
 			out.checkpoint = true
@@ -245,6 +245,15 @@ func (s *scanner) lit(lit string) bool {
 	return true
 }
 
+// is consumes c.
+func (s *scanner) is(c byte) bool {
+	if s.pos < len(s.b) && s.b[s.pos] == c {
+		s.pos++
+		return true
+	}
+	return false
+}
+
 // key reports whether the next bytes are ,"name": and consumes them.
 func (s *scanner) key(name string) bool {
 	rest := s.b[s.pos:]
@@ -287,18 +296,20 @@ func (s *scanner) str() (start, end int, esc, ok bool) {
 	start = i
 	for {
 		// Eight bytes at a time while none needs a look.
-		for i+8 <= len(b) {
-			if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
+		if i+8 <= len(b) {
+			m := special(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
 			}
-			i += 8
-		}
-		for i < len(b) && strPlain[b[i]] {
-			i++
-		}
-		if i >= len(b) {
-			return 0, 0, false, false
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && strPlain[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				return 0, 0, false, false
+			}
 		}
 		switch c := b[i]; {
 		case c == '"':
@@ -351,11 +362,11 @@ const (
 
 // special returns the high bits of the bytes of x (in little-endian
 // order) that are not strPlain: '"', '\\', below 0x20, or not ASCII. Bits
-// above the lowest may be wrong; the lowest is right.
+// above the lowest may be wrong; the lowest is right: below it, no byte
+// borrows in the subtractions, and an ASCII byte gets its high bit from
+// x-0x20 only when it is below 0x20, and from (x^c)-1 only when it is c.
 func special(x uint64) uint64 {
-	q := x ^ (ones * '"')
-	bs := x ^ (ones * '\\')
-	return ((x-ones*0x20)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs
+	return ((x - ones*0x20) | (x ^ ones*'"' - ones) | (x ^ ones*'\\' - ones) | x) & highs
 }
 
 func isLowerHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
@@ -493,32 +504,47 @@ func (s *scanner) time() bool {
 // principal consumes the object of principal: its fields in order, each
 // present only when not empty, at least one.
 func (s *scanner) principal() bool {
-	if !s.lit("{") {
+	if !s.is('{') {
 		return false
 	}
-	first := true
-	for _, name := range [...]string{"agent", "requester", "tenant", "session"} {
-		if first {
-			rest := s.b[s.pos:]
-			if len(rest) < len(name)+3 || rest[0] != '"' || string(rest[1:1+len(name)]) != name ||
-				rest[1+len(name)] != '"' || rest[2+len(name)] != ':' {
-				continue
-			}
-			s.pos += len(name) + 3
-			first = false
-		} else if !s.key(name) {
-			continue
+	last := -1
+	for {
+		rest := s.b[s.pos:]
+		j := 1
+		for j < len(rest) && rest[j] != '"' {
+			j++
 		}
+		if len(rest) == 0 || rest[0] != '"' || j+1 >= len(rest) || rest[j+1] != ':' {
+			return false
+		}
+		f := -1
+		switch string(rest[1:j]) {
+		case "agent":
+			f = 0
+		case "requester":
+			f = 1
+		case "tenant":
+			f = 2
+		case "session":
+			f = 3
+		}
+		if f <= last {
+			return false
+		}
+		last = f
+		s.pos += j + 2
 		if !s.field() {
 			return false
 		}
+		if !s.is(',') {
+			return s.is('}')
+		}
 	}
-	return !first && s.lit("}")
 }
 
 // shadow consumes the array of shadow: at least one {"rule","effect"[,"reason"]}.
 func (s *scanner) shadow() bool {
-	if !s.lit("[") {
+	if !s.is('[') {
 		return false
 	}
 	for {
@@ -528,26 +554,26 @@ func (s *scanner) shadow() bool {
 		if s.key("reason") && !s.field() {
 			return false
 		}
-		if !s.lit("}") {
+		if !s.is('}') {
 			return false
 		}
-		if !s.lit(",") {
-			return s.lit("]")
+		if !s.is(',') {
+			return s.is(']')
 		}
 	}
 }
 
 // costs consumes an array of costs: at least one.
 func (s *scanner) costs() bool {
-	if !s.lit("[") {
+	if !s.is('[') {
 		return false
 	}
 	for {
-		if !s.lit(`{"unit":`) || !s.skipStr() || !s.lit(`,"micros":`) || !canonicalInt(s.number()) || !s.lit("}") {
+		if !s.lit(`{"unit":`) || !s.skipStr() || !s.lit(`,"micros":`) || !canonicalInt(s.number()) || !s.is('}') {
 			return false
 		}
-		if !s.lit(",") {
-			return s.lit("]")
+		if !s.is(',') {
+			return s.is(']')
 		}
 	}
 }
@@ -556,16 +582,16 @@ func (s *scanner) costs() bool {
 // only) at depth, with keys in increasing order. At depth 0 it must not
 // be empty.
 func (s *scanner) object(depth int, labels bool) bool {
-	if !s.lit("{") {
+	if !s.is('{') {
 		return false
 	}
-	if s.lit("}") {
+	if s.is('}') {
 		return depth > 0
 	}
 	prevStart, prevEnd, prevEsc := -1, -1, false
 	for {
 		start, end, esc, ok := s.str()
-		if !ok || !s.lit(":") {
+		if !ok || !s.is(':') {
 			return false
 		}
 		if prevStart >= 0 && !s.less(prevStart, prevEnd, prevEsc, start, end, esc) {
@@ -579,8 +605,8 @@ func (s *scanner) object(depth int, labels bool) bool {
 		} else if !s.value(depth + 1) {
 			return false
 		}
-		if !s.lit(",") {
-			return s.lit("}")
+		if !s.is(',') {
+			return s.is('}')
 		}
 	}
 }
@@ -609,15 +635,15 @@ func (s *scanner) value(depth int) bool {
 		return s.object(depth, false)
 	case '[':
 		s.pos++
-		if s.lit("]") {
+		if s.is(']') {
 			return true
 		}
 		for {
 			if !s.value(depth + 1) {
 				return false
 			}
-			if !s.lit(",") {
-				return s.lit("]")
+			if !s.is(',') {
+				return s.is(']')
 			}
 		}
 	case 't':

@@ -3,10 +3,12 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -512,4 +514,77 @@ func FuzzScanMatchesStrict(f *testing.F) {
 			t.Fatalf("%s\n%q", d, line)
 		}
 	})
+}
+
+// BenchmarkScan scans the lines of a guarded call (a decision and its
+// result) as the guard writes them; MB/s is the scanner's throughput on
+// one goroutine.
+func BenchmarkScan(b *testing.B) {
+	p := Principal{Agent: "support-bot", Requester: "alice", Tenant: "acme", Session: "s1"}
+	est := []Cost{{Unit: "USD", Micros: 1000}}
+	policy := "2b5f0c4a9d1e3f7a8b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a"
+	recs := []*Record{
+		{Kind: KindDecision, Call: "0193b6c8-7c4e-7000-8000-000000000001", Principal: p, Env: "prod", Tool: "send_email",
+			Args:     map[string]any{"to": "bob@example.com", "subject": "Your refund", "body": "Hello Bob, your refund of 12.50 USD is on its way."},
+			Decision: "allow", Rule: "support-mail", PolicyVersion: policy, Estimate: est},
+		{Kind: KindResult, Call: "0193b6c8-7c4e-7000-8000-000000000001", Principal: p, Env: "prod", Tool: "send_email",
+			Rule: "support-mail", PolicyVersion: policy, Outcome: "ok", Duration: 1500, Estimate: est, Actual: est},
+	}
+	var lines [][]byte
+	size := 0
+	for i, r := range recs {
+		r.Seq, r.Log, r.Time, r.Prev = uint64(i), "0193b6c8-7c4e-7000-8000-00000000a001", time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), HashLine(nil)
+		line, err := r.AppendJSON(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines = append(lines, line)
+		size += len(line)
+	}
+	var sc scanner
+	var s scanned
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, line := range lines {
+			if !sc.scan(line, &s) {
+				b.Fatal("scan refused a line")
+			}
+		}
+	}
+}
+
+// TestSpecial checks that special finds the first byte of a word that is
+// not strPlain, for words with every byte value at every place over a
+// background of each kind of byte.
+func TestSpecial(t *testing.T) {
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if !strPlain[c] {
+				return i
+			}
+		}
+		return 8
+	}
+	for _, bg := range []byte{'a', ' ', '~', 0x7f, '"', '\\', 0x00, 0x1f, 0x80, 0xff, '!', '#', '[', ']'} {
+		for at := range 8 {
+			for c := range 256 {
+				var w [8]byte
+				for i := range w {
+					w[i] = 'a'
+				}
+				for i := at + 1; i < 8; i++ {
+					w[i] = bg
+				}
+				w[at] = byte(c)
+				got := 8
+				if m := special(binary.LittleEndian.Uint64(w[:])); m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if want := first(w); got != want {
+					t.Fatalf("special(%q) finds byte %d, want %d", w, got, want)
+				}
+			}
+		}
+	}
 }
