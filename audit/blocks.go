@@ -5,20 +5,26 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"runtime"
+	"slices"
 	"sync"
 )
 
 // Verify reads its sources in blocks of whole lines on a goroutine of its
-// own, which also hashes each line, while the caller's goroutine checks
-// the lines of the block before: reading and hashing overlap with
-// checking. A fixed number of blocks go round between the two, so memory
-// stays bounded (a block grows only to hold a line longer than itself).
+// own, while workers (one per CPU, up to maxWorkers) hash and scan the
+// lines of the blocks, each block on one worker; the caller's goroutine
+// then takes the blocks in order and checks each line's place in the
+// chain from what the workers found, which costs a few comparisons. A
+// fixed number of blocks go round, so memory stays bounded (a block grows
+// only to hold a line longer than itself).
 
 const (
 	// blockSize is the size of a block, and of readLines' buffer.
 	blockSize = 256 << 10
 	// inFlight is the number of blocks going round.
-	inFlight = 4
+	inFlight = 6
+	// maxWorkers is the most workers that hash and scan blocks.
+	maxWorkers = 4
 	// longLine is the length from which readLines refuses a line: it
 	// reads a line in chunks of blockSize and stops once it holds more
 	// than maxLine bytes without a newline.
@@ -40,9 +46,39 @@ type lineBlock struct {
 	buf    []byte
 	ends   []int  // the index in buf of each line's newline
 	hashes []Hash // the hash of each line
-	torn   bool   // then a last line without a newline
-	long   bool   // then a line of longLine bytes or more
-	err    error  // then a read error
+	sums   []lineSum
+	ready  chan struct{} // receives once the hashes and sums are done
+	torn   bool          // then a last line without a newline
+	long   bool          // then a line of longLine bytes or more
+	err    error         // then a read error
+}
+
+// lineSum is what a worker's scan found in a line.
+type lineSum struct {
+	ok         bool // the line is canonical and not a checkpoint
+	seq        uint64
+	prev       Hash
+	log0, log1 int // where the log ID is in the block, as written
+}
+
+// summarize hashes and scans the lines of b.
+func (b *lineBlock) summarize(sc *scanner) {
+	b.hashes = slices.Grow(b.hashes[:0], len(b.ends))[:len(b.ends)]
+	b.sums = slices.Grow(b.sums[:0], len(b.ends))[:len(b.ends)]
+	var s scanned
+	start := 0
+	for i, end := range b.ends {
+		line := b.buf[start:end]
+		b.hashes[i] = sha256.Sum256(line)
+		sum := &b.sums[i]
+		sum.ok = sc.scan(line, &s) && !s.checkpoint && string(s.kind) != string(KindCheckpoint)
+		if sum.ok {
+			sum.seq, sum.prev = s.seq, s.prev
+			sum.log0 = start + s.logAt
+			sum.log1 = sum.log0 + len(s.log)
+		}
+		start = end + 1
+	}
 }
 
 var blockPool = sync.Pool{New: func() any { return &lineBlock{buf: make([]byte, 0, blockSize)} }}
@@ -51,37 +87,59 @@ var blockPool = sync.Pool{New: func() any { return &lineBlock{buf: make([]byte, 
 type blockReader struct {
 	srcs  []Source
 	free  chan *lineBlock // blocks to fill
+	work  chan *lineBlock // filled blocks, for the workers
 	full  chan *lineBlock // filled blocks, in order; closed after the last
 	quit  chan struct{}
-	done  chan struct{}
-	carry []byte // the start of a line, from the end of the block before
+	done  chan struct{}  // closed when run returns
+	wg    sync.WaitGroup // the workers
+	carry []byte         // the start of a line, from the end of the block before
 }
 
 // startReading starts reading srcs. Every source yields at least one
-// block; a block that ends in torn, long or err is the last.
+// block; a block that ends in torn, long or err is the last. A block from
+// full is ready once a value comes from its ready channel.
 func startReading(srcs []Source) *blockReader {
 	rd := &blockReader{
 		srcs: srcs,
 		free: make(chan *lineBlock, inFlight),
+		work: make(chan *lineBlock, inFlight),
 		full: make(chan *lineBlock, inFlight),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
 	for range inFlight {
-		rd.free <- blockPool.Get().(*lineBlock)
+		b := blockPool.Get().(*lineBlock)
+		// A channel of its own per call: a channel made in a synctest
+		// bubble cannot be used outside it.
+		b.ready = make(chan struct{}, 1)
+		rd.free <- b
+	}
+	for range min(runtime.GOMAXPROCS(0), maxWorkers) {
+		rd.wg.Add(1)
+		go rd.worker()
 	}
 	go rd.run()
 	return rd
 }
 
-// stop stops the goroutine and waits until it is done with the sources:
-// it makes no Read after stop returns.
+func (rd *blockReader) worker() {
+	defer rd.wg.Done()
+	var sc scanner
+	for blk := range rd.work {
+		blk.summarize(&sc)
+		blk.ready <- struct{}{}
+	}
+}
+
+// stop stops the goroutines and waits for them: no Read happens after
+// stop returns.
 func (rd *blockReader) stop() {
 	close(rd.quit)
 	<-rd.done
+	rd.wg.Wait()
 	put := func(b *lineBlock) {
 		if cap(b.buf) <= blockSize {
-			b.err = nil
+			b.err, b.ready = nil, nil
 			blockPool.Put(b)
 		}
 	}
@@ -101,6 +159,7 @@ func (rd *blockReader) stop() {
 func (rd *blockReader) run() {
 	defer close(rd.done)
 	defer close(rd.full)
+	defer close(rd.work)
 	for i, src := range rd.srcs {
 		if !rd.source(i, src.R) {
 			return
@@ -119,7 +178,8 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 		case <-rd.quit:
 			return false
 		}
-		*blk = lineBlock{src: i, off: off, buf: append(blk.buf[:0], rd.carry...), ends: blk.ends[:0], hashes: blk.hashes[:0]}
+		*blk = lineBlock{src: i, off: off, buf: append(blk.buf[:0], rd.carry...), ends: blk.ends[:0],
+			hashes: blk.hashes[:0], sums: blk.sums[:0], ready: blk.ready}
 		var err error
 		for {
 			blk.buf, err = fill(r, blk.buf)
@@ -141,7 +201,6 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 				break
 			}
 			blk.ends = append(blk.ends, start+j)
-			blk.hashes = append(blk.hashes, sha256.Sum256(blk.buf[start:start+j]))
 			start += j + 1
 		}
 		rest := blk.buf[start:]
@@ -160,6 +219,12 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 		}
 		blk.buf = blk.buf[:start]
 		off += int64(start)
+		// To the workers first: a block in full is always worked on.
+		select {
+		case rd.work <- blk:
+		case <-rd.quit:
+			return false
+		}
 		select {
 		case rd.full <- blk:
 		case <-rd.quit:

@@ -19,6 +19,7 @@ import (
 type scanned struct {
 	seq        uint64
 	log        []byte // the log ID as written, without its quotes
+	logAt      int    // where log is in the line
 	kind       []byte // the kind as written, without its quotes
 	prev       Hash
 	checkpoint bool // the line has a checkpoint key
@@ -82,7 +83,7 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 	if !ok || !s.lit(`,"kind":`) {
 		return false
 	}
-	out.log = line[start:end]
+	out.log, out.logAt = line[start:end], start
 	if start, end, ok = s.text(); !ok {
 		return false
 	}

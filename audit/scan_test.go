@@ -433,7 +433,7 @@ func TestVerifyMatchesStrict(t *testing.T) {
 	if _, err := v.line(lines[0][:len(lines[0])-1], "f", 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	if !v.fast(&sc, &s, lines[1][:len(lines[1])-1], HashLine(lines[1][:len(lines[1])-1]), "f", 2, int64(len(lines[0]))) {
+	if !v.advance(s.seq, s.prev, s.log, HashLine(lines[1][:len(lines[1])-1]), "f", 2, int64(len(lines[0]))) {
 		t.Error("the fast path refused line 2")
 	}
 }

@@ -134,14 +134,13 @@ func VerifyReaders(opts VerifyOptions, srcs ...Source) (*Report, error) {
 	rep := &Report{Files: len(srcs)}
 	rd := startReading(srcs)
 	defer rd.stop()
-	var sc scanner
-	var s scanned
 	cur := -1
 	var lineNo int
 	var lastName string
 	var lastLine int
 	var lastOff int64
 	for blk := range rd.full {
+		<-blk.ready
 		if blk.src != cur {
 			cur, lineNo = blk.src, 0
 			lastName = srcs[cur].Name
@@ -159,7 +158,7 @@ func VerifyReaders(opts VerifyOptions, srcs ...Source) (*Report, error) {
 					Err: fmt.Errorf("%w: line longer than %d bytes", ErrSyntax, maxLine)}
 			}
 			rep.Bytes += int64(len(line)) + 1
-			if v.fast(&sc, &s, line, blk.hashes[i], name, lineNo, off) {
+			if sum := &blk.sums[i]; sum.ok && v.advance(sum.seq, sum.prev, blk.buf[sum.log0:sum.log1], blk.hashes[i], name, lineNo, off) {
 				continue
 			}
 			if _, err := v.line(line, name, lineNo, off); err != nil {
@@ -229,13 +228,13 @@ type lineError struct {
 
 func (e *lineError) Error() string { return e.err.Error() }
 
-// fast checks the next line (without its newline), whose hash is h,
-// with the scanner: it reports true when the line is canonical, in its
-// place in the chain, of the log, and not a checkpoint, and then moves v
-// past it. Otherwise v is unchanged and line must go through v.line,
+// advance moves v past the next line when the scanner found it canonical
+// and not a checkpoint, with seq, prev and log (as written), and its hash
+// is h: it reports true when the line is in its place in the chain and of
+// the log. Otherwise v is unchanged and line must go through v.line,
 // which decides, and says what is wrong.
-func (v *verifier) fast(sc *scanner, s *scanned, line []byte, h Hash, file string, lineNo int, off int64) bool {
-	if !v.started || !sc.scan(line, s) || s.seq != v.seq || s.checkpoint || string(s.kind) == string(KindCheckpoint) {
+func (v *verifier) advance(seq uint64, prev Hash, log []byte, h Hash, file string, lineNo int, off int64) bool {
+	if !v.started || seq != v.seq || prev != v.prev {
 		return false
 	}
 	if !v.logRawOK {
@@ -243,10 +242,7 @@ func (v *verifier) fast(sc *scanner, s *scanned, line []byte, h Hash, file strin
 		v.logRaw = v.logRaw[1 : len(v.logRaw)-1]
 		v.logRawOK = true
 	}
-	if !bytes.Equal(s.log, v.logRaw) {
-		return false
-	}
-	if s.prev != v.prev {
+	if !bytes.Equal(log, v.logRaw) {
 		return false
 	}
 	if v.ext != nil && v.seq+1 == v.ext.Size {
