@@ -239,8 +239,9 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 	}
 }
 
-// fill reads from r into b until b is full, or an error; it returns b
-// with what it read.
+// fill reads from r into b until b is full, a read brings the end of a
+// line (so that lines of a slow stream are checked as they come), or an
+// error; it returns b with what it read.
 func fill(r io.Reader, b []byte) ([]byte, error) {
 	empty := 0
 	for len(b) < cap(b) {
@@ -252,10 +253,15 @@ func fill(r io.Reader, b []byte) ([]byte, error) {
 		if err != nil {
 			return b, err
 		}
-		if n > 0 {
-			empty = 0
-		} else if empty++; empty >= maxEmptyReads {
-			return b, io.ErrNoProgress
+		if n == 0 {
+			if empty++; empty >= maxEmptyReads {
+				return b, io.ErrNoProgress
+			}
+			continue
+		}
+		empty = 0
+		if len(b) < cap(b) && bytes.IndexByte(b[len(b)-n:], '\n') >= 0 {
+			break
 		}
 	}
 	return b, nil

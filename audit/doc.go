@@ -74,7 +74,9 @@
 // passing all its files, Segments(path). With VerifyOptions.Key it checks
 // the checkpoints' signatures; with VerifyOptions.Checkpoint it checks the
 // log against a checkpoint kept elsewhere. The command
-// `agentguard audit verify` is its command-line form.
+// `agentguard audit verify` is its command-line form. It checks each line
+// in one pass over its bytes and hashes and checks blocks of lines on
+// several goroutines, at more than half the speed of SHA-256 alone.
 //
 // # Replay
 //

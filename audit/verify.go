@@ -94,6 +94,12 @@ type Source struct {
 // Verify checks the log made of the files at paths, in chain order (see
 // Segments), streaming them in constant memory. It returns a *VerifyError
 // naming the first bad record by seq, file and line.
+//
+// A line is accepted exactly when ParseRecord accepts it. Verify reads
+// the files in blocks of 256 KiB, a few blocks ahead, and hashes and
+// checks the lines of each block on a goroutine per CPU (up to four);
+// the first line that the fast check refuses goes through ParseRecord's
+// path, which says what is wrong.
 func Verify(opts VerifyOptions, paths ...string) (*Report, error) {
 	srcs := make([]Source, len(paths))
 	var files []*os.File
@@ -113,7 +119,10 @@ func Verify(opts VerifyOptions, paths ...string) (*Report, error) {
 	return VerifyReaders(opts, srcs...)
 }
 
-// VerifyReaders is Verify on readers.
+// VerifyReaders is Verify on readers. It reads ahead of the line it
+// checks, from a goroutine of its own, and does not return while a Read
+// of one of srcs is in progress: a reader that blocks holds it up, even
+// after a bad line.
 func VerifyReaders(opts VerifyOptions, srcs ...Source) (*Report, error) {
 	var nv note.Verifier
 	if opts.Key != "" {
