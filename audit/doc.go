@@ -76,7 +76,8 @@
 // log against a checkpoint kept elsewhere. The command
 // `agentguard audit verify` is its command-line form. It checks each line
 // in one pass over its bytes and hashes and checks blocks of lines on
-// several goroutines, at more than half the speed of SHA-256 alone.
+// several goroutines: with two CPUs, at more than half the speed of
+// SHA-256 alone.
 //
 // # Replay
 //

@@ -588,3 +588,26 @@ func TestSpecial(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyLongLine checks lines at the length limit against the strict
+// verifier: one just short of it (read whole, then refused by the
+// parser), and ones at and past it, complete or torn. It needs some
+// 300 MB, so -short and the race detector skip it.
+func TestVerifyLongLine(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("large")
+	}
+	first := splitLines(scanLog(t))[0]
+	for _, c := range []struct {
+		n       int
+		newline bool
+	}{{longLine - 1, true}, {longLine, true}, {longLine, false}, {longLine + 10, false}} {
+		data := append(bytes.Clone(first), bytes.Repeat([]byte("x"), c.n)...)
+		if c.newline {
+			data = append(data, '\n')
+		}
+		if d := sameVerify(data, VerifyOptions{}); d != "" {
+			t.Errorf("a line of %d bytes (newline %v): %s", c.n, c.newline, d)
+		}
+	}
+}

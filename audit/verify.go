@@ -97,9 +97,10 @@ type Source struct {
 //
 // A line is accepted exactly when ParseRecord accepts it. Verify reads
 // the files in blocks of 256 KiB, a few blocks ahead, and hashes and
-// checks the lines of each block on a goroutine per CPU (up to four);
-// the first line that the fast check refuses goes through ParseRecord's
-// path, which says what is wrong.
+// checks the lines of each block on a goroutine per CPU (up to four),
+// with a scanner of the canonical form; a line it does not pass (the
+// first, a checkpoint, a bad one) goes through ParseRecord's path, which
+// decides and says what is wrong.
 func Verify(opts VerifyOptions, paths ...string) (*Report, error) {
 	srcs := make([]Source, len(paths))
 	var files []*os.File
