@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -414,8 +416,8 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 	if p.key("labels") {
 		m := p.object(nil, 0)
 		r.Labels = make(map[string]string, len(m))
-		for k, v := range m {
-			s, ok := v.(string)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			s, ok := m[k].(string)
 			if !ok {
 				p.fail("label %q is not a string", k)
 			}

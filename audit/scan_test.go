@@ -611,3 +611,27 @@ func TestVerifyLongLine(t *testing.T) {
 		}
 	}
 }
+
+// FuzzVerifyMatchesStrict holds VerifyReaders to the strict verifier's
+// answers on arbitrary files, whole and split in two. Verify's goroutines
+// make coverage vary from run to run, so the fuzzer finds most inputs
+// new and minimizes them (for a minute each by default): run it with
+// -fuzzminimizetime 10x.
+func FuzzVerifyMatchesStrict(f *testing.F) {
+	lines := splitLines(scanLog(f))
+	data := bytes.Join(lines[:3], nil)
+	f.Add(data, 0)
+	f.Add(data, len(lines[0]))
+	f.Add(bytes.Join(lines[8:11], nil), 0) // a checkpoint in the middle
+	f.Add([]byte("{}\n"), 1)
+	f.Fuzz(func(t *testing.T, data []byte, cut int) {
+		if d := sameVerify(data, VerifyOptions{}); d != "" {
+			t.Fatal(d)
+		}
+		if cut >= 0 && cut <= len(data) {
+			if d := sameVerify(data, VerifyOptions{}, cut); d != "" {
+				t.Fatalf("split at %d: %s", cut, d)
+			}
+		}
+	})
+}
