@@ -25,6 +25,10 @@ const (
 	inFlight = 6
 	// maxWorkers is the most workers that hash and scan blocks.
 	maxWorkers = 4
+	// maxBlockLines is the most lines in a block, which bounds the
+	// memory of their hashes and sums. A block of records has fewer: the
+	// shortest record takes more than blockSize/maxBlockLines bytes.
+	maxBlockLines = 2048
 	// longLine is the length from which readLines refuses a line: it
 	// reads a line in chunks of blockSize and stops once it holds more
 	// than maxLine bytes without a newline.
@@ -170,6 +174,7 @@ func (rd *blockReader) run() {
 // source reads one source; it reports whether to go on to the next.
 func (rd *blockReader) source(i int, r io.Reader) bool {
 	var off int64
+	var pending error // what the reads ended with, after the carried lines
 	rd.carry = rd.carry[:0]
 	for {
 		var blk *lineBlock
@@ -180,8 +185,8 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 		}
 		*blk = lineBlock{src: i, off: off, buf: append(blk.buf[:0], rd.carry...), ends: blk.ends[:0],
 			hashes: blk.hashes[:0], sums: blk.sums[:0], ready: blk.ready}
-		var err error
-		for {
+		err := pending
+		for err == nil {
 			blk.buf, err = fill(r, blk.buf)
 			if err != nil || bytes.IndexByte(blk.buf, '\n') >= 0 {
 				break
@@ -195,7 +200,7 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 			blk.buf = grown
 		}
 		start := 0
-		for {
+		for len(blk.ends) < maxBlockLines {
 			j := bytes.IndexByte(blk.buf[start:], '\n')
 			if j < 0 {
 				break
@@ -204,8 +209,13 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 			start += j + 1
 		}
 		rest := blk.buf[start:]
-		last := true
+		last, more := true, false
 		switch {
+		case len(blk.ends) == maxBlockLines && bytes.IndexByte(rest, '\n') >= 0:
+			// More whole lines than a block takes: the next block starts
+			// with them, and what the reads ended with comes after.
+			rd.carry = append(rd.carry[:0], rest...)
+			pending, last, more = err, false, true
 		case len(rest) >= longLine:
 			blk.long = true
 		case err == io.EOF:
@@ -233,7 +243,7 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 		if last {
 			return false
 		}
-		if err == io.EOF {
+		if err == io.EOF && !more {
 			return true
 		}
 	}

@@ -464,6 +464,19 @@ func TestVerifyLargeMatchesStrict(t *testing.T) {
 	if d := sameVerify(damaged, VerifyOptions{}); d != "" {
 		t.Fatal(d)
 	}
+	// More lines than a block takes (all but the first bad), with the
+	// end of the file read with the last of them.
+	many := append(bytes.Clone(lines[0]), bytes.Repeat([]byte("\n"), 3*maxBlockLines)...)
+	for _, d := range [][]byte{many, many[:len(many)-1], bytes.Repeat([]byte("\n"), 3*maxBlockLines)} {
+		if d := sameVerify(d, VerifyOptions{}); d != "" {
+			t.Fatal(d)
+		}
+		rep, err := VerifyReaders(VerifyOptions{}, Source{Name: "f0", R: iotest.DataErrReader(bytes.NewReader(d))})
+		wantRep, wantErr := verifyStrict(VerifyOptions{}, Source{Name: "f0", R: bytes.NewReader(d)})
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(rep, wantRep) {
+			t.Fatalf("%d bytes, EOF with the data: VerifyReaders = %v, strict %v", len(d), err, wantErr)
+		}
+	}
 	// Damage at the end of the first block, and past it.
 	for _, i := range []int{blockSize - 1, blockSize, blockSize + 1, len(data) - 2} {
 		damaged := bytes.Clone(data)
