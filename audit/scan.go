@@ -15,7 +15,8 @@ import (
 // verification needs. TestScanMatchesStrict and FuzzScanMatchesStrict
 // hold the two to the same answers.
 
-// scanned is what the scanner keeps of a line: slices of the line.
+// scanned is what the scanner keeps of a line; log and kind are slices
+// of it.
 type scanned struct {
 	seq        uint64
 	log        []byte // the log ID as written, without its quotes
