@@ -120,10 +120,17 @@
 // Every failure denies: a rule that errs (a missing key, a division by
 // zero, a helper given bad input), returns something other than a bool,
 // or goes over [CostLimit], and a context that ends, all produce a Deny
-// whose Rule names the failing rule and whose Err is an [*EvalError]. Each
-// rule is compiled as its own program, so CEL's absorption of errors by
-// || and && (true || error is true) never crosses rules: an error in one
-// allow rule is not hidden by another rule that matched. Deny rules are
+// whose Rule names the failing rule and whose Err is an [*EvalError].
+// CEL's own && and || absorb errors (error || true is true, error && false
+// is false), which would turn an error into an allow, or let a deny rule
+// fail to match. Here they are strict and evaluated left to right: a && b
+// is a ? b : false and a || b is a ? true : b, so the left operand still
+// decides alone (has(call.args.x) && call.args.x > 1 guards as expected),
+// but an error that is reached is never hidden; the all and exists macros
+// are strict the same way. Each rule is compiled as its own program, so no
+// rule hides another's error either. One exception is by design: a rule
+// whose top-level && chain tests call.tool (call.tool == "x", call.tool in
+// [...]) is not evaluated at all for other tools. Deny rules are
 // evaluated first and a matching one ends the evaluation; otherwise every
 // enforced rule that may match is evaluated, so that any failure denies.
 //

@@ -551,12 +551,68 @@ func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, 
 		c.errorf(item, ruleName, field, path, "expression costs at least %d, more than the limit of %d", est.Min, CostLimit)
 		return
 	}
-	prg, err = env.Program(ast, programOptions(loops)...)
+	strict, err := strictAST(env, ast)
+	if err != nil {
+		c.errorf(item, ruleName, field, path, "%v", err)
+		return
+	}
+	prg, err = env.Program(strict, programOptions(loops)...)
 	if err != nil {
 		c.errorf(item, ruleName, field, path, "%v", err)
 		return
 	}
 	return prg, ast, loops, usage, toolsOf(root), true
+}
+
+// strictAST returns ast with CEL's commutative && and || made strict and
+// left to right: a && b becomes a ? b : false, and a || b becomes
+// a ? true : b. The left operand still decides alone (false && x is false
+// without x, so has(call.args.x) && call.args.x > 1 guards as expected),
+// but an error that is reached is never absorbed: CEL would make
+// error || true true, which would turn an error into an allow, and
+// error && false false, which would let a deny rule fail to match. A rule
+// whose evaluation reaches an error therefore always denies.
+func strictAST(env *cel.Env, ast *cel.Ast) (*cel.Ast, error) {
+	opt, err := cel.NewStaticOptimizer(strictLogic{})
+	if err != nil {
+		return nil, err
+	}
+	out, iss := opt.Optimize(env, ast)
+	if iss != nil && iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	return out, nil
+}
+
+// strictLogic rewrites && and || into conditionals; see strictAST.
+type strictLogic struct{}
+
+func (strictLogic) Optimize(ctx *cel.OptimizerContext, a *celast.AST) *celast.AST {
+	var calls []celast.Expr
+	celast.PostOrderVisit(a.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() != celast.CallKind {
+			return
+		}
+		switch e.AsCall().FunctionName() {
+		case operators.LogicalAnd, operators.LogicalOr:
+			if len(e.AsCall().Args()) == 2 {
+				calls = append(calls, e)
+			}
+		}
+	}))
+	// Post-order: inner calls are rewritten before the calls holding them.
+	for _, e := range calls {
+		call := e.AsCall()
+		l, r := call.Args()[0], call.Args()[1]
+		var cond celast.Expr
+		if call.FunctionName() == operators.LogicalAnd {
+			cond = ctx.NewCall(operators.Conditional, l, r, ctx.NewLiteral(types.False))
+		} else {
+			cond = ctx.NewCall(operators.Conditional, l, ctx.NewLiteral(types.True), r)
+		}
+		ctx.UpdateExpr(e, cond)
+	}
+	return a
 }
 
 func programOptions(loops bool) []cel.ProgramOption {
@@ -581,7 +637,7 @@ func residual(env *cel.Env, ast *cel.Ast, loops bool) cel.Program {
 	if err != nil {
 		return nil
 	}
-	opt, err := cel.NewStaticOptimizer(toolTestEraser{}, folder)
+	opt, err := cel.NewStaticOptimizer(toolTestEraser{}, folder, strictLogic{})
 	if err != nil {
 		return nil
 	}

@@ -254,15 +254,43 @@ rules:
 	}
 }
 
-// TestAbsorptionWithinRule documents CEL's commutative || inside one rule:
-// a rule that is true whatever the error is true.
-func TestAbsorptionWithinRule(t *testing.T) {
-	p := mustParse(t, "rules:\n  - {name: r, match: 'call.args.missing > 1 || call.tool == \"t\"', effect: allow}\n")
-	if got := decide(p, "t", nil); got.Effect != Allow {
-		t.Errorf("Decide = %+v, want allow", got)
+// TestNoAbsorptionWithinRule checks that && and || are strict inside a
+// rule: CEL alone would make error || true true (an error turned into an
+// allow) and error && false false (a deny rule that fails to match). The
+// left operand still decides alone, so has() guards work.
+func TestNoAbsorptionWithinRule(t *testing.T) {
+	p := mustParse(t, `
+rules:
+  - {name: or-allow, match: 'call.args.missing > 1 || call.tool == "t"', effect: allow}
+  - {name: and-deny, match: 'call.args.n > 1 && call.env == "prod"', effect: deny}
+  - {name: fallback, match: 'call.tool == "u"', effect: allow}
+  - {name: guarded, match: 'call.tool == "g" && has(call.args.x) && call.args.x > 1', effect: allow}
+  - {name: guarded-or, match: 'call.tool == "h" && (!has(call.args.x) || call.args.x > 1)', effect: allow}
+  - {name: loop, match: 'call.tool == "l" && call.args.xs.exists(v, v > 1)', effect: allow}
+`)
+	cases := []struct {
+		tool string
+		args map[string]any
+		want Effect
+		rule string
+		err  bool
+	}{
+		{"t", map[string]any{"n": int64(0)}, Deny, "or-allow", true},
+		{"u", map[string]any{"n": int64(0)}, Deny, "or-allow", true},
+		{"t", map[string]any{"missing": int64(5), "n": int64(0)}, Allow, "or-allow", false},
+		{"d", map[string]any{"missing": int64(0)}, Deny, "and-deny", true},
+		{"d", map[string]any{"missing": int64(0), "n": int64(5)}, Deny, "", false},
+		{"g", map[string]any{"missing": int64(0), "n": int64(0)}, Deny, "", false},
+		{"g", map[string]any{"missing": int64(0), "n": int64(0), "x": int64(2)}, Allow, "guarded", false},
+		{"h", map[string]any{"missing": int64(0), "n": int64(0)}, Allow, "guarded-or", false},
+		{"l", map[string]any{"missing": int64(0), "n": int64(0), "xs": []any{"a", int64(2)}}, Deny, "loop", true},
+		{"l", map[string]any{"missing": int64(0), "n": int64(0), "xs": []any{int64(2), "a"}}, Allow, "loop", false},
 	}
-	if got := decide(p, "u", nil); got.Effect != Deny || got.Rule != "r" || got.Err == nil {
-		t.Errorf("Decide = %+v, want deny by r with an error", got)
+	for _, tc := range cases {
+		got := decide(p, tc.tool, tc.args)
+		if got.Effect != tc.want || got.Rule != tc.rule || (got.Err != nil) != tc.err {
+			t.Errorf("Decide(%s, %v) = %v by %q (err %v), want %v by %q (err %v)", tc.tool, tc.args, got.Effect, got.Rule, got.Err, tc.want, tc.rule, tc.err)
+		}
 	}
 }
 
