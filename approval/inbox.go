@@ -181,15 +181,24 @@ type Answer struct {
 // note of bounded length.
 func ParseAnswer(body []byte) (Answer, error) {
 	var a Answer
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&a); err != nil {
-		return Answer{}, fmt.Errorf("approval: answer: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Answer{}, errors.New("approval: answer: trailing data")
+	if err := decodeOne(body, &a, "answer"); err != nil {
+		return Answer{}, err
 	}
 	return a, a.check()
+}
+
+// decodeOne decodes body as exactly one JSON object into v, refusing
+// unknown fields and trailing data; what names v in errors.
+func decodeOne(body []byte, v any, what string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("approval: %s: %w", what, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("approval: %s: trailing data", what)
+	}
+	return nil
 }
 
 func (a *Answer) check() error {

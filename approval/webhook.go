@@ -98,16 +98,8 @@ type Callback struct {
 // no unknown fields, an ID, a 64-hex-digit lowercase hash and a nonce.
 func ParseCallback(body []byte) (Callback, error) {
 	var c Callback
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return Callback{}, fmt.Errorf("approval: callback: %w", err)
-	}
-	if dec.More() {
-		return Callback{}, errors.New("approval: callback: trailing data")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Callback{}, errors.New("approval: callback: trailing data")
+	if err := decodeOne(body, &c, "callback"); err != nil {
+		return Callback{}, err
 	}
 	switch {
 	case c.ID == "" || len(c.ID) > 256:
