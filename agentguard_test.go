@@ -619,3 +619,28 @@ func TestPrincipalFromContext(t *testing.T) {
 		t.Errorf("call ID %q", c.ID)
 	}
 }
+
+// listErr is an error whose type is not comparable: the guard must pass it
+// through without comparing it (== on it panics).
+type listErr struct{ items []string }
+
+func (e listErr) Error() string { return strings.Join(e.items, ",") }
+
+func TestUncomparableToolErrorPassesThrough(t *testing.T) {
+	h := &switchHalter{flying: map[*int]context.CancelCauseFunc{}}
+	for _, opt := range []agentguard.Option{nil, agentguard.WithHalter(h)} {
+		opts := []agentguard.Option{}
+		if opt != nil {
+			opts = append(opts, opt)
+		}
+		g, _ := newGuard(t, opts...)
+		read := agentguard.Wrap(g, "read_file", func(context.Context, string) (string, error) {
+			return "", listErr{[]string{"a", "b"}}
+		})
+		_, err := read(context.Background(), "x")
+		var le listErr
+		if !errors.As(err, &le) || err.Error() != "a,b" {
+			t.Errorf("err = %v, want the tool's listErr", err)
+		}
+	}
+}

@@ -200,7 +200,7 @@ func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool str
 		if err != nil {
 			outcome = OutcomeError
 		}
-		if ferr := f.finish(ctx, resultOf(cfg, out), err, outcome); ferr != err {
+		if ferr := f.finish(ctx, resultOf(cfg, out), err, outcome); replaced(ferr, err) {
 			return denied[Out](cfg, ferr)
 		}
 		return out, err
@@ -223,7 +223,7 @@ func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool str
 		if r.err != nil {
 			outcome = OutcomeError
 		}
-		if ferr := f.finish(ctx, resultOf(cfg, r.out), r.err, outcome); ferr != r.err {
+		if ferr := f.finish(ctx, resultOf(cfg, r.out), r.err, outcome); replaced(ferr, r.err) {
 			return denied[Out](cfg, ferr)
 		}
 		return r.out, r.err
@@ -240,6 +240,18 @@ func resultOf[Out any](cfg *toolConfig, out Out) any {
 		return nil
 	}
 	return out
+}
+
+// replaced reports whether finish replaced the tool's error with the kill
+// switch's denial. It never compares the tool's error as an interface:
+// its type may not be comparable, and == would panic.
+func replaced(ferr, toolErr error) bool {
+	d, ok := ferr.(*DeniedError)
+	if !ok {
+		return false
+	}
+	own, ok := toolErr.(*DeniedError)
+	return !ok || own != d
 }
 
 type toolPanic struct{ v any }
