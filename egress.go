@@ -485,7 +485,7 @@ func normHost(h string) (string, error) {
 			return "", errors.New("agentguard: egress: the host is not an IP address or an ASCII host name (write internationalized names in punycode)")
 		}
 	}
-	if strings.Contains(h, "..") || h[0] == '.' {
+	if strings.Contains(h, "..") || h[0] == '.' || h[len(h)-1] == '.' {
 		return "", errors.New("agentguard: egress: the host has an empty label")
 	}
 	return h, nil
