@@ -15,77 +15,64 @@ import (
 // returns a CEL error (and so denies the call) on input it cannot read.
 func helperFunctions() []cel.EnvOption {
 	return []cel.EnvOption{
-		cel.Function("glob",
-			cel.Overload("glob_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
-				cel.BinaryBinding(func(p, s ref.Val) ref.Val {
-					ps, ok1 := p.(types.String)
-					ss, ok2 := s.(types.String)
-					if !ok1 || !ok2 {
-						return types.NewErr("glob: arguments must be strings")
-					}
-					return types.Bool(Glob(string(ps), string(ss)))
-				}))),
-		cel.Function("urlHost",
-			cel.Overload("urlHost_string", []*cel.Type{cel.StringType}, cel.StringType,
-				cel.UnaryBinding(func(v ref.Val) ref.Val {
-					s, ok := v.(types.String)
-					if !ok {
-						return types.NewErr("urlHost: argument must be a string")
-					}
-					h, err := URLHost(string(s))
-					if err != nil {
-						return types.WrapErr(err)
-					}
-					return types.String(h)
-				}))),
-		cel.Function("emailDomain",
-			cel.Overload("emailDomain_string", []*cel.Type{cel.StringType}, cel.StringType,
-				cel.UnaryBinding(func(v ref.Val) ref.Val {
-					s, ok := v.(types.String)
-					if !ok {
-						return types.NewErr("emailDomain: argument must be a string")
-					}
-					d, err := EmailDomain(string(s))
-					if err != nil {
-						return types.WrapErr(err)
-					}
-					return types.String(d)
-				}))),
-		cel.Function("inCIDR",
-			cel.Overload("inCIDR_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
-				cel.BinaryBinding(func(ip, cidr ref.Val) ref.Val {
-					is, ok1 := ip.(types.String)
-					cs, ok2 := cidr.(types.String)
-					if !ok1 || !ok2 {
-						return types.NewErr("inCIDR: arguments must be strings")
-					}
-					in, err := InCIDR(string(is), string(cs))
-					if err != nil {
-						return types.WrapErr(err)
-					}
-					return types.Bool(in)
-				}))),
-		cel.Function("isIP",
-			cel.Overload("isIP_string", []*cel.Type{cel.StringType}, cel.BoolType,
-				cel.UnaryBinding(func(v ref.Val) ref.Val {
-					s, ok := v.(types.String)
-					if !ok {
-						return types.NewErr("isIP: argument must be a string")
-					}
-					_, err := netip.ParseAddr(string(s))
-					return types.Bool(err == nil)
-				}))),
-		cel.Function("hostMatch",
-			cel.Overload("hostMatch_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
-				cel.BinaryBinding(func(h, p ref.Val) ref.Val {
-					hs, ok1 := h.(types.String)
-					ps, ok2 := p.(types.String)
-					if !ok1 || !ok2 {
-						return types.NewErr("hostMatch: arguments must be strings")
-					}
-					return types.Bool(HostMatch(string(hs), string(ps)))
-				}))),
+		binaryString("glob", cel.BoolType, func(p, s string) (ref.Val, error) {
+			return types.Bool(Glob(p, s)), nil
+		}),
+		unaryString("urlHost", cel.StringType, func(s string) (ref.Val, error) {
+			h, err := URLHost(s)
+			return types.String(h), err
+		}),
+		unaryString("emailDomain", cel.StringType, func(s string) (ref.Val, error) {
+			d, err := EmailDomain(s)
+			return types.String(d), err
+		}),
+		binaryString("inCIDR", cel.BoolType, func(ip, cidr string) (ref.Val, error) {
+			in, err := InCIDR(ip, cidr)
+			return types.Bool(in), err
+		}),
+		unaryString("isIP", cel.BoolType, func(s string) (ref.Val, error) {
+			_, err := netip.ParseAddr(s)
+			return types.Bool(err == nil), nil
+		}),
+		binaryString("hostMatch", cel.BoolType, func(h, p string) (ref.Val, error) {
+			return types.Bool(HostMatch(h, p)), nil
+		}),
 	}
+}
+
+// unaryString declares name(string) as a CEL function of result type out.
+// A non-string argument or an error from f is a CEL error.
+func unaryString(name string, out *cel.Type, f func(string) (ref.Val, error)) cel.EnvOption {
+	return cel.Function(name,
+		cel.Overload(name+"_string", []*cel.Type{cel.StringType}, out,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				s, ok := v.(types.String)
+				if !ok {
+					return types.NewErr("%s: argument must be a string", name)
+				}
+				return celResult(f(string(s)))
+			})))
+}
+
+// binaryString declares name(string, string) like unaryString.
+func binaryString(name string, out *cel.Type, f func(a, b string) (ref.Val, error)) cel.EnvOption {
+	return cel.Function(name,
+		cel.Overload(name+"_string_string", []*cel.Type{cel.StringType, cel.StringType}, out,
+			cel.BinaryBinding(func(a, b ref.Val) ref.Val {
+				as, ok1 := a.(types.String)
+				bs, ok2 := b.(types.String)
+				if !ok1 || !ok2 {
+					return types.NewErr("%s: arguments must be strings", name)
+				}
+				return celResult(f(string(as), string(bs)))
+			})))
+}
+
+func celResult(v ref.Val, err error) ref.Val {
+	if err != nil {
+		return types.WrapErr(err)
+	}
+	return v
 }
 
 // Glob reports whether s matches pattern, where * matches any run of
