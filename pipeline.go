@@ -350,7 +350,10 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 		result = d
 	}
 	// 9. Settle.
-	actual, known := f.actual(out, outcome)
+	actual, known, p := f.actual(out, outcome)
+	if p != nil {
+		outcome, toolErr = OutcomePanic, fmt.Errorf("agentguard: ResultCost panicked: %v", p.v)
+	}
 	if f.res != nil {
 		f.settle(ctx, actual, known)
 	}
@@ -370,26 +373,44 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 	if err := g.record(ctx, &f.ev); err != nil {
 		g.cfg.logger.Error("agentguard: result not recorded", zap.String("call", f.call.ID), zap.Error(err))
 	}
+	if p != nil {
+		panic(p.v) // recorded and settled: re-raised like a tool's panic
+	}
 	return result
 }
 
 // actual is the call's cost: what the tool charged plus its result's cost;
 // when the tool reported nothing, its estimate. A halted or panicked call's
-// outcome is unknown and charged its estimate by the budget.
-func (f *flight) actual(out any, outcome Outcome) ([]Cost, bool) {
+// outcome is unknown and charged its estimate by the budget. A ResultCost
+// that panics is returned as p; the call is then charged what the tool
+// reported plus its estimate, never less than the worst case.
+func (f *flight) actual(out any, outcome Outcome) (actual []Cost, known bool, p *toolPanic) {
 	if outcome != OutcomeOK && outcome != OutcomeError {
-		return nil, false
+		return nil, false, nil
 	}
 	f.mu.Lock()
-	actual := f.charges
+	actual = f.charges
 	f.mu.Unlock()
 	if f.cfg.resultCost != nil && outcome == OutcomeOK {
-		actual = append(actual, f.cfg.resultCost(out)...)
+		rc, p := safeResultCost(f.cfg.resultCost, out)
+		if p != nil {
+			return append(actual[:len(actual):len(actual)], f.call.Estimate...), true, p
+		}
+		actual = append(actual, rc...)
 	}
 	if actual == nil && f.cfg.resultCost == nil {
 		actual = f.call.Estimate
 	}
-	return actual, true
+	return actual, true, nil
+}
+
+func safeResultCost(fn func(any) []Cost, out any) (c []Cost, p *toolPanic) {
+	defer func() {
+		if v := recover(); v != nil {
+			p = &toolPanic{v}
+		}
+	}()
+	return fn(out), nil
 }
 
 // Charge reports a cost incurred by the guarded call whose context ctx is

@@ -81,7 +81,10 @@ func EstimateFunc(f func(c *Call) ([]Cost, error)) ToolOption {
 // ResultCost sets a function that computes a call's actual cost from the
 // tool's result: an LLM call's token usage, say. It is added to what the
 // tool reported with Charge. Without ResultCost and without Charge, a call
-// that returns is charged its estimate.
+// that returns is charged its estimate. A ResultCost that panics has its
+// panic recorded as the call's result (OutcomePanic) and the call charged
+// what it reported with Charge plus its estimate; then the panic is
+// re-raised, as a tool's is.
 func ResultCost[Out any](f func(Out) []Cost) ToolOption {
 	return func(c *toolConfig) {
 		if f == nil {
