@@ -18,6 +18,12 @@ const (
 	EventHalt     EventKind = "halt"     // the kill switch was tripped
 	EventResume   EventKind = "resume"   // the kill switch was resumed
 	EventHook     EventKind = "hook"     // a revocation hook ran (Err says if it failed)
+	// EventTool records a tool's definition as an integration saw it: a
+	// tool that appeared, a definition that changed, one a person
+	// accepted (see Guard.Record). Call.Tool names the tool, Rule says
+	// which ("tool-new", "tool-changed", "tool-accepted"), Reason
+	// describes it and Note holds the definition's hash.
+	EventTool EventKind = "tool"
 )
 
 // Outcome is how a call that ran ended.

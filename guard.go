@@ -287,6 +287,22 @@ func (g *Guard) runClosers() error {
 // now returns the Guard's time.
 func (g *Guard) now() time.Time { return g.cfg.clock() }
 
+// Record writes e through the Guard's Recorder and shows it to its
+// observers, as the Guard does with its own events. It is for
+// integrations that record what is not a guarded call, such as a tool
+// definition an MCP server announced (EventTool). Only EventTool is
+// accepted: the kinds of calls and of the kill switch are the Guard's own.
+// An error means e was not recorded.
+func (g *Guard) Record(ctx context.Context, e *Event) error {
+	if e == nil || e.Kind != EventTool {
+		return errors.New("agentguard: Record: only EventTool events can be recorded from outside the guard")
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return g.record(ctx, e)
+}
+
 // record writes e through the Recorder, if any, then shows it to the
 // observers. Events that are not about a call (halts, resumes, grants) are
 // recorded through it too.

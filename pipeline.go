@@ -97,6 +97,9 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if c.Args, err = toArgs(args, cfg.args); err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, err)
 	}
+	if cfg.hold != nil {
+		return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, cfg.hold)
+	}
 
 	// 2. Kill switch.
 	if h := g.cfg.halter; h != nil {

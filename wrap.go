@@ -19,6 +19,7 @@ type toolConfig struct {
 	resultCost  func(out any) []Cost
 	args        *argsPlan // the tool's input as call.args without JSON; nil when it needs JSON
 	err         error     // a bad option or argument: every call is an invalid-call denial
+	hold        *DeniedError
 }
 
 // Labels attaches labels to a tool, as key/value pairs; the policy sees
@@ -58,6 +59,15 @@ func DenyAsValue() ToolOption {
 // at once even when the tool ignores its context.
 func Cooperative() ToolOption {
 	return func(c *toolConfig) { c.cooperative = true }
+}
+
+// Hold refuses every call made with this option before the kill switch
+// and the policy are asked: a denial of CodePolicyDenied with the rule and
+// reason given, recorded like any other. Adapters use it for a call they
+// know must not run whatever the policy says, such as a call to an MCP
+// tool whose definition changed since a person accepted it.
+func Hold(rule, reason string) ToolOption {
+	return func(c *toolConfig) { c.hold = &DeniedError{Rule: rule, Reason: reason} }
 }
 
 // Estimate sets the tool's estimated cost per call, reserved against the
