@@ -1,0 +1,29 @@
+// Package postgres keeps a fleet's shared state in one PostgreSQL
+// database, so that several processes guarding agents act as one: budget
+// caps hold across all of them, one kill stops them all, and so on.
+//
+// It lives in a module of its own (github.com/hardstop-labs/agentguard/postgres)
+// so that the core library never depends on a database driver; it uses
+// github.com/jackc/pgx/v5.
+//
+// # Schema and migrations
+//
+// Open connects and migrates: every table and function lives in one schema
+// (Options.Schema, "agentguard" by default), created and upgraded from SQL
+// files embedded in the package (migrations/NNNN_*.sql), applied in order,
+// each once, recorded in the schema's schema_migrations table. Migrate runs
+// in one transaction under an advisory lock of the schema, so processes
+// that start together wait for one another and never apply a migration
+// twice; a schema newer than the code is refused.
+//
+// # The ledger
+//
+// DB.Ledger is a budget.Store: pass it as budget.Options.Store (through
+// agentguard.WithBudget). A reservation touches all its caps in one
+// transaction and one round trip (the budget_reserve function), locking
+// the accounts it touches with transaction advisory locks taken in key
+// order; with N callers in any number of processes and room for k, exactly
+// k succeed. Settle commits, releases, or, at or after the hold's deadline,
+// charges the estimate in full; abandoned holds are charged when they come
+// due. The conformance suite budget/storetest runs against it unchanged.
+package postgres
