@@ -54,8 +54,11 @@
 // ErrDenied and the sentinel of its Code (ErrPolicyDenied, ErrHalted,
 // ErrRateLimited, ErrBudgetExceeded, ErrApprovalRequired, ErrApprovalDenied,
 // ErrApprovalTimeout, ErrAuditUnavailable, ErrInvalidCall) through errors.Is.
-// For frameworks that hide a tool's errors from the model, DenyAsValue
-// returns the denial's text as the tool's result.
+// For frameworks that hide a tool's errors from the model, DenyAs returns
+// the denial as the tool's result, of any type (DenyAsValue for strings).
+//
+// A tool whose context is a framework's own type still runs with the
+// guarded context: see Wrap, and Context for ADK's tool.Context.
 //
 // The tool's own errors pass through untouched. A tool that panics has its
 // panic recorded and re-raised.

@@ -417,8 +417,8 @@ func safeResultCost(fn func(any) []Cost, out any) (c []Cost, p *toolPanic) {
 }
 
 // Charge reports a cost incurred by the guarded call whose context ctx is
-// (the context the tool was given): tokens used by a model, dollars spent
-// on an API. The budget commits it when the call returns. It returns an
+// (the context the tool was given, whatever its type: see Wrap): tokens
+// used by a model, dollars spent on an API. The budget commits it when the call returns. It returns an
 // error for a negative amount, an empty unit, or a context that is not a
 // guarded call's.
 func Charge(ctx context.Context, c Cost) error {
@@ -428,7 +428,7 @@ func Charge(ctx context.Context, c Cost) error {
 	if c.Unit == "" {
 		return errors.New("agentguard: Charge: empty unit")
 	}
-	f, ok := ctx.Value(flightKey{}).(*flight)
+	f, ok := flightOf(ctx)
 	if !ok {
 		return errors.New("agentguard: Charge: the context is not a guarded call's")
 	}
@@ -445,7 +445,7 @@ func Charge(ctx context.Context, c Cost) error {
 // inside a tool uses it to learn its call's ID and principal; the egress
 // transport uses it to attribute requests to the tool that made them.
 func CallFrom(ctx context.Context) (*Call, bool) {
-	f, ok := ctx.Value(flightKey{}).(*flight)
+	f, ok := flightOf(ctx)
 	if !ok {
 		return nil, false
 	}

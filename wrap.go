@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 )
 
 // ToolOption configures one wrapped tool.
@@ -18,7 +19,10 @@ type toolConfig struct {
 	estimate    func(*Call) ([]Cost, error)
 	resultCost  func(out any) []Cost
 	args        *argsPlan // the tool's input as call.args without JSON; nil when it needs JSON
-	err         error     // a bad option or argument: every call is an invalid-call denial
+	runCtx      ctxPlan   // how the tool gets the guarded context (toolctx.go)
+	denyAs      func(*DeniedError) any
+	denyAsType  reflect.Type // the result type denyAs returns
+	err         error        // a bad option or argument: every call is an invalid-call denial
 	hold        *DeniedError
 }
 
@@ -50,6 +54,26 @@ func Labels(kv ...string) ToolOption {
 // as invalid.
 func DenyAsValue() ToolOption {
 	return func(c *toolConfig) { c.denyAsValue = true }
+}
+
+// DenyAs makes a wrapped tool return a denial as its result, built by f,
+// with a nil error: for frameworks that show the model a tool's result but
+// abort the run on its errors (Eino, Genkit, langchaingo). Out must be the
+// tool's result type; on a tool whose result type differs every call is
+// denied as invalid. f gets the denial (its Error is the text written for
+// the model; it marshals to JSON); the tool's own errors pass through
+// untouched.
+//
+//	agentguard.DenyAs(func(d *agentguard.DeniedError) Receipt { return Receipt{Error: d.Error()} })
+func DenyAs[Out any](f func(*DeniedError) Out) ToolOption {
+	return func(c *toolConfig) {
+		if f == nil {
+			c.err = errors.Join(c.err, errors.New("agentguard: DenyAs: nil function"))
+			return
+		}
+		c.denyAs = func(d *DeniedError) any { return f(d) }
+		c.denyAsType = reflect.TypeFor[Out]()
+	}
 }
 
 // Cooperative declares that the tool returns promptly when its context is
@@ -158,9 +182,13 @@ func validTool(name string) error {
 // the call returns ErrHalted to the caller at once.
 //
 // C is the context type of fn: context.Context, or a framework's own type
-// that embeds it. When C is context.Context the tool gets a context that
-// the kill switch cancels and that Charge and CallFrom understand;
-// otherwise it gets the caller's.
+// that embeds it. The tool gets a context that the kill switch cancels and
+// that Charge and CallFrom understand: with context.Context, that context;
+// with a struct or a pointer to a struct embedding context.Context
+// (Genkit's *ai.ToolContext), a shallow copy whose embedded context is the guarded
+// one; with any other type (ADK's tool.Context, an interface), the
+// caller's value, bound to the call while it runs, so that Charge and
+// CallFrom accept it and Context returns the guarded context.
 //
 // Bad arguments (a nil Guard, a nil fn, an invalid tool name, a bad
 // option) do not panic: every call is denied with ErrInvalidCall, saying
@@ -170,7 +198,9 @@ func Wrap[C context.Context, In, Out any](g *Guard, tool string, fn func(C, In) 
 	if cfg.denyAsValue && reflect.TypeFor[Out]().Kind() != reflect.String {
 		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAsValue on tool %q whose result type %v is not a string", tool, reflect.TypeFor[Out]()))
 	}
+	checkDenyAs[Out](cfg, tool)
 	cfg.args = planArgs(reflect.TypeFor[In]())
+	cfg.runCtx = planCtx[C]()
 	return func(ctx C, in In) (Out, error) {
 		return guarded(g, cfg, tool, ctx, in, in, fn)
 	}
@@ -186,8 +216,18 @@ func WrapJSON[C context.Context, A ~string | ~[]byte, Out any](g *Guard, tool st
 	if cfg.denyAsValue && reflect.TypeFor[Out]().Kind() != reflect.String {
 		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAsValue on tool %q whose result type %v is not a string", tool, reflect.TypeFor[Out]()))
 	}
+	checkDenyAs[Out](cfg, tool)
+	cfg.runCtx = planCtx[C]()
 	return func(ctx C, raw A) (Out, error) {
 		return guarded(g, cfg, tool, ctx, rawJSON(raw), raw, fn)
+	}
+}
+
+// checkDenyAs makes a DenyAs whose result type is not the tool's an
+// invalid-call error on every call.
+func checkDenyAs[Out any](cfg *toolConfig, tool string) {
+	if cfg.denyAs != nil && cfg.denyAsType != reflect.TypeFor[Out]() {
+		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAs on tool %q returns %v, not the tool's result type %v", tool, cfg.denyAsType, reflect.TypeFor[Out]()))
 	}
 }
 
@@ -199,10 +239,8 @@ func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool str
 	if err != nil {
 		return denied[Out](cfg, err)
 	}
-	runCtx := ctx
-	if rc, ok := any(f.ctx).(C); ok {
-		runCtx = rc
-	}
+	runCtx, unbind := runContext(cfg.runCtx, ctx, f)
+	defer unbind()
 	if f.exit == nil || cfg.cooperative {
 		out, p, err := runInline(fn, runCtx, in)
 		if p != nil {
@@ -288,6 +326,14 @@ func runInline[C any, In, Out any](fn func(C, In) (Out, error), ctx C, in In) (o
 // denied returns a denial the way the tool is configured to.
 func denied[Out any](cfg *toolConfig, err error) (Out, error) {
 	var zero Out
+	if cfg.denyAs != nil && cfg.err == nil {
+		var d *DeniedError
+		if errors.As(err, &d) {
+			if out, ok := cfg.denyAs(d).(Out); ok {
+				return out, nil
+			}
+		}
+	}
 	if cfg.denyAsValue && cfg.err == nil {
 		var d *DeniedError
 		if errors.As(err, &d) {
@@ -362,7 +408,26 @@ func (g *Guard) Check(ctx context.Context, tool string, args any, opts ...ToolOp
 // Ticket is an admitted call of the two-step form. It is safe for
 // concurrent use.
 type Ticket struct {
-	f *flight
+	f      *flight
+	mu     sync.Mutex
+	unbind func()
+}
+
+// Bind binds c, the framework's own context value that the tool runs with
+// (ADK's tool.Context), to the call until Done: Charge and CallFrom given c
+// then act on this call, and Context(c) returns the ticket's Context. It is
+// for adapters that cannot hand the tool the ticket's Context; only pointer
+// values can be bound (others are ignored). A second Bind replaces the
+// first.
+func (t *Ticket) Bind(c context.Context) {
+	unbind := bind(c, t.f)
+	t.mu.Lock()
+	prev := t.unbind
+	t.unbind = unbind
+	t.mu.Unlock()
+	if prev != nil {
+		prev()
+	}
 }
 
 // Context returns the context to run the tool with: the kill switch
@@ -378,6 +443,13 @@ func (t *Ticket) Call() *Call { return &t.f.call }
 // it ran (the result must then be discarded). A second Done returns an
 // error and records nothing.
 func (t *Ticket) Done(result any, err error) error {
+	t.mu.Lock()
+	unbind := t.unbind
+	t.unbind = nil
+	t.mu.Unlock()
+	if unbind != nil {
+		defer unbind()
+	}
 	outcome := OutcomeOK
 	if err != nil {
 		outcome = OutcomeError

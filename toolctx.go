@@ -1,0 +1,152 @@
+package agentguard
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"sync/atomic"
+)
+
+// A tool whose context type C is not context.Context (ADK's tool.Context,
+// Genkit's *ai.ToolContext) cannot simply be given the guarded context. The
+// guard reaches it in one of two ways, chosen once per wrapped tool:
+//
+//   - C is a struct, or a pointer to a struct, that embeds context.Context
+//     (Genkit's *ai.ToolContext): the tool gets a shallow copy whose embedded context
+//     is the guarded one, so cancellation, Charge and CallFrom work as with
+//     a plain context.
+//   - otherwise (an interface such as ADK's tool.Context): the framework
+//     value is bound to the call while the tool runs, so Charge, CallFrom
+//     and Context given that value act on the call. Context(c) returns the
+//     guarded context, which the kill switch cancels.
+
+// ctxPlan is how a tool of context type C gets the guarded context.
+type ctxPlan struct {
+	embed int  // index of the embedded context.Context in C's struct; -1 when C is no such struct
+	ptr   bool // C is a pointer to that struct
+}
+
+var contextType = reflect.TypeFor[context.Context]()
+
+func planCtx[C context.Context]() ctxPlan {
+	t := reflect.TypeFor[C]()
+	ptr := t.Kind() == reflect.Pointer
+	if ptr {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ctxPlan{embed: -1}
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.IsExported() && f.Type == contextType {
+			return ctxPlan{embed: i, ptr: ptr}
+		}
+	}
+	return ctxPlan{embed: -1}
+}
+
+// runContext returns the context value the tool runs with, and a function
+// to call when it has returned.
+func runContext[C context.Context](plan ctxPlan, ctx C, f *flight) (C, func()) {
+	if rc, ok := any(f.ctx).(C); ok {
+		return rc, func() {}
+	}
+	if plan.embed >= 0 {
+		v := reflect.ValueOf(&ctx).Elem()
+		if plan.ptr && !v.IsNil() {
+			v = v.Elem()
+		}
+		if v.Kind() == reflect.Struct {
+			cp := reflect.New(v.Type())
+			cp.Elem().Set(v)
+			cp.Elem().Field(plan.embed).Set(reflect.ValueOf(f.ctx))
+			if !plan.ptr {
+				cp = cp.Elem()
+			}
+			return cp.Interface().(C), func() {}
+		}
+	}
+	return ctx, bind(ctx, f)
+}
+
+// bindings maps framework context values to the calls they run, for tools
+// whose context cannot be replaced. nbound counts them, so that lookups cost
+// nothing while there are none.
+var (
+	bindings sync.Map // context.Context (a pointer) → *flight
+	nbound   atomic.Int64
+)
+
+// bindable reports whether ctx can key the bindings: only pointers, whose
+// identity is the framework value's (and which are always comparable).
+func bindable(ctx context.Context) bool {
+	return ctx != nil && reflect.TypeOf(ctx).Kind() == reflect.Pointer
+}
+
+// bind binds ctx to f until the returned function is called. A binding it
+// shadows (the same value guarded twice, nested) comes back after.
+func bind(ctx context.Context, f *flight) func() {
+	if !bindable(ctx) {
+		return func() {}
+	}
+	nbound.Add(1)
+	prev, had := bindings.Swap(ctx, f)
+	return func() {
+		if had {
+			bindings.CompareAndSwap(ctx, f, prev)
+		} else {
+			bindings.CompareAndDelete(ctx, f)
+		}
+		nbound.Add(-1)
+	}
+}
+
+// flightOf returns the guarded call ctx belongs to: the guarded context
+// itself, a framework value bound to a call, or a context derived from a
+// guarded one.
+func flightOf(ctx context.Context) (*flight, bool) {
+	if ctx == nil {
+		return nil, false
+	}
+	if fc, ok := ctx.(*flightCtx); ok {
+		return fc.f, true
+	}
+	if f, ok := bound(ctx); ok {
+		return f, true
+	}
+	f, ok := ctx.Value(flightKey{}).(*flight)
+	return f, ok
+}
+
+func bound(ctx context.Context) (*flight, bool) {
+	if nbound.Load() == 0 || !bindable(ctx) {
+		return nil, false
+	}
+	v, ok := bindings.Load(ctx)
+	if !ok {
+		return nil, false
+	}
+	return v.(*flight), true
+}
+
+// Context returns the guarded context of the call that ctx runs, for a
+// tool whose context is a framework's own type that the guard could not
+// replace (ADK's tool.Context): the kill switch cancels it, with the trip
+// as its cause. For any other ctx it returns ctx, which is then already
+// the guarded context or not a guarded call's. A tool that does slow work
+// passes Context(ctx) to it:
+//
+//	func search(tc tool.Context, in Query) (Hits, error) {
+//		ctx := agentguard.Context(tc)
+//		req, _ := http.NewRequestWithContext(ctx, "GET", in.URL, nil)
+//		...
+//	}
+//
+// Charge and CallFrom need no such step: they accept the framework value.
+func Context(ctx context.Context) context.Context {
+	if f, ok := bound(ctx); ok {
+		return f.ctx
+	}
+	return ctx
+}
