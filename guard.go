@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
 )
 
@@ -24,6 +25,8 @@ type Guard struct {
 	lastID atomic.Int64 // the time part of the last call ID (see newCallID)
 	once   sync.Once
 	errs   error
+
+	killStore *killswitch.StoreTrigger // from WithKillStore, set in New
 }
 
 // Option configures a Guard in New.

@@ -116,22 +116,79 @@ func WithKillFile(path string, interval time.Duration, opts killswitch.FileOptio
 			if err := tr.Check(g.now()); err != nil {
 				opts.OnError(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				tr.Run(ctx, interval)
-			}()
-			g.cfg.closers = append(g.cfg.closers, func() error {
-				cancel()
-				<-done
-				return nil
-			})
+			g.background(func(ctx context.Context) { tr.Run(ctx, interval) })
 			return nil
 		})
 		return nil
 	}
 }
+
+// background runs fn in a goroutine until Close, which cancels its
+// context and waits for it.
+func (g *Guard) background(fn func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	g.cfg.closers = append(g.cfg.closers, func() error {
+		cancel()
+		<-done
+		return nil
+	})
+}
+
+// WithKillStore makes the kill switch follow a fleet's store (for
+// example PostgreSQL's, from package postgres) through a
+// killswitch.StoreTrigger with opts: a trip made anywhere in the fleet
+// halts the calls in flight here, and a process that cannot read the
+// store for longer than opts.Stale counts as tripped. The store is read
+// once in New (a trip in force at start refuses the first call), then
+// every interval and, when the store pushes changes, after every change,
+// until Close. It needs WithKillSwitch. Trip and resume for the fleet
+// with the trigger that Guard.KillStore returns, or from the command line
+// (`agentguard kill --postgres DSN`).
+func WithKillStore(st killswitch.Store, interval time.Duration, opts killswitch.StoreOptions) Option {
+	return func(c *config) error {
+		if st == nil {
+			return errors.New("agentguard: WithKillStore: nil store")
+		}
+		if interval <= 0 {
+			return fmt.Errorf("agentguard: WithKillStore: interval %v is not positive", interval)
+		}
+		c.onNew = append(c.onNew, func(g *Guard) error {
+			ks, ok := g.cfg.halter.(*switchHalter)
+			if !ok {
+				return errors.New("agentguard: WithKillStore: needs WithKillSwitch")
+			}
+			ks.attach(g)
+			if opts.OnError == nil {
+				opts.OnError = func(err error) {
+					g.cfg.logger.Error("agentguard: kill switch store", zap.Error(err))
+				}
+			}
+			if opts.Clock == nil {
+				opts.Clock = g.now
+			}
+			tr, err := killswitch.NewStoreTrigger(ks.sw, st, opts)
+			if err != nil {
+				return fmt.Errorf("agentguard: WithKillStore: %w", err)
+			}
+			if err := tr.Check(context.Background()); err != nil {
+				opts.OnError(err)
+			}
+			g.killStore = tr
+			g.background(func(ctx context.Context) { tr.Run(ctx, interval) })
+			return nil
+		})
+		return nil
+	}
+}
+
+// KillStore returns the trigger of WithKillStore, through which this
+// process trips and resumes the whole fleet, or nil without one.
+func (g *Guard) KillStore() *killswitch.StoreTrigger { return g.killStore }
 
 // switchHalter is the Halter, and the Observer feeding the breakers, of a
 // Guard with a kill switch.

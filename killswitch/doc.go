@@ -43,6 +43,19 @@
 // ResumeOnRemove; otherwise resume in process ([Switch.Resume], the HTTP
 // API). A file still present after a resume trips again at the next check.
 //
+// # Fleets
+//
+// A [Store] keeps trips where every process of a fleet sees them (package
+// postgres keeps them in PostgreSQL); a [StoreTrigger] makes each
+// process's Switch follow it: [StoreTrigger.Trip] and
+// [StoreTrigger.Resume] change the store for everyone, and
+// [StoreTrigger.Run] re-reads it at an interval and, when the store is a
+// [Watcher], at once after every change, so a trip anywhere cancels the
+// calls in flight everywhere. A process that cannot read the store for
+// longer than [StoreOptions].Stale trips everything until it can again.
+// [Mem] is the in-memory store and the reference; package switchtest
+// checks a store against the contract.
+//
 // # Kill file format
 //
 // A kill file is UTF-8 text of at most 4096 bytes ([MaxKillFileSize]):
