@@ -89,7 +89,10 @@ func WithBreaker(s killswitch.Settings) Option {
 // WithKillFile watches the kill file at path with a killswitch.FileTrigger
 // and opts, checking it once in New (a kill file present at start trips
 // before the first call) and then every interval until Close. It needs
-// WithKillSwitch. `agentguard kill --file PATH` writes the file.
+// WithKillSwitch. `agentguard kill --file PATH` writes the file. Each
+// check waits at most opts.Timeout for the file system, so New and Close
+// return in bounded time even when the path blocks (see
+// killswitch.FileTrigger.Check).
 func WithKillFile(path string, interval time.Duration, opts killswitch.FileOptions) Option {
 	return func(c *config) error {
 		if interval <= 0 {

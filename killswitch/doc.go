@@ -37,8 +37,12 @@
 //
 // A [FileTrigger] trips while a kill file exists; [NewHandler] serves an
 // HTTP API with a bearer token; [OnSignal] trips on OS signals. A kill
-// file that cannot be read (other than absent) for longer than the
-// trigger's staleness bound trips the trigger's scope: fail closed.
+// file that cannot be read (other than absent) for the trigger's staleness
+// bound trips the trigger's scope, whatever the reason: fail closed. A
+// check waits at most [FileOptions.Timeout] for the file system, so a path
+// that blocks (a hung network mount) counts as unreadable rather than
+// wedging the trigger; a kill file that is not a regular file (a named
+// pipe, a device, a directory) trips at once ([ErrNotRegular]).
 // Removing the file does not resume unless the trigger has
 // ResumeOnRemove; otherwise resume in process ([Switch.Resume], the HTTP
 // API). A file still present after a resume trips again at the next check.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -30,6 +31,12 @@ type FileOptions struct {
 	// The time counts from the last successful check, or from the first
 	// check. Zero trips at the first check that cannot read it.
 	Stale time.Duration
+	// Timeout bounds how long one check waits for the file system: a path
+	// that blocks (a hung network mount) counts as unreadable once it has
+	// not answered within Timeout, so that a check, and New and Close of a
+	// Guard watching the file, return in bounded time. Zero means one
+	// second, or Stale when that is shorter and not zero.
+	Timeout time.Duration
 	// OnError receives the errors of the checks that Run makes. The
 	// trigger acts on them itself (see Stale); OnError is for logging.
 	OnError func(error)
@@ -45,9 +52,29 @@ type FileTrigger struct {
 	path string
 	opts FileOptions
 
+	read func(path string) ([]byte, error) // ReadKillFile; replaced in tests
+
 	mu       sync.Mutex
-	lastGood time.Time // the last check that read the file or saw it absent
-	tripped  *Halt     // what this trigger last tripped, nil if nothing
+	lastGood time.Time       // the last check that read the file or saw it absent
+	tripped  *Halt           // what this trigger last tripped, nil if nothing
+	pending  chan readResult // a read that has not answered yet, nil if none
+}
+
+type readResult struct {
+	data []byte
+	err  error
+}
+
+// ErrNotRegular is matched by the error of a kill file that is not a
+// regular file (a named pipe, a device, a directory, a socket): such a
+// file trips the trigger's scope at once.
+var ErrNotRegular = errors.New("not a regular file")
+
+// errTimeout is the error of a read that did not answer within Timeout.
+type errTimeout time.Duration
+
+func (e errTimeout) Error() string {
+	return fmt.Sprintf("the file system did not answer within %v", time.Duration(e))
 }
 
 // NewFileTrigger returns a trigger that trips sw from the kill file at
@@ -62,10 +89,19 @@ func NewFileTrigger(sw *Switch, path string, opts FileOptions) (*FileTrigger, er
 	if opts.Stale < 0 {
 		return nil, fmt.Errorf("killswitch: file trigger: negative Stale %v", opts.Stale)
 	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("killswitch: file trigger: negative Timeout %v", opts.Timeout)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Second
+		if opts.Stale > 0 && opts.Stale < opts.Timeout {
+			opts.Timeout = opts.Stale
+		}
+	}
 	if opts.Who == "" {
 		opts.Who = "file:" + path
 	}
-	return &FileTrigger{sw: sw, path: path, opts: opts}, nil
+	return &FileTrigger{sw: sw, path: path, opts: opts, read: ReadKillFile}, nil
 }
 
 // Path returns the kill file's path.
@@ -75,20 +111,30 @@ func (t *FileTrigger) Path() string { return t.path }
 //   - present: trips the file's scope with its reason, unless that exact
 //     trip is already in force;
 //   - absent: nothing, or with ResumeOnRemove resumes what the file tripped;
-//   - unreadable: returns the error, and trips Scope once the file has
-//     been unreadable for longer than Stale;
+//   - unreadable, or not answering within Timeout: returns the error, and
+//     trips Scope once the file has been unreadable for Stale or longer;
+//   - not a regular file (a named pipe, a device, a directory): trips
+//     Scope, and returns an error matching ErrNotRegular;
 //   - malformed: trips Scope (the broadest the trigger may) with the first
 //     line as reason, and returns the parse error.
 //
 // It returns the errors of reading, parsing and tripping (hooks included).
+// It waits at most Timeout for the file system (plus the time hooks take).
+// A read that does not answer is left running: the trigger starts no other
+// until it has answered, and checks meanwhile count as unreadable.
 func (t *FileTrigger) Check(now time.Time) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.lastGood.IsZero() {
 		t.lastGood = now
 	}
-	data, err := readBounded(t.path, MaxKillFileSize+1)
+	data, err := t.readFile()
 	switch {
+	case errors.Is(err, ErrNotRegular):
+		t.lastGood = now
+		err = fmt.Errorf("killswitch: kill file %s: %w", t.path, err)
+		why := fmt.Sprintf("kill file %s present [%v]", t.path, err)
+		return errors.Join(err, t.trip(t.opts.Scope, t.opts.Who, why, false))
 	case errors.Is(err, fs.ErrNotExist):
 		t.lastGood = now
 		if t.tripped != nil && t.opts.ResumeOnRemove {
@@ -168,13 +214,78 @@ func narrow(base, by Scope) (Scope, error) {
 		set("tool", &base.Tool, by.Tool))
 }
 
-func readBounded(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
+// readFile reads the kill file, waiting at most Timeout. A read still
+// running from an earlier check is waited for first; as it began before
+// this check, its answer only frees the way for a fresh read.
+func (t *FileTrigger) readFile() ([]byte, error) {
+	timer := time.NewTimer(t.opts.Timeout)
+	defer timer.Stop()
+	for fresh := false; ; fresh = true {
+		if t.pending == nil {
+			ch := make(chan readResult, 1)
+			go func(read func(string) ([]byte, error), path string) {
+				data, err := read(path)
+				ch <- readResult{data, err}
+			}(t.read, t.path)
+			t.pending, fresh = ch, true
+		}
+		select {
+		case r := <-t.pending:
+			t.pending = nil
+			if fresh {
+				return r.data, r.err
+			}
+		case <-timer.C:
+			return nil, errTimeout(t.opts.Timeout)
+		}
+	}
+}
+
+// ReadKillFile reads the kill file at path, at most MaxKillFileSize+1
+// bytes, without blocking on what is not a regular file: it checks the
+// file's type before opening it, opens it non-blocking and checks the
+// opened file's type again, so that a named pipe or a device put in its
+// place returns an error matching ErrNotRegular instead of waiting for a
+// writer. A file system that does not answer (a hung network mount) can
+// still block it: FileTrigger bounds that with its Timeout.
+func ReadKillFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := regular(fi); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, n))
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if err := regular(fi); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(f, MaxKillFileSize+1))
+}
+
+func regular(fi fs.FileInfo) error {
+	if fi.Mode().IsRegular() {
+		return nil
+	}
+	kind := "special file"
+	switch m := fi.Mode(); {
+	case m&fs.ModeNamedPipe != 0:
+		kind = "named pipe"
+	case m.IsDir():
+		kind = "directory"
+	case m&fs.ModeSocket != 0:
+		kind = "socket"
+	case m&fs.ModeDevice != 0:
+		kind = "device"
+	}
+	return fmt.Errorf("a %s, %w", kind, ErrNotRegular)
 }
 
 // Run checks the kill file every interval until ctx is done, and returns

@@ -3,6 +3,7 @@ package killswitch
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,10 +138,9 @@ func TestFileTriggerUnreadable(t *testing.T) {
 	if err := tr.Check(clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	// A directory in the file's place cannot be read, even by root.
-	if err := os.Mkdir(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	// The file system refuses the read (as it would a file root cannot read
+	// on a network mount).
+	tr.read = func(string) ([]byte, error) { return nil, fs.ErrPermission }
 	clk.Advance(10 * time.Second)
 	if err := tr.Check(clk.Now()); err == nil {
 		t.Fatal("Check of an unreadable file = nil, want its error")
@@ -162,9 +162,7 @@ func TestFileTriggerUnreadable(t *testing.T) {
 		t.Error("a still unreadable file tripped again")
 	}
 	// Readable and absent again: the trip stays (no ResumeOnRemove).
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
+	tr.read = ReadKillFile
 	if err := tr.Check(clk.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +174,11 @@ func TestFileTriggerUnreadable(t *testing.T) {
 func TestFileTriggerZeroStale(t *testing.T) {
 	sw := New(Options{})
 	path := filepath.Join(t.TempDir(), "KILL")
-	if err := os.Mkdir(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	tr, err := NewFileTrigger(sw, path, FileOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.read = func(string) ([]byte, error) { return nil, fs.ErrPermission }
 	if err := tr.Check(time.Now()); err == nil {
 		t.Fatal("Check = nil, want the read error")
 	}
@@ -265,5 +261,8 @@ func TestNewFileTriggerErrors(t *testing.T) {
 	}
 	if _, err := NewFileTrigger(sw, "x", FileOptions{Stale: -1}); err == nil {
 		t.Error("negative Stale accepted")
+	}
+	if _, err := NewFileTrigger(sw, "x", FileOptions{Timeout: -1}); err == nil {
+		t.Error("negative Timeout accepted")
 	}
 }

@@ -123,17 +123,15 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fset.Usage()
 		return 2
 	}
-	f, err := os.Open(*path)
+	data, err := killswitch.ReadKillFile(*path)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stdout, "not tripped: no kill file at %s\n", *path)
 		return 0
 	}
-	if err != nil {
-		fmt.Fprintf(stdout, "tripped: kill file %s is unreadable (%v); watching processes trip once it stays so past their staleness bound\n", *path, err)
+	if errors.Is(err, killswitch.ErrNotRegular) {
+		fmt.Fprintf(stdout, "tripped: kill file %s is %v; watching processes trip their whole scope\n", *path, err)
 		return 1
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, killswitch.MaxKillFileSize+1))
 	if err != nil {
 		fmt.Fprintf(stdout, "tripped: kill file %s is unreadable (%v); watching processes trip once it stays so past their staleness bound\n", *path, err)
 		return 1

@@ -93,8 +93,8 @@ func TestKillStatusMalformed(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dir")
 	os.Mkdir(dir, 0o755)
 	code, out, _ = runCmd("status", "--file", dir)
-	if code != 1 || !strings.Contains(out, "unreadable") {
-		t.Errorf("status of an unreadable file: %d %q", code, out)
+	if code != 1 || !strings.Contains(out, "is a directory, not a regular file") {
+		t.Errorf("status of a directory: %d %q", code, out)
 	}
 }
 
