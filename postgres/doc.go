@@ -26,4 +26,17 @@
 // k succeed. Settle commits, releases, or, at or after the hold's deadline,
 // charges the estimate in full; abandoned holds are charged when they come
 // due. The conformance suite budget/storetest runs against it unchanged.
+//
+// # The kill switch
+//
+// DB.KillStore is a killswitch.Store and killswitch.Watcher: the trips in
+// force, one row per scope, and a trigger on the table that NOTIFYs the
+// channel "<schema>.kill" at every change. Give it to
+// agentguard.WithKillStore: each process's killswitch.StoreTrigger LISTENs
+// on a connection of its own and re-reads the trips at once after a
+// change (polling at the interval as a fallback), so a trip anywhere
+// cancels the calls in flight in every process within milliseconds; a
+// process that cannot read the table for longer than its staleness bound
+// trips everything until it can again. `agentguard kill --postgres DSN`
+// trips from the command line.
 package postgres
