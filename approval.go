@@ -93,12 +93,12 @@ func (s *approvalStage) Await(ctx context.Context, c *Call, req ApprovalRequest)
 	p := approval.Principal(c.Principal)
 	hash, err := approval.HashCall(c.Tool, c.Args, p) // the real arguments: the card may show redacted ones
 	if err != nil {
-		return Approval{}, fmt.Errorf("agentguard: hashing the call for approval: %w", err)
+		return Approval{}, &DeniedError{Code: CodeInternal, Reason: "the call could not be prepared for approval", Err: fmt.Errorf("agentguard: hashing the call for approval: %w", err)}
 	}
 	args := g.redact(c.Args)
 	if g.cfg.redactor == nil {
 		if args, err = cloneArgs(c.Args); err != nil {
-			return Approval{}, fmt.Errorf("agentguard: copying arguments for approval: %w", err)
+			return Approval{}, &DeniedError{Code: CodeInternal, Reason: "the call could not be prepared for approval", Err: fmt.Errorf("agentguard: copying arguments for approval: %w", err)}
 		}
 	}
 	timeout := req.Timeout
@@ -177,13 +177,23 @@ func refusal(err error, req ApprovalRequest, timeout time.Duration) approvalDeni
 		d.Code = CodeApprovalTimeout
 		d.Reason = fmt.Sprintf("no approval arrived within %s", timeout)
 	case errors.Is(err, approval.ErrMismatch):
-		d.Reason = "the verdict was for a different call, so it does not count"
+		d.Code = CodeApprovalInvalid
+		d.Reason = "the verdict that came back answers another request, so it does not count"
+	case errors.Is(err, approval.ErrForged):
+		d.Code = CodeApprovalInvalid
+		d.Reason = "the verdict that came back carries another call's hash (it was not made from this call's card), so it does not count"
 	case errors.Is(err, approval.ErrReused):
-		d.Reason = "the verdict was already used for another call, so it does not count"
+		d.Code = CodeApprovalInvalid
+		d.Reason = "the verdict was already used once, or this call was already put to the approver: a replay does not count"
 	case errors.Is(err, approval.ErrCancelled):
-		d.Reason = "the call was cancelled while waiting for approval"
+		d.Code = CodeCancelled
+		d.Reason = stageReason(StageApproval, CodeCancelled)
+	case errors.Is(err, approval.ErrInvalid):
+		d.Code = CodeInternal
+		d.Reason = "the approval request could not be made"
 	default:
-		d.Reason = "the approver failed, so the call is refused"
+		d.Code = CodeUnavailable
+		d.Reason = stageReason(StageApproval, CodeUnavailable)
 	}
 	return approvalDenial{DeniedError: d, approver: re.By, note: re.Note}
 }

@@ -210,16 +210,24 @@ func wantDenied(t *testing.T, err error, code agentguard.Code, sentinel error) *
 
 func TestApprovalRejectedNeverRuns(t *testing.T) {
 	for _, c := range []struct {
-		name   string
-		answer func(r *approval.Request) approval.Verdict
-		reason string
+		name     string
+		answer   func(r *approval.Request) approval.Verdict
+		reason   string
+		code     agentguard.Code
+		sentinel error
 	}{
-		{"rejected", func(r *approval.Request) approval.Verdict { return r.Reject("bob", "too risky") }, "rejected by bob: too risky"},
+		{"rejected", func(r *approval.Request) approval.Verdict { return r.Reject("bob", "too risky") }, "rejected by bob: too risky",
+			agentguard.CodeApprovalRejected, agentguard.ErrApprovalDenied},
 		{"hash mismatch", func(r *approval.Request) approval.Verdict {
 			v := r.Approve("bob", "")
 			v.Hash = strings.Repeat("0", 64)
 			return v
-		}, "different call"},
+		}, "another call's hash", agentguard.CodeApprovalInvalid, approval.ErrForged},
+		{"other request", func(r *approval.Request) approval.Verdict {
+			v := r.Approve("bob", "")
+			v.ID = "someone-else"
+			return v
+		}, "answers another request", agentguard.CodeApprovalInvalid, approval.ErrMismatch},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := &apprRecorder{}
@@ -229,7 +237,7 @@ func TestApprovalRejectedNeverRuns(t *testing.T) {
 			var ran atomic.Int64
 			ref := agentguard.Wrap(g, "refund", func(context.Context, apprArgs) (string, error) { ran.Add(1); return "", nil })
 			_, err := ref(context.Background(), apprArgs{Order: "A", Amount: 500})
-			d := wantDenied(t, err, agentguard.CodeApprovalRejected, agentguard.ErrApprovalDenied)
+			d := wantDenied(t, err, c.code, c.sentinel)
 			if d.Rule != "big-refunds" || !strings.Contains(d.Reason, c.reason) || d.Stage != agentguard.StageApproval {
 				t.Fatalf("denial = %+v", d)
 			}
@@ -261,8 +269,8 @@ func TestApprovalVerdictReusedForAnotherCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := ref(context.Background(), apprArgs{Order: "A", Amount: 500}) // same arguments, another call
-	d := wantDenied(t, err, agentguard.CodeApprovalRejected, agentguard.ErrApprovalDenied)
-	if !strings.Contains(d.Reason, "already used") || ran.Load() != 1 {
+	d := wantDenied(t, err, agentguard.CodeApprovalInvalid, approval.ErrReused)
+	if !strings.Contains(d.Reason, "already used") || !errors.Is(err, agentguard.ErrApprovalInvalid) || ran.Load() != 1 {
 		t.Fatalf("denial = %+v, ran %d", d, ran.Load())
 	}
 }

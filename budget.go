@@ -193,7 +193,7 @@ func (b *budgetStage) Reserve(ctx context.Context, c *Call) (Reservation, error)
 	if len(c.Estimate) == 0 && pol != nil {
 		est, err := b.policyEstimate(ctx, pol, c)
 		if err != nil {
-			return nil, &DeniedError{Code: CodeBudgetExceeded, Rule: "cost-estimate", Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: err}
+			return nil, &DeniedError{Code: CodeUnavailable, Rule: "cost-estimate", Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: err}
 		}
 		// The policy's estimate becomes the call's (Call.Estimate: "from
 		// the tool's options or the policy"), so that the decision records
@@ -276,7 +276,7 @@ func budgetDenial(err error) error {
 		}
 		return &DeniedError{Code: CodeBudgetExceeded, Rule: ex.Cap, Reason: reason, RetryAfter: ex.RetryAfter, Err: err}
 	}
-	return &DeniedError{Code: CodeBudgetExceeded, Rule: "budget", Reason: "the budget could not be checked, so the call cannot be paid for", Err: err}
+	return &DeniedError{Code: CodeUnavailable, Rule: "budget", Reason: "the budget could not be checked, so the call cannot be paid for", Err: err}
 }
 
 // appendAmounts appends costs to dst as amounts, adding up costs of the
@@ -405,5 +405,5 @@ func (l *limitStage) Limit(ctx context.Context, c *Call) error {
 		}
 		return &DeniedError{Code: CodeRateLimited, Rule: le.Limit, Reason: reason, RetryAfter: le.RetryAfter, Err: err}
 	}
-	return &DeniedError{Code: CodeRateLimited, Rule: "rate-limit", Reason: "the rate limit could not be checked", Err: err}
+	return &DeniedError{Code: CodeUnavailable, Rule: "rate-limit", Reason: "the rate limit could not be checked", Err: err}
 }

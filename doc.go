@@ -53,7 +53,13 @@
 // MarshalJSON gives the same fields to programs. Every denial matches
 // ErrDenied and the sentinel of its Code (ErrPolicyDenied, ErrHalted,
 // ErrRateLimited, ErrBudgetExceeded, ErrApprovalRequired, ErrApprovalDenied,
-// ErrApprovalTimeout, ErrAuditUnavailable, ErrInvalidCall) through errors.Is.
+// ErrApprovalTimeout, ErrApprovalInvalid, ErrAuditUnavailable,
+// ErrInvalidCall, ErrUnavailable, ErrCancelled, ErrInternal) through
+// errors.Is. The Reason is never an internal error's text: a stage that
+// fails with an error of its own is refused with a fixed sentence for its
+// stage and CodeUnavailable (a control that could not decide), and the
+// error itself stays in Err and the audit record. The caller's own cancel
+// or deadline is CodeCancelled, never a kill-switch halt.
 // For frameworks that hide a tool's errors from the model, DenyAs returns
 // the denial as the tool's result, of any type (DenyAsValue for strings).
 //

@@ -998,7 +998,7 @@ func TestEgressBadInput(t *testing.T) {
 		req := c.req()
 		_, err := c.rt.RoundTrip(req)
 		var d *DeniedError
-		if !errors.As(err, &d) || !errors.Is(err, ErrInvalidCall) || !strings.Contains(d.Reason, c.want) {
+		if !errors.As(err, &d) || !errors.Is(err, ErrInvalidCall) || !strings.Contains(d.Reason+" | "+errText(d.Err), c.want) {
 			t.Errorf("%s: RoundTrip = %v, want ErrInvalidCall naming %q", c.name, err, c.want)
 			continue
 		}

@@ -23,6 +23,19 @@ var (
 	ErrAuditUnavailable = errors.New("agentguard: audit log unavailable")
 	ErrInvalidCall      = errors.New("agentguard: invalid call")
 	ErrInternal         = errors.New("agentguard: internal error")
+	// ErrUnavailable: a control the call needs (the kill switch's
+	// backend, the budget or rate-limit store, the usage the policy reads,
+	// the approver) failed, so the call cannot be checked and is refused.
+	// Nothing was decided about the call itself.
+	ErrUnavailable = errors.New("agentguard: a control is unavailable")
+	// ErrCancelled: the caller's own context was cancelled or passed its
+	// deadline before the call could run. It is not a kill-switch halt.
+	ErrCancelled = errors.New("agentguard: call cancelled by its caller")
+	// ErrApprovalInvalid: the verdict that came back does not count: it
+	// names another request (approval.ErrMismatch), another call's hash
+	// (approval.ErrForged), or was used before (approval.ErrReused). The
+	// denial also unwraps to that approval sentinel.
+	ErrApprovalInvalid = errors.New("agentguard: approval verdict does not count")
 )
 
 // Code is the stable, machine-readable kind of a denial.
@@ -40,6 +53,9 @@ const (
 	CodeAuditUnavailable Code = "audit_unavailable"
 	CodeInvalidCall      Code = "invalid_call"
 	CodeInternal         Code = "internal_error"
+	CodeUnavailable      Code = "unavailable"
+	CodeCancelled        Code = "cancelled"
+	CodeApprovalInvalid  Code = "approval_invalid"
 )
 
 func (c Code) sentinel() error {
@@ -62,6 +78,12 @@ func (c Code) sentinel() error {
 		return ErrAuditUnavailable
 	case CodeInvalidCall:
 		return ErrInvalidCall
+	case CodeUnavailable:
+		return ErrUnavailable
+	case CodeCancelled:
+		return ErrCancelled
+	case CodeApprovalInvalid:
+		return ErrApprovalInvalid
 	}
 	return ErrInternal
 }
@@ -96,7 +118,11 @@ type DeniedError struct {
 	// redaction is configured; nil otherwise.
 	Args map[string]any
 	// Rule names the rule, limit, cap or switch that stopped the call.
-	Rule   string
+	Rule string
+	// Reason says why, in words written for the model. The pipeline never
+	// puts an internal error's text here: a stage that fails with a plain
+	// error gets a fixed sentence for its stage (see the README's denial
+	// codes), and the error itself goes to Err and the audit record.
 	Reason string
 	// Needs says what would let the call through: "approval", "budget",
 	// "a human", "time".
@@ -104,7 +130,8 @@ type DeniedError struct {
 	// RetryAfter is how long to wait before a retry can succeed; zero when
 	// retrying cannot help.
 	RetryAfter time.Duration
-	// Err is the underlying cause, if any. It is never shown to the model.
+	// Err is the underlying cause, if any. It is never shown to the model:
+	// neither Error nor MarshalJSON include it.
 	Err error
 }
 
@@ -114,6 +141,9 @@ const maxArgsText = 512
 // Error returns the text the model reads. It shows the call's arguments
 // only when they were redacted (Args is set only then).
 func (e *DeniedError) Error() string {
+	if e == nil {
+		return ErrDenied.Error()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "agentguard: call to tool %q", e.Tool)
 	if len(e.Args) > 0 {
@@ -142,6 +172,8 @@ func (e *DeniedError) Error() string {
 		} else {
 			b.WriteString(" A later retry may succeed.")
 		}
+	} else if e.Code == CodeUnavailable {
+		b.WriteString(" Retrying will not help until an operator restores it.")
 	} else {
 		b.WriteString(" Retrying will not help.")
 	}
@@ -155,6 +187,9 @@ func (e *DeniedError) retryable() bool {
 
 // Unwrap returns ErrDenied, the sentinel of the code, and the cause.
 func (e *DeniedError) Unwrap() []error {
+	if e == nil {
+		return []error{ErrDenied}
+	}
 	errs := []error{ErrDenied, e.Code.sentinel()}
 	if e.Err != nil {
 		errs = append(errs, e.Err)

@@ -92,7 +92,8 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		return nil, f.deny(ctx, StageHalt, CodeHalted, &DeniedError{Reason: "the guard is closed", Needs: "a restarted agent"})
 	}
 	if cfg.err != nil {
-		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, cfg.err)
+		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, &DeniedError{
+			Reason: "the tool is misconfigured in the program that guards it", Needs: "a corrected program", Err: cfg.err})
 	}
 	if c.Args, err = toArgs(args, cfg.args); err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, err)
@@ -105,7 +106,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if h := g.cfg.halter; h != nil {
 		hctx, exit, err := safeEnter(h, ctx, c)
 		if err != nil {
-			return nil, f.deny(ctx, StageHalt, CodeHalted, err)
+			return nil, f.deny(ctx, StageHalt, CodeHalted, f.stoppedOr(ctx, err))
 		}
 		f.ctx, f.exit = hctx, exit
 	}
@@ -113,7 +114,8 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if cfg.estimate != nil {
 		est, err := safeEstimate(cfg.estimate, c)
 		if err != nil {
-			return nil, f.deny(ctx, StageBudget, CodeBudgetExceeded, fmt.Errorf("agentguard: estimate: %w", err))
+			return nil, f.deny(ctx, StageBudget, CodeUnavailable, &DeniedError{Rule: "cost-estimate",
+				Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: fmt.Errorf("agentguard: estimate: %w", err)})
 		}
 		c.Estimate = est
 	}
@@ -127,14 +129,14 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if g.cfg.budgeter != nil && pol.UsesUsage() {
 		u, err := safeUsage(g.cfg.budgeter, f.ctx, c)
 		if err != nil {
-			return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, fmt.Errorf("agentguard: usage for the policy: %w", err))
+			return nil, f.deny(ctx, StagePolicy, CodeUnavailable, f.stoppedOr(ctx, fmt.Errorf("agentguard: usage for the policy: %w", err)))
 		}
 		f.in.Usage = u
 	}
 	f.dec = safeDecide(pol, f.ctx, &f.in)
 	if f.dec.Effect == policy.Deny {
-		if err := f.haltCause(); err != nil {
-			return nil, f.deny(ctx, StageHalt, CodeHalted, err)
+		if err := f.stopped(ctx); err != nil {
+			return nil, f.deny(ctx, StagePolicy, CodeHalted, err)
 		}
 		return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, &DeniedError{Rule: f.dec.Rule, Reason: f.dec.Reason, Err: f.dec.Err})
 	}
@@ -142,7 +144,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	// 4. Rate limit.
 	if l := g.cfg.limiter; l != nil {
 		if err := safeLimit(l, f.ctx, c); err != nil {
-			return nil, f.deny(ctx, StageRate, CodeRateLimited, f.haltOr(err))
+			return nil, f.deny(ctx, StageRate, CodeRateLimited, f.stoppedOr(ctx, err))
 		}
 	}
 
@@ -150,7 +152,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if b := g.cfg.budgeter; b != nil {
 		res, err := safeReserve(b, f.ctx, c)
 		if err != nil {
-			return nil, f.deny(ctx, StageBudget, CodeBudgetExceeded, f.haltOr(err))
+			return nil, f.deny(ctx, StageBudget, CodeBudgetExceeded, f.stoppedOr(ctx, err))
 		}
 		f.res = res
 	}
@@ -167,13 +169,14 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		}
 		appr, err := safeAwait(a, f.ctx, c, req)
 		if err != nil {
-			return nil, f.deny(ctx, StageApproval, CodeApprovalRejected, f.haltOr(err))
+			return nil, f.deny(ctx, StageApproval, CodeApprovalRejected, f.stoppedOr(ctx, err))
 		}
 		f.appr = appr
 	}
-	// A trip that came while the call waited stops it here.
-	if err := f.haltCause(); err != nil {
-		return nil, f.deny(ctx, StageHalt, CodeHalted, err)
+	// A trip (or the caller's cancel) that came while the call waited
+	// stops it here.
+	if err := f.stopped(ctx); err != nil {
+		return nil, f.deny(ctx, StageApproval, CodeHalted, err)
 	}
 
 	// 7. Record the decision before anything runs.
@@ -201,20 +204,35 @@ func (f *flight) fillInput() {
 	}
 }
 
-// haltCause returns the kill switch's cause when the call's context was
-// cancelled by a trip, nil otherwise.
-func (f *flight) haltCause() error {
-	if f.exit == nil || f.ctx.Err() == nil {
+// stopped returns the denial of a call whose context ended before it
+// could run: halted when a kill-switch trip ended it, cancelled when the
+// caller's own context (ctx) was cancelled or passed its deadline; nil
+// while the call's context is live. A caller's cancel under a kill switch
+// is the caller's, not a halt: only a trip's cause (a *killswitch.Halt),
+// or the Halter's context ending while ctx is live, is a halt.
+func (f *flight) stopped(ctx context.Context) error {
+	if f.ctx.Err() == nil {
 		return nil
 	}
-	return haltError(f.ctx)
+	cause := context.Cause(f.ctx)
+	var halt *killswitch.Halt
+	if errors.As(cause, &halt) || ctx.Err() == nil && f.exit != nil {
+		d := haltError(f.ctx).(*DeniedError)
+		d.Stage = StageHalt
+		return d
+	}
+	if ctx.Err() == nil {
+		return nil
+	}
+	return &DeniedError{Code: CodeCancelled, Err: cause}
 }
 
-// haltOr returns the halt when a trip cancelled the call (a stage that
-// failed because of it is a halt, not its own refusal), err otherwise.
-func (f *flight) haltOr(err error) error {
-	if h := f.haltCause(); h != nil {
-		return h
+// stoppedOr returns the halt or cancellation that ended the call (a stage
+// that failed because of it did not refuse the call itself), err
+// otherwise.
+func (f *flight) stoppedOr(ctx context.Context, err error) error {
+	if s := f.stopped(ctx); s != nil {
+		return s
 	}
 	return err
 }
@@ -227,7 +245,7 @@ func haltError(ctx context.Context) error {
 		return &DeniedError{Code: CodeHalted, Rule: halt.Scope.String(),
 			Reason: nonEmpty(halt.Why, "the kill switch was tripped"), Err: cause}
 	}
-	return &DeniedError{Code: CodeHalted, Reason: "the kill switch was tripped: " + errText(cause), Err: cause}
+	return &DeniedError{Code: CodeHalted, Reason: "the kill switch was tripped", Err: cause}
 }
 
 func (f *flight) decisionEvent(effect policy.Effect) {
@@ -260,8 +278,67 @@ func needs(c Code) string {
 		return "an operator to repair the audit log"
 	case CodeInvalidCall:
 		return "a corrected call"
+	case CodeUnavailable:
+		return "an operator to restore a safety control that is unavailable"
+	case CodeCancelled:
+		return "nothing from the guard: the caller cancelled the call or its deadline passed"
+	case CodeApprovalInvalid:
+		return "a human's approval of this exact call; the verdict that came back does not count"
 	}
 	return "a human to look at the guard's logs"
+}
+
+// errNilDenial stands in for a stage's error that was a nil *DeniedError
+// (or nil itself): the stage failed without saying why.
+var errNilDenial = errors.New("agentguard: a stage failed with a nil *DeniedError")
+
+// isNilDenial reports whether err is a typed-nil *DeniedError.
+func isNilDenial(err error) bool {
+	d, ok := err.(*DeniedError)
+	return ok && d == nil
+}
+
+// plainCode is the code of a stage that failed with a plain error (not a
+// *DeniedError): the stage could not decide, so the control is
+// unavailable, except where the stage has its own code for that. A
+// Halter's error means a trip covers the call (its contract, and a
+// trigger that cannot be read counts as tripped), so it stays a halt.
+func plainCode(stage Stage, code Code) Code {
+	switch {
+	case stage == StageIdentify, stage == StageHalt, code == CodeAuditUnavailable, code == CodeInternal:
+		return code
+	}
+	return CodeUnavailable
+}
+
+// stageReason is the fixed sentence the model reads when a stage gave no
+// reason of its own: never an internal error's text.
+func stageReason(stage Stage, code Code) string {
+	switch code {
+	case CodeCancelled:
+		return "the caller cancelled the call, or its deadline passed, before it could run"
+	case CodeAuditUnavailable:
+		return "the audit log could not record the call, and no call runs unrecorded"
+	case CodeInvalidCall:
+		return "the call's arguments could not be read"
+	case CodeHalted:
+		return "the kill switch was tripped"
+	case CodeApprovalInvalid:
+		return "the approval verdict does not count"
+	case CodeUnavailable:
+		switch stage {
+		case StagePolicy:
+			return "the usage the policy reads could not be read, so the policy could not decide"
+		case StageRate:
+			return "the rate limit could not be checked"
+		case StageBudget:
+			return "the budget could not be checked"
+		case StageApproval:
+			return "the approver failed, so no human could decide"
+		}
+		return "a safety control is unavailable"
+	}
+	return "the guard failed to check the call"
 }
 
 // deny ends a call that will not run: it releases what the call held,
@@ -269,17 +346,25 @@ func needs(c Code) string {
 func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) error {
 	g := f.g
 	var d *DeniedError
-	if !errors.As(err, &d) {
-		d = &DeniedError{Err: err, Reason: errText(err)}
-	} else {
+	if errors.As(err, &d) && d != nil {
 		cp := *d
 		d = &cp
+	} else {
+		if err == nil || isNilDenial(err) {
+			err = errNilDenial
+		}
+		// A plain error is a control that failed, not a refusal of the
+		// call: its text stays in Err and the audit record.
+		d = &DeniedError{Code: plainCode(stage, code), Err: err}
 	}
 	if d.Code == "" {
 		d.Code = code
 	}
 	if d.Stage == "" {
 		d.Stage = stage
+	}
+	if d.Reason == "" {
+		d.Reason = stageReason(d.Stage, d.Code)
 	}
 	if d.Needs == "" {
 		d.Needs = needs(d.Code)

@@ -14,9 +14,14 @@ import (
 // Each stage is a small interface so that a package (killswitch, budget,
 // approval, audit) or a user's own code can fill it. A stage refuses a call
 // by returning an error: a *DeniedError is used as it is (the pipeline fills
-// in CallID, Tool, Args and Stage), and any other error becomes a denial
-// with the stage's code and the error as its cause. A stage that panics
-// denies the call too. No error from a stage ever lets a call run.
+// in CallID, Tool, Args and Stage, and the stage's code when it has none),
+// and any other error (a nil *DeniedError included) means the control
+// could not decide: a denial of CodeUnavailable (CodeHalted for a Halter,
+// CodeAuditUnavailable for a Recorder) whose Reason is a fixed sentence for
+// the stage and whose Err is the error, never shown to the model. When the
+// caller's own context ended meanwhile the denial is CodeCancelled, and
+// when a kill-switch trip ended it, CodeHalted. A stage that panics denies
+// the call too. No error from a stage ever lets a call run.
 
 // Halter is the kill-switch stage.
 type Halter interface {
@@ -100,7 +105,8 @@ type Approvals interface {
 	// Await asks for approval of c and blocks until a verdict bound to c,
 	// the request's timeout, or the end of ctx. It returns nil error only
 	// when c is approved; a rejection or timeout is a *DeniedError of
-	// CodeApprovalRejected or CodeApprovalTimeout.
+	// CodeApprovalRejected or CodeApprovalTimeout, a verdict that does not
+	// count one of CodeApprovalInvalid.
 	Await(ctx context.Context, c *Call, req ApprovalRequest) (Approval, error)
 }
 

@@ -43,8 +43,10 @@
 // this request's ID and hash, arrives before the deadline and while the
 // caller's context is live, and the request was never asked before. Every
 // refusal is a *RefusedError that unwraps to one of ErrRejected,
-// ErrTimeout, ErrMismatch, ErrReused, ErrCancelled, ErrApprover or
-// ErrInvalid; ErrCancelled also unwraps to context.Cause of the caller's
+// ErrTimeout, ErrMismatch (the verdict names another request), ErrForged
+// (it names this request but another call's hash), ErrReused (the verdict
+// or the request was used before: a replay), ErrCancelled, ErrApprover
+// (the approver or the grant store failed) or ErrInvalid; ErrCancelled also unwraps to context.Cause of the caller's
 // context, so a kill switch that cancels the call is reported as itself.
 // An approver that ignores its context does not hold the call: the Gate
 // stops waiting at the deadline.

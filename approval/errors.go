@@ -13,8 +13,13 @@ var (
 	ErrRejected = errors.New("approval: rejected")
 	// ErrTimeout: no accepted verdict before the deadline.
 	ErrTimeout = errors.New("approval: timed out")
-	// ErrMismatch: the verdict answers another request or another hash.
+	// ErrMismatch: the verdict answers another request (its ID is not
+	// this request's, or it names none).
 	ErrMismatch = errors.New("approval: verdict does not match the request")
+	// ErrForged: the verdict names this request but carries another
+	// call's hash: it was not made from this request's card (forged,
+	// tampered with, or made from an edited card).
+	ErrForged = errors.New("approval: verdict hash is not the request's")
 	// ErrReused: the verdict, or the request, was already used once.
 	ErrReused = errors.New("approval: verdict or request already used")
 	// ErrCancelled: the caller's context ended while waiting. The error
@@ -35,7 +40,7 @@ type RefusedError struct {
 	By       string    // who decided, for a rejection
 	Note     string    // their note, for a rejection
 	Deadline time.Time // for a timeout
-	Detail   string    // what was wrong, for a mismatch or invalid request
+	Detail   string    // what was wrong, for a mismatch, forgery or invalid request
 	Err      error     // the cause: the approver's or store's error, the context's cause
 }
 

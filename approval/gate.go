@@ -110,7 +110,8 @@ var errDeadline = errors.New("approval: deadline passed")
 // zero; a request without a deadline waits the Gate's Timeout.
 //
 // Ask refuses when the approver rejects, fails, panics or answers too
-// late, when its verdict names another request or hash, when r was asked
+// late, when its verdict names another request (ErrMismatch) or another
+// call's hash (ErrForged), when r was asked
 // before, and when ctx ends (the error then unwraps to context.Cause(ctx)).
 func (g *Gate) Ask(ctx context.Context, r *Request) (Outcome, error) {
 	if r == nil {
@@ -199,7 +200,7 @@ func (g *Gate) Ask(ctx context.Context, r *Request) (Outcome, error) {
 		return refuse(ErrMismatch, fmt.Sprintf("verdict answers request %q", v.ID), nil)
 	}
 	if v.Hash != r.Hash {
-		return refuse(ErrMismatch, "verdict answers another call hash", nil)
+		return refuse(ErrForged, "verdict answers another call hash", nil)
 	}
 	if !v.Approved {
 		return Outcome{}, &RefusedError{Reason: ErrRejected, ID: r.ID, Tool: r.Tool, By: v.By, Note: v.Note}

@@ -57,7 +57,7 @@ func wantRefused(t *testing.T, err, reason error) *RefusedError {
 	if !errors.As(err, &re) {
 		t.Fatalf("err = %T, want *RefusedError", err)
 	}
-	for _, s := range []error{ErrRejected, ErrTimeout, ErrMismatch, ErrReused, ErrCancelled, ErrApprover, ErrInvalid} {
+	for _, s := range []error{ErrRejected, ErrTimeout, ErrMismatch, ErrForged, ErrReused, ErrCancelled, ErrApprover, ErrInvalid} {
 		if s != reason && errors.Is(err, s) {
 			t.Fatalf("err = %v matches %v as well as %v", err, s, reason)
 		}
@@ -146,7 +146,7 @@ func TestAskVerdicts(t *testing.T) {
 			v := r.Approve("alice", "")
 			v.Hash = fmt.Sprintf("%064x", 1)
 			return v, nil
-		}, ErrMismatch},
+		}, ErrForged},
 		{"no binding", func(context.Context, *Request) (Verdict, error) { return Verdict{Approved: true, By: "alice"}, nil }, ErrMismatch},
 		{"other id", func(_ context.Context, r *Request) (Verdict, error) {
 			v := r.Approve("alice", "")
@@ -156,7 +156,7 @@ func TestAskVerdicts(t *testing.T) {
 		{"approver edits the card", func(_ context.Context, r *Request) (Verdict, error) {
 			r.Hash = fmt.Sprintf("%064x", 7)
 			return r.Approve("alice", ""), nil
-		}, ErrMismatch},
+		}, ErrForged},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g := newGate(t, c.a, Options{})

@@ -90,15 +90,26 @@ func recordedEffect(r *Record) (policy.Effect, bool) {
 	switch r.Code {
 	case "policy_denied":
 		return policy.Deny, true
-	case "approval_required", "approval_rejected", "approval_timeout":
+	case "approval_required", "approval_rejected", "approval_timeout", "approval_invalid":
 		return policy.Approve, true
-	case "", "rate_limited", "budget_exceeded", "audit_unavailable":
-		if r.Approver != "" || r.Grant != "" {
+	case "unavailable", "cancelled":
+		// A control failed, or the caller gave up, after the policy
+		// decided only when it happened at a later stage.
+		switch r.Stage {
+		case "approval":
 			return policy.Approve, true
+		case "rate", "budget", "audit":
+		default:
+			return policy.Deny, false
 		}
-		return policy.Allow, true
+	case "", "rate_limited", "budget_exceeded", "audit_unavailable":
+	default:
+		return policy.Deny, false
 	}
-	return policy.Deny, false
+	if r.Approver != "" || r.Grant != "" {
+		return policy.Approve, true
+	}
+	return policy.Allow, true
 }
 
 func changed(r *Record, old, now policy.Effect) bool {
