@@ -274,7 +274,7 @@ func TestDenyAs(t *testing.T) {
 
 	// Mismatched result type: every call is an invalid call, as an error.
 	bad := agentguard.Wrap(g, "read_bad", func(context.Context, string) (string, error) { return "ran", nil }, asReceipt)
-	if out, err := bad(context.Background(), ""); !errors.Is(err, agentguard.ErrInvalidCall) || out != "" || !strings.Contains(err.Error(), "DenyAs") {
+	if out, err := bad(context.Background(), ""); !errors.Is(err, agentguard.ErrInvalidCall) || out != "" || !strings.Contains(causeText(err), "DenyAs") {
 		t.Errorf("mismatched DenyAs = %q, %v", out, err)
 	}
 	if _, err := agentguard.Wrap(g, "read_nil", func(context.Context, string) (Receipt, error) { return Receipt{}, nil },
