@@ -67,6 +67,12 @@ type LimiterOptions struct {
 	// nothing); when every bucket is in use, calls needing a new one are
 	// refused.
 	MaxBuckets int
+	// Store, when set, keeps the buckets instead of the limiter's memory:
+	// a store shared by several processes (package postgres) makes them
+	// admit together what one limit allows. Each call is then a round trip
+	// to the store, which must answer within the call's context; a store
+	// error refuses the call. MaxBuckets does not apply.
+	Store LimitStore
 }
 
 // DefaultMaxBuckets is the MaxBuckets of a zero LimiterOptions.
@@ -80,6 +86,7 @@ const nShards = 32
 type Limiter struct {
 	limits   []Limit
 	clock    func() time.Time
+	store    LimitStore
 	perShard int
 	seed     maphash.Seed
 	shards   [nShards]shard
@@ -105,7 +112,7 @@ type tokens struct {
 
 // NewLimiter returns a limiter enforcing limits.
 func NewLimiter(limits []Limit, opts LimiterOptions) (*Limiter, error) {
-	l := &Limiter{clock: opts.Clock, seed: maphash.MakeSeed()}
+	l := &Limiter{clock: opts.Clock, store: opts.Store, seed: maphash.MakeSeed()}
 	if l.clock == nil {
 		l.clock = time.Now
 	}
@@ -254,6 +261,9 @@ type taken struct {
 }
 
 func (l *Limiter) admit(ctx context.Context, mayWait bool, t time.Time, s Subject) error {
+	if l.store != nil {
+		return l.admitStore(ctx, mayWait, t, s)
+	}
 	n := 0
 	for i := range l.limits {
 		if matchTool(l.limits[i].Tools, s.Tool) {

@@ -27,6 +27,14 @@
 // charges the estimate in full; abandoned holds are charged when they come
 // due. The conformance suite budget/storetest runs against it unchanged.
 //
+// # Rate limits
+//
+// DB.Limits is a budget.LimitStore: pass it as budget.LimiterOptions.Store
+// (through agentguard.WithRateLimits) and every process takes its tokens
+// from the same GCRA buckets (the rate_take function: one round trip, the
+// buckets locked in key order, all or none), so N replicas admit together
+// what one limit allows, with a retry-after.
+//
 // # The kill switch
 //
 // DB.KillStore is a killswitch.Store and killswitch.Watcher: the trips in
