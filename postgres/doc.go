@@ -35,6 +35,18 @@
 // buckets locked in key order, all or none), so N replicas admit together
 // what one limit allows, with a retry-after.
 //
+// # Approvals
+//
+// DB.Grants is an approval.Store (approval.Options.Store): a grant given
+// in one process covers the calls of all. DB.Approvals is an
+// approval.Approver, the fleet's inbox: a call that needs a person waits
+// with its card in the approval_pending table; an answer given through
+// any process (Approvals.Answer, `agentguard approvals approve
+// --postgres DSN`) is written once, reaches the waiting process by
+// LISTEN/NOTIFY (or polling), and is taken once. Put it behind an
+// approval.Gate (agentguard.WithApprover does), which binds the verdict
+// to the request's ID, hash and deadline.
+//
 // # The kill switch
 //
 // DB.KillStore is a killswitch.Store and killswitch.Watcher: the trips in
