@@ -2,10 +2,10 @@ package agentguard
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -95,12 +95,9 @@ func (s *approvalStage) Await(ctx context.Context, c *Call, req ApprovalRequest)
 	if err != nil {
 		return Approval{}, &DeniedError{Code: CodeInternal, Reason: "the call could not be prepared for approval", Err: fmt.Errorf("agentguard: hashing the call for approval: %w", err)}
 	}
-	args := g.redact(c.Args)
-	if g.cfg.redactor == nil {
-		if args, err = cloneArgs(c.Args); err != nil {
-			return Approval{}, &DeniedError{Code: CodeInternal, Reason: "the call could not be prepared for approval", Err: fmt.Errorf("agentguard: copying arguments for approval: %w", err)}
-		}
-	}
+	// The card shows the arguments redacted, in a copy of its own: an
+	// approver that edits it changes neither the call nor its record.
+	args, _ := copyValue(g.redactCard(c.Args)).(map[string]any)
 	timeout := req.Timeout
 	if timeout <= 0 {
 		timeout = s.timeout
@@ -209,19 +206,29 @@ func amounts(cs []Cost) []approval.Amount {
 	return out
 }
 
-// cloneArgs deep-copies JSON-like arguments, so that an approver cannot
-// change what the call records.
-func cloneArgs(args map[string]any) (map[string]any, error) {
-	if args == nil {
-		return nil, nil
+// copyValue deep-copies the maps and slices of a JSON-like value, so
+// that an approver cannot change what the call records; scalars are kept
+// as they are (exact integers stay exact).
+func copyValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = copyValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyValue(e)
+		}
+		return out
+	case map[string]string:
+		return maps.Clone(v)
+	case []string:
+		return slices.Clone(v)
 	}
-	b, err := json.Marshal(args)
-	if err != nil {
-		return nil, err
-	}
-	var out map[string]any
-	err = json.Unmarshal(b, &out)
-	return out, err
+	return v
 }
 
 // Grants lists and revokes the grants of a Guard's approval stage. It is

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hardstop-labs/agentguard/audit"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
 )
@@ -51,7 +52,10 @@ type config struct {
 	approvals Approvals
 	recorder  Recorder
 	redactor  Redactor
-	observers []Observer
+	// cardRedactor is redactor, or the default redaction when that is
+	// nil: what approval cards show.
+	cardRedactor Redactor
+	observers    []Observer
 
 	// onNew runs at the end of New, in order, with the Guard built; an
 	// error fails New. closers run at Close, in reverse order.
@@ -96,6 +100,17 @@ func New(opts ...Option) (*Guard, error) {
 	}
 	if r, ok := c.recorder.(Redactor); ok && c.redactor == nil {
 		c.redactor = r
+	}
+	c.cardRedactor = c.redactor
+	if c.cardRedactor == nil {
+		// Arguments never leave the pipeline unredacted: without a
+		// redacting Recorder, cards get the default redaction of
+		// package audit (and denials show no arguments).
+		if r, err := audit.NewRedactor(audit.Redaction{}); err != nil {
+			errs = append(errs, fmt.Errorf("agentguard: default redaction: %w", err))
+		} else {
+			c.cardRedactor = r
+		}
 	}
 	if len(errs) > 0 {
 		g.runClosers()
@@ -347,11 +362,23 @@ func (g *Guard) safeObserve(o Observer, e *Event) {
 	o.Observe(e)
 }
 
-// redact returns args as the Guard shows them outside the tool: redacted
-// by the Recorder when it is a Redactor, nil otherwise.
+// redact returns args as the Guard shows them in denials: redacted by the
+// Recorder when it is a Redactor, nil otherwise. It may return args itself
+// when nothing in it is secret.
 func (g *Guard) redact(args map[string]any) map[string]any {
 	if g.cfg.redactor == nil || args == nil {
 		return nil
 	}
 	return g.cfg.redactor.RedactArgs(args)
+}
+
+// redactCard returns args as approval cards (and so webhook bodies and
+// inbox pages) show them: redacted by the Recorder when it is a Redactor,
+// by the default redaction of package audit otherwise. It may return args
+// itself when nothing in it is secret.
+func (g *Guard) redactCard(args map[string]any) map[string]any {
+	if g.cfg.cardRedactor == nil || args == nil {
+		return nil
+	}
+	return g.cfg.cardRedactor.RedactArgs(args)
 }

@@ -59,12 +59,27 @@
 // # Redaction
 //
 // Before a record is hashed and written, its arguments and its error,
-// reason and note text are redacted (see Redaction and Redactor): values
-// under secret keys (DefaultKeys, matched case-insensitively at any
-// depth of maps and arrays) and text matching secret patterns
-// (DefaultPatterns) become "[REDACTED:h]", h a short keyed hash so equal
-// values still correlate; secrets found in the arguments are also removed
-// from the error text; long strings are cut, with their length recorded.
+// reason and note text are redacted (see Redaction and Redactor); each
+// removed value becomes "[REDACTED:h]", h a short keyed hash so equal
+// values still correlate. Removed are:
+//
+//   - every value but null and booleans under a secret key, at any depth
+//     of maps and arrays. Keys are split into words at punctuation and at
+//     camelCase and PascalCase boundaries and compared without regard to
+//     case (see Redactor.SecretKey): dbPassword, AWS_SECRET_ACCESS_KEY,
+//     X-Api-Key and clientSecret are secret; max_tokens and token_count
+//     are not;
+//   - in strings: the values of name=value and name: value pairs whose
+//     name is a secret key, URL passwords (scheme://user:password@host),
+//     and text matching DefaultPatterns (credential shapes: AWS, GitHub,
+//     Slack, Stripe and Google keys, JWTs, PEM private keys, bearer and
+//     basic authorization values) or Redaction.Patterns;
+//   - in a string that holds a JSON object or array: the same, on its
+//     decoded value, which is then encoded again (compact, keys sorted).
+//
+// Secrets found in the arguments are also removed from the error text;
+// long strings are cut, with their length recorded. Redactor.Value and
+// Redactor.Clean serve callers that redact values of their own.
 //
 // # Verifying
 //

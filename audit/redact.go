@@ -5,24 +5,29 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
 // Redaction configures what is removed from arguments and error text
-// before a record is hashed and written. The zero value redacts the
-// default keys and patterns, truncates strings longer than 1024 bytes, and
-// hashes redacted values with a random key chosen when the Redactor is
-// made (so equal values correlate within one process, not across them).
+// before a record is hashed and written. The zero value redacts secret
+// keys and credential shapes as described in the package docs, truncates
+// strings longer than 1024 bytes, and hashes redacted values with a random
+// key chosen when the Redactor is made (so equal values correlate within
+// one process, not across them).
 type Redaction struct {
 	// Keys are more argument keys whose values are secret, in addition
-	// to DefaultKeys. Keys match case-insensitively with '-' and '_'
-	// treated alike, at any depth of maps and arrays.
+	// to the default secret words. A key is split into words as argument
+	// keys are (see SecretKey), and matches an argument key whose words
+	// contain its words in order: "internal id" matches "X-Internal-Id"
+	// and "customerInternalID".
 	Keys []string
 	// Patterns are more regular expressions (RE2 syntax) that match
 	// secret text inside any string value and inside error text, in
@@ -38,65 +43,84 @@ type Redaction struct {
 	MaxString int
 }
 
-// DefaultKeys are the argument keys whose values are always redacted,
-// whatever their type. A key that ends in "_" followed by one of
-// suffixKeys (github_token, db_password) is redacted when its value is a
-// string, so counts such as max_tokens stay visible.
-var DefaultKeys = []string{
-	"password", "passwd", "pwd", "passphrase", "secret", "client_secret", "token",
-	"access_token", "refresh_token", "id_token", "auth_token", "session_token",
-	"bearer", "authorization", "proxy_authorization", "api_key", "apikey", "x_api_key",
-	"cookie", "set_cookie", "private_key", "credentials", "credential", "otp", "pin", "ssn",
-	"card_number", "cvv",
-}
-
-var suffixKeys = []string{"_password", "_passwd", "_secret", "_token", "_api_key", "_apikey", "_private_key", "_credentials"}
-
-// DefaultPatterns match secrets inside text: bearer and basic credentials,
-// OpenAI/Anthropic-style sk- keys, GitHub, Slack and AWS access keys, JWTs,
-// PEM private keys, and key=value pairs whose key is a default key.
+// DefaultPatterns match well-known credential shapes inside any text:
+// bearer, basic and token authorization values, OpenAI/Anthropic-style
+// sk- keys, Stripe secret and restricted keys, GitHub tokens (classic and
+// fine-grained), Slack tokens, AWS access key IDs, Google API keys, JWTs
+// and PEM private key blocks.
 var DefaultPatterns = []string{
 	`(?i)\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}`,
 	`\bsk-[A-Za-z0-9_-]{16,}`,
+	`\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}`,
 	`\bgh[pousr]_[A-Za-z0-9]{20,}`,
+	`\bgithub_pat_[A-Za-z0-9_]{20,}`,
 	`\bxox[abprs]-[A-Za-z0-9-]{10,}`,
-	`\bAKIA[0-9A-Z]{16}\b`,
+	`\b(?:A3T[A-Z0-9]|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b`,
+	`\bAIza[0-9A-Za-z_-]{35}`,
 	`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`,
 	`-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)`,
-	`(?i)\b(?:password|passwd|secret|token|api[_-]?key|access[_-]?token)\s*[=:]\s*[^\s&;,]+`,
 }
+
+// pairName finds the name of a name=value or name: value pair in text
+// (query strings, headers, JSON and YAML fragments, log lines): group 1.
+// Names are matched alone, not with their values, so that a value never
+// hides the pair after it; pairValue then reads the value of a pair whose
+// name is a secret key.
+const (
+	pairName  = `\b([A-Za-z_][A-Za-z0-9_.\-]*)["']?\s*[:=]\s*`
+	pairValue = `^(?:"(?:[^"\\]|\\.)*"|'[^'\n]*'|(?i:bearer|basic|token|digest)\s+[^\s&;,"'{}\[\]]+|[^\s&;,"'{}\[\]]+)`
+)
+
+// userinfoPattern finds the password of a URL's userinfo
+// (scheme://user:password@host): group 1.
+const userinfoPattern = `\b[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\s@:]*:([^/?#\s]+)@`
 
 // Redactor removes secrets from arguments and text as its Redaction says.
 // It is safe for concurrent use.
 type Redactor struct {
-	keys     map[string]bool
-	defaults *regexp.Regexp // DefaultPatterns, tried when hint finds a clue
-	extra    *regexp.Regexp // Redaction.Patterns; nil when none
-	hashKey  []byte
-	max      int
+	extraKeys [][]string     // Redaction.Keys, as lowercase words
+	defaults  *regexp.Regexp // DefaultPatterns, tried when hint finds a clue
+	pairName  *regexp.Regexp
+	pairValue *regexp.Regexp
+	userinfo  *regexp.Regexp // userinfoPattern
+	extra     *regexp.Regexp // Redaction.Patterns; nil when none
+	keyClues  [256][]string  // keyCluesByFirst, with the extra keys' words
+	hashKey   []byte
+	max       int
 }
 
 // NewRedactor compiles r. It fails on a pattern that does not compile,
 // naming it.
 func NewRedactor(r Redaction) (*Redactor, error) {
-	red := &Redactor{keys: map[string]bool{}, max: r.MaxString}
+	red := &Redactor{max: r.MaxString}
 	if red.max == 0 {
 		red.max = 1024
 	}
-	for _, k := range DefaultKeys {
-		red.keys[normKey(k)] = true
-	}
+	red.keyClues = keyCluesByFirst
 	for i, k := range r.Keys {
-		if k == "" {
-			return nil, fmt.Errorf("audit: Redaction.Keys[%d] is empty", i)
+		var ws []string
+		for _, w := range keyWords(k, nil) {
+			ws = append(ws, strings.ToLower(k[w.i:w.j]))
 		}
-		red.keys[normKey(k)] = true
+		if len(ws) == 0 {
+			return nil, fmt.Errorf("audit: Redaction.Keys[%d] %q has no letters or digits", i, k)
+		}
+		red.extraKeys = append(red.extraKeys, ws)
+		// A pair named by the key in text needs a clue: its longest word.
+		longest := slices.MaxFunc(ws, func(a, b string) int { return len(a) - len(b) })
+		if !utf8.ValidString(longest) || longest[0] >= utf8.RuneSelf {
+			continue // hint answers yes to non-ASCII text anyway
+		}
+		red.keyClues[longest[0]] = append(slices.Clip(red.keyClues[longest[0]]), longest)
 	}
 	var alts []string
 	for _, p := range DefaultPatterns {
 		alts = append(alts, "(?:"+p+")")
 	}
 	red.defaults = regexp.MustCompile(strings.Join(alts, "|"))
+	red.pairName = regexp.MustCompile(pairName)
+	red.pairValue = regexp.MustCompile(pairValue)
+	red.userinfo = regexp.MustCompile(userinfoPattern)
 	alts = nil
 	for i, p := range r.Patterns {
 		re, err := regexp.Compile(p)
@@ -121,23 +145,213 @@ func NewRedactor(r Redaction) (*Redactor, error) {
 	return red, nil
 }
 
-func normKey(k string) string {
-	return strings.ReplaceAll(strings.ToLower(k), "-", "_")
-}
+// span is a word of a key: k[i:j].
+type span struct{ i, j int }
 
-// secretKey reports whether a value under key k is secret: always when
-// whole is true, only for strings otherwise.
-func (r *Redactor) secretKey(k string) (secret, whole bool) {
-	n := normKey(k)
-	if r.keys[n] {
-		return true, true
+// maxKeyWords bounds the words of a key that are looked at.
+const maxKeyWords = 16
+
+// keyWords appends the words of k to ws: k is cut at every byte that is
+// not a letter or digit, between a lowercase letter or digit and an
+// uppercase letter (accessToken), before the last of a run of uppercase
+// letters that a lowercase one follows (APIKey: API, Key), and between
+// letters and digits (oauth2token: oauth, 2, token).
+func keyWords(k string, ws []span) []span {
+	const (
+		other = iota
+		lower
+		upper
+		digit
+	)
+	class := func(r rune) int {
+		switch {
+		case 'a' <= r && r <= 'z':
+			return lower
+		case 'A' <= r && r <= 'Z':
+			return upper
+		case '0' <= r && r <= '9':
+			return digit
+		case r >= utf8.RuneSelf && unicode.IsLower(r):
+			return lower
+		case r >= utf8.RuneSelf && unicode.IsUpper(r):
+			return upper
+		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			return lower
+		}
+		return other
 	}
-	for _, s := range suffixKeys {
-		if strings.HasSuffix(n, s) {
-			return true, false
+	start, prev, prevAt := -1, other, 0
+	for i, r := range k {
+		c := class(r)
+		if start >= 0 {
+			cut := c == other ||
+				c == upper && (prev == lower || prev == digit) ||
+				c == digit && prev != digit || c != digit && prev == digit
+			if !cut && c == lower && prev == upper && prevAt > start {
+				// The run of capitals before this letter is a word of
+				// its own (APIKey): cut before the last capital.
+				ws = append(ws, span{start, prevAt})
+				start = prevAt
+			}
+			if cut {
+				ws = append(ws, span{start, i})
+				start = -1
+			}
+		}
+		if c != other && start < 0 {
+			start = i
+		}
+		prev, prevAt = c, i
+		if len(ws) >= maxKeyWords {
+			return ws
 		}
 	}
-	return false, false
+	if start >= 0 {
+		ws = append(ws, span{start, len(k)})
+	}
+	return ws
+}
+
+// Secret words. A key is secret when one of its words is a secret noun, a
+// word ends in a compound one (dbpassword, accesstoken), or two words in a
+// row name a secret (api key, session id), unless it only counts or
+// describes one (max_tokens, token_count, password_policy, secret_name).
+var (
+	// secretNouns are words that name a secret on their own.
+	secretNouns = []string{
+		"password", "passwords", "passwd", "pwd", "pass", "passphrase", "passcode",
+		"secret", "secrets", "credential", "credentials", "creds",
+		"token", "auth", "authorization", "bearer", "cookie", "cookies",
+		"apikey", "apikeys", "privatekey", "privkey", "accesskey", "secretkey", "sessionid",
+		"otp", "totp", "pin", "ssn", "cvv", "cvc", "jwt",
+	}
+	// secretEndings are endings of one-word compounds (dbpassword,
+	// accesstoken, xapikey, clientsecret, setcookie).
+	secretEndings = []string{
+		"password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey",
+		"accesskey", "secretkey", "credential", "credentials", "authorization", "cookie", "sessionid",
+	}
+	// keyQualifiers are words that make a following "key" or "keys" a
+	// secret (api key, private key, access key).
+	keyQualifiers = []string{
+		"api", "app", "access", "secret", "private", "priv", "signing", "encryption",
+		"master", "license", "ssh", "account", "consumer", "shared", "hmac", "webhook", "client",
+	}
+	// sessionSecrets are words that make a preceding "session" a secret
+	// (session id, session key).
+	sessionSecrets = []string{"id", "key", "token", "secret", "cookie"}
+	// countWords mark a key that counts tokens rather than holding one
+	// (max_tokens is plural anyway; token_count, token_limit).
+	countWords = []string{
+		"count", "counts", "cnt", "num", "number", "limit", "limits", "max", "min", "total",
+		"usage", "used", "len", "length", "size", "budget", "cost", "remaining", "left", "per", "rate",
+	}
+	// describers, as a key's last word, describe a secret rather than
+	// hold it (password_policy, secret_name, auth_type, token_expires_at).
+	describers = []string{
+		"count", "counts", "cnt", "num", "limit", "limits", "max", "min", "total", "len", "length",
+		"size", "used", "usage", "remaining", "type", "types", "kind", "name", "names", "url", "uri",
+		"endpoint", "path", "file", "filename", "field", "policy", "enabled", "required", "expiry",
+		"expires", "expiration", "ttl", "at", "method", "scheme", "provider", "format", "version",
+		"rotation", "strength", "set", "present",
+	}
+)
+
+func inFold(w string, list []string) bool {
+	for _, s := range list {
+		if len(s) == len(w) && strings.EqualFold(w, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasSuffixFold(w, suffix string) bool {
+	return len(w) >= len(suffix) && strings.EqualFold(w[len(w)-len(suffix):], suffix)
+}
+
+// SecretKey reports whether the value under the argument key k is secret.
+// k is split into words at '-', '_', '.', spaces and other punctuation and
+// at camelCase and PascalCase boundaries, and compared without regard to
+// case: accessToken, db_password, Client-Secret, AWS_SECRET_ACCESS_KEY,
+// X-Api-Key, privateKey and sessionId are secret; max_tokens,
+// token_count, secret_name and password_policy are not. Keys configured in
+// Redaction.Keys are secret too.
+//
+// A caller that knows a tool's argument keys in advance (a struct's
+// fields) can call SecretKey once per key and keep the answers.
+func (r *Redactor) SecretKey(k string) bool {
+	if len(r.extraKeys) == 0 && !hasKeyClue(k) {
+		return false // the common case: no word of a secret at all
+	}
+	var buf [maxKeyWords]span
+	ws := keyWords(k, buf[:0])
+	if len(ws) == 0 {
+		return false
+	}
+	if len(ws) >= maxKeyWords {
+		// A key of many words: whether its tail names a secret is not
+		// worked out; any secret word in it counts.
+		return hasKeyClue(k)
+	}
+	word := func(i int) string { return k[ws[i].i:ws[i].j] }
+	for _, extra := range r.extraKeys {
+		if containsWords(k, ws, extra) {
+			return true
+		}
+	}
+	secret, isToken := false, false
+	for i := range ws {
+		w := word(i)
+		switch {
+		case inFold(w, secretNouns):
+			secret = true
+			isToken = isToken || strings.EqualFold(w, "token")
+		case (strings.EqualFold(w, "key") || strings.EqualFold(w, "keys")) && i > 0 && inFold(word(i-1), keyQualifiers),
+			strings.EqualFold(w, "session") && i+1 < len(ws) && inFold(word(i+1), sessionSecrets),
+			strings.EqualFold(w, "card") && i+1 < len(ws) && strings.EqualFold(word(i+1), "number"):
+			secret = true
+		default:
+			for _, e := range secretEndings {
+				if hasSuffixFold(w, e) {
+					secret = true
+					break
+				}
+			}
+		}
+	}
+	if !secret {
+		return false
+	}
+	last := word(len(ws) - 1)
+	if len(ws) > 1 && inFold(last, describers) {
+		return false
+	}
+	if isToken {
+		for i := range ws {
+			if inFold(word(i), countWords) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// containsWords reports whether the words ws of k contain the lowercase
+// words want, in a row.
+func containsWords(k string, ws []span, want []string) bool {
+	for i := 0; i+len(want) <= len(ws); i++ {
+		j := 0
+		for ; j < len(want); j++ {
+			if !strings.EqualFold(k[ws[i+j].i:ws[i+j].j], want[j]) {
+				break
+			}
+		}
+		if j == len(want) {
+			return true
+		}
+	}
+	return false
 }
 
 // Mark returns the text kept in place of a redacted value:
@@ -155,8 +369,10 @@ func (r *Redactor) Mark(v any) string {
 	}
 	m := hmac.New(sha256.New, r.hashKey)
 	m.Write(b)
-	return "[REDACTED:" + hex.EncodeToString(m.Sum(nil)[:6]) + "]"
+	return markPrefix + hex.EncodeToString(m.Sum(nil)[:6]) + "]"
 }
+
+const markPrefix = "[REDACTED:"
 
 // Args returns args redacted, and the secret strings it removed (for
 // Text). args is not modified: when something is redacted the result is a
@@ -176,6 +392,70 @@ func (r *Redactor) RedactArgs(args map[string]any) map[string]any {
 	return out
 }
 
+// Value returns v (a JSON-like value: nil, bool, numbers, string,
+// []any, []string, map[string]any, map[string]string) redacted as a
+// record's arguments are: the values under secret keys, credentials found
+// in strings (also inside strings that hold JSON and inside URLs), and the
+// tail of long strings. v is not modified; when nothing is redacted the
+// result is v itself.
+func (r *Redactor) Value(v any) any {
+	var secrets []string
+	out, _ := r.value(v, &secrets, 0)
+	return out
+}
+
+// Clean reports whether Value would return v unchanged: nothing in it is
+// secret or too long. A true answer is certain; a false one means only
+// that Value must look. It allocates nothing.
+func (r *Redactor) Clean(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return r.CleanString(v)
+	case map[string]any:
+		for k, e := range v {
+			if r.SecretKey(k) && !harmless(e) && !isMark(e) || !r.Clean(e) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, e := range v {
+			if !r.Clean(e) {
+				return false
+			}
+		}
+		return true
+	case map[string]string, []string:
+		return false // Value converts them
+	}
+	return true
+}
+
+// CleanString reports whether Value would return s unchanged: it is not
+// too long and holds no clue of a secret (the cheap test that decides
+// whether the patterns run at all). A true answer is certain; a false one
+// means only that Value must look.
+func (r *Redactor) CleanString(s string) bool {
+	return (r.max < 0 || len(s) <= r.max) && !r.hint(s)
+}
+
+// isMark reports whether v is a mark already, left as it is so that
+// redacting twice changes nothing.
+func isMark(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.HasPrefix(s, markPrefix) && strings.HasSuffix(s, "]") && len(s) == len(markPrefix)+13
+}
+
+// harmless reports whether v, under a secret key, is kept: null and
+// booleans say nothing about a secret.
+func harmless(v any) bool {
+	switch v.(type) {
+	case nil, bool:
+		return true
+	}
+	return false
+}
+
 // value returns v redacted and whether that changed it; containers are
 // copied only when something inside them changed.
 func (r *Redactor) value(v any, secrets *[]string, depth int) (any, bool) {
@@ -184,11 +464,7 @@ func (r *Redactor) value(v any, secrets *[]string, depth int) (any, bool) {
 	}
 	if s, ok := v.(string); ok {
 		// Return v itself when nothing changed: no new interface value.
-		ns := r.scrub(s, func(m string) string {
-			*secrets = append(*secrets, m)
-			return r.Mark(m)
-		})
-		ns = r.truncate(ns)
+		ns := r.str(s, secrets, depth)
 		if ns == s {
 			return v, false
 		}
@@ -199,11 +475,9 @@ func (r *Redactor) value(v any, secrets *[]string, depth int) (any, bool) {
 		var out map[string]any
 		for k, e := range v {
 			nv, changed := e, false
-			if secret, whole := r.secretKey(k); secret {
-				if _, isString := e.(string); whole || isString {
-					collect(e, secrets)
-					nv, changed = r.Mark(e), true
-				}
+			if r.SecretKey(k) && !harmless(e) && !isMark(e) {
+				collect(e, secrets)
+				nv, changed = r.Mark(e), true
 			}
 			if !changed {
 				nv, changed = r.value(e, secrets, depth+1)
@@ -250,7 +524,50 @@ func (r *Redactor) value(v any, secrets *[]string, depth int) (any, bool) {
 	return v, false
 }
 
-// collect adds the strings inside a secret value to secrets.
+// str returns the string s redacted: a string that holds a JSON object
+// or array is decoded, redacted as a value and encoded again (compact,
+// keys sorted); any other string has the patterns scrubbed from it. Then
+// it is truncated.
+func (r *Redactor) str(s string, secrets *[]string, depth int) string {
+	if !r.hint(s) {
+		return r.truncate(s)
+	}
+	add := func(m string) string {
+		*secrets = append(*secrets, m)
+		return r.Mark(m)
+	}
+	if t := strings.TrimSpace(s); len(t) > 1 && (t[0] == '{' || t[0] == '[') {
+		if v, ok := decodeJSON(t); ok {
+			if nv, changed := r.value(v, secrets, depth+1); changed {
+				if b, err := appendValue(nil, nv, depth+1); err == nil {
+					return r.truncate(string(b))
+				}
+				return r.truncate(add(s))
+			}
+			// Nothing secret in the decoded value: its text is kept, but
+			// still scrubbed (escapes may hide a pattern from the text
+			// and not from the value, never the other way round).
+		}
+	}
+	return r.truncate(r.scrub(s, add))
+}
+
+// decodeJSON decodes s, one JSON value and nothing after it, keeping
+// numbers exact.
+func decodeJSON(s string) (any, bool) {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, false
+	}
+	if _, err := d.Token(); err == nil || d.More() {
+		return nil, false
+	}
+	return v, true
+}
+
+// collect adds the text of the scalars inside a secret value to secrets.
 func collect(v any, secrets *[]string) {
 	switch v := v.(type) {
 	case string:
@@ -259,12 +576,21 @@ func collect(v any, secrets *[]string) {
 		for _, e := range v {
 			collect(e, secrets)
 		}
+	case []string:
+		*secrets = append(*secrets, v...)
 	case map[string]any:
 		for _, e := range v {
 			collect(e, secrets)
 		}
-	case float64, int, int64:
-		*secrets = append(*secrets, fmt.Sprint(v))
+	case map[string]string:
+		for _, e := range v {
+			*secrets = append(*secrets, e)
+		}
+	case nil, bool:
+	default:
+		if b, err := appendValue(nil, v, 0); err == nil {
+			*secrets = append(*secrets, string(b))
+		}
 	}
 }
 
@@ -283,9 +609,10 @@ func (r *Redactor) truncate(s string) string {
 // shorter ones would mangle ordinary words.
 const minSecret = 4
 
-// Text returns s with the default and configured patterns and every
-// value in secrets (of at least 4 bytes) replaced by their marks, then
-// truncated like a string argument.
+// Text returns s with the default and configured patterns, the values of
+// secret name=value pairs, URL passwords and every value in secrets (of at
+// least 4 bytes) replaced by their marks, then truncated like a string
+// argument.
 func (r *Redactor) Text(s string, secrets []string) string {
 	if s == "" {
 		return s
@@ -295,59 +622,172 @@ func (r *Redactor) Text(s string, secrets []string) string {
 			s = strings.ReplaceAll(s, sec, r.Mark(sec))
 		}
 	}
-	s = r.scrub(s, func(m string) string {
-		if strings.HasPrefix(m, "[REDACTED:") {
-			return m
-		}
-		return r.Mark(m)
-	})
+	if r.hint(s) {
+		s = r.scrub(s, func(m string) string { return r.Mark(m) })
+	}
 	return r.truncate(s)
 }
 
-// scrub replaces what the patterns match in s by repl(match).
+// scrub replaces the secrets in s by repl(secret): what the patterns
+// match, the values of pairs with a secret name, and URL passwords. A
+// mark already in s is left alone.
 func (r *Redactor) scrub(s string, repl func(string) string) string {
-	if hint(s) && r.defaults.MatchString(s) {
-		s = r.defaults.ReplaceAllStringFunc(s, repl)
+	keep := func(m string) string {
+		if strings.HasPrefix(m, markPrefix) {
+			return m
+		}
+		return repl(m)
 	}
+	if r.defaults.MatchString(s) {
+		s = r.defaults.ReplaceAllStringFunc(s, keep)
+	}
+	s = replaceLastGroup(s, r.userinfo.FindAllStringSubmatchIndex(s, -1), keep)
+	var pairs [][]int
+	for _, m := range r.pairName.FindAllStringSubmatchIndex(s, -1) {
+		if !r.SecretKey(s[m[2]:m[3]]) {
+			continue
+		}
+		if v := r.pairValue.FindStringIndex(s[m[1]:]); v != nil {
+			pairs = append(pairs, []int{m[1] + v[0], m[1] + v[1]})
+		}
+	}
+	s = replaceLastGroup(s, pairs, func(v string) string {
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			return v[:1] + keep(v[1:len(v)-1]) + v[:1]
+		}
+		return keep(v)
+	})
 	if r.extra != nil && r.extra.MatchString(s) {
-		s = r.extra.ReplaceAllStringFunc(s, repl)
+		s = r.extra.ReplaceAllStringFunc(s, keep)
 	}
 	return s
 }
 
-// clues are lowercase substrings of which every match of DefaultPatterns
-// contains one (ignoring ASCII case); a string with none of them needs no
-// regular expression.
-var clues = []string{"bearer", "basic", "sk-", "gh", "xox", "akia", "eyj", "-----begin", "pass", "secret", "token", "api"}
+// replaceLastGroup replaces, for each match m in ms (in order, as
+// FindAllStringSubmatchIndex gives them), the last group of m in s by repl
+// of it.
+func replaceLastGroup(s string, ms [][]int, repl func(string) string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range ms {
+		i, j := m[len(m)-2], m[len(m)-1]
+		if i < last {
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(repl(s[i:j]))
+		last = j
+	}
+	if b.Len() == 0 && last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
 
-func hint(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+// clues are substrings of which every match of DefaultPatterns and of
+// the URL password pattern holds one, in this case: the patterns are
+// case-sensitive but for foldClues.
+var (
+	clues = []string{
+		"sk-", "sk_", "rk_", "gh", "github_pat_", "xox", "A3T", "AKIA", "ASIA", "AGPA", "AIDA",
+		"AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA", "AIza", "eyJ", "-----BEGIN", "://",
+	}
+	foldClues = []string{"bearer", "basic"}
+)
+
+// keyClues are lowercase substrings of which every secret key holds one,
+// ignoring ASCII case.
+var keyClues = []string{
+	"pass", "pwd", "secret", "cred", "token", "auth", "bearer", "cookie", "key", "session",
+	"otp", "pin", "ssn", "cvv", "cvc", "jwt", "card",
+}
+
+// cluesByFirst holds clues and foldClues by their first byte (foldClues
+// under both cases, marked by a leading 0 byte); keyCluesByFirst holds
+// keyClues by their first byte.
+var cluesByFirst, keyCluesByFirst = func() (t, k [256][]string) {
+	for _, c := range clues {
+		t[c[0]] = append(t[c[0]], c)
+	}
+	for _, c := range foldClues {
+		t[c[0]] = append(t[c[0]], "\x00"+c)
+		t[c[0]-('a'-'A')] = append(t[c[0]-('a'-'A')], "\x00"+c)
+	}
+	for _, c := range keyClues {
+		k[c[0]] = append(k[c[0]], c)
+	}
+	return t, k
+}()
+
+// hasKeyClue reports whether k holds one of keyClues, ignoring case:
+// every secret key does (U+017F and U+212A fold to s and k).
+func hasKeyClue(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
 		if c >= utf8.RuneSelf {
-			// Case folding in (?i) patterns also matches non-ASCII runes
-			// (U+017F for s, U+212A for k): leave those to the patterns.
-			return true
-		}
-		// One pass: only the first letters of the clues need a look.
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		for _, clue := range cluesByFirst[c] {
-			if hasPrefixFold(s[i:], clue) {
+			if foldsToASCII(k[i:]) {
 				return true
 			}
+			continue
+		}
+		if keyClueAt(&keyCluesByFirst, k[i:]) {
+			return true
 		}
 	}
 	return false
 }
 
-// cluesByFirst holds the clues by their first byte, for hint.
-var cluesByFirst = func() (t [256][]string) {
-	for _, c := range clues {
-		t[c[0]] = append(t[c[0]], c)
+// keyClueAt reports whether s begins with one of the key clues in t (by
+// lowercase first byte), ignoring ASCII case.
+func keyClueAt(t *[256][]string, s string) bool {
+	c := s[0]
+	if 'A' <= c && c <= 'Z' {
+		c += 'a' - 'A'
 	}
-	return t
-}()
+	for _, clue := range t[c] {
+		if hasPrefixFold(s, clue) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldsToASCII reports whether s holds one of the two non-ASCII runes
+// that case folding (in (?i) patterns and in EqualFold) matches with an
+// ASCII letter: U+017F (ſ, for s) and U+212A (K, for k).
+func foldsToASCII(s string) bool {
+	return strings.Contains(s, "\u017f") || strings.Contains(s, "\u212a")
+}
+
+// hint reports whether s may hold a secret that scrub would find: a clue
+// of a pattern, or, when s holds a ':' or '=' (a pair), a key clue. It is
+// the cheap test that keeps the regular expressions off ordinary text.
+func (r *Redactor) hint(s string) bool {
+	if r.extra != nil {
+		return true
+	}
+	sep := strings.ContainsAny(s, ":=")
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			if foldsToASCII(s[i:]) {
+				return true
+			}
+			continue
+		}
+		// One pass: only the first letters of the clues need a look.
+		for _, clue := range cluesByFirst[c] {
+			if clue[0] == 0 && hasPrefixFold(s[i:], clue[1:]) || strings.HasPrefix(s[i:], clue) {
+				return true
+			}
+		}
+		if sep && keyClueAt(&r.keyClues, s[i:]) {
+			return true
+		}
+	}
+	return false
+}
 
 // hasPrefixFold reports whether s begins with the lowercase ASCII
 // prefix, ignoring ASCII case.
@@ -365,30 +805,4 @@ func hasPrefixFold(s, prefix string) bool {
 		}
 	}
 	return true
-}
-
-// containsFold reports whether s contains the lowercase ASCII needle,
-// ignoring ASCII case.
-func containsFold(s, needle string) bool {
-	n := len(needle)
-	first := needle[0]
-	for i := 0; i+n <= len(s); i++ {
-		if s[i]|0x20 != first && s[i] != first {
-			continue
-		}
-		j := 1
-		for ; j < n; j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != needle[j] {
-				break
-			}
-		}
-		if j == n {
-			return true
-		}
-	}
-	return false
 }

@@ -142,23 +142,122 @@ func TestAppendRedacts(t *testing.T) {
 }
 
 // FuzzRedactHint checks that the cheap clue search never skips a string
-// that the default patterns match.
+// that scrub would change, and that redacting twice changes nothing.
 func FuzzRedactHint(f *testing.F) {
 	for _, s := range []string{"Bearer abcdefgh1", "BASIC dXNlcjpwYXNz", "sk-0123456789abcdefgh", "ghp_0123456789abcdefghij",
 		"xoxb-1234567890", "AKIAABCDEFGHIJKLMNOP", "eyJhbGciOi.eyJzdWIiOi.sigsigsig", "-----BEGIN RSA PRIVATE KEY-----",
-		"PassWord=x", "Api-Key: y", "ACCESS_TOKEN=z", "plain text", "pa\u017fsword=x", "\u212aey=1"} {
+		"PassWord=x", "Api-Key: y", "ACCESS_TOKEN=z", "plain text", "pa\u017fsword=x", "\u212aey=1",
+		"https://u:p@h/", `{"dbPassword":"x"}`, "sk_live_0123456789ab", "AIza0123456789012345678901234567890123x"} {
 		f.Add(s)
 	}
-	red, err := NewRedactor(Redaction{})
+	red, err := NewRedactor(Redaction{HashKey: []byte("k"), MaxString: -1}) // a cut string is cut again
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if red.defaults.MatchString(s) && !hint(s) {
-			t.Fatalf("%q matches the default patterns but has no clue", s)
+		if !red.hint(s) && red.scrub(s, func(m string) string { return red.Mark(m) }) != s {
+			t.Fatalf("scrub changes %q, which has no clue", s)
 		}
-		if got, want := containsFold(s, "token"), strings.Contains(strings.ToLower(s), "token"); got != want && !strings.ContainsAny(s, "\u212a\u017f") {
-			t.Fatalf("containsFold(%q, token) = %v, want %v", s, got, want)
+		if red.SecretKey(s) && !hasKeyClue(s) {
+			t.Fatalf("SecretKey(%q) but it has no clue", s)
+		}
+		once := red.Value(s)
+		if twice := red.Value(once); twice != once {
+			t.Fatalf("redacting %q twice: %q, then %q", s, once, twice)
 		}
 	})
+}
+
+// TestSecretKey: keys are read the way people name things.
+func TestSecretKey(t *testing.T) {
+	red := newRedactor(t, Redaction{Keys: []string{"internal id"}})
+	secret := []string{
+		"password", "Password", "PASSWORD", "passwd", "pwd", "db_password", "dbPassword", "DBPassword", "db-password",
+		"db.password", "dbpassword", "user_pass", "password2", "new_password_confirm",
+		"secret", "clientSecret", "client_secret", "ClientSecret", "CLIENT_SECRET", "client-secret", "webhook.secret",
+		"aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", "awsSecretAccessKey", "secretKey", "SecretAccessKey",
+		"token", "accessToken", "access_token", "AccessToken", "apiToken", "api_token", "refreshToken", "id_token",
+		"github_token", "GITHUB_TOKEN", "oauth2Token", "accesstoken", "x-auth-token", "sessionToken",
+		"apiKey", "api_key", "ApiKey", "APIKey", "API_KEY", "apikey", "x-api-key", "X-Api-Key", "X-API-KEY",
+		"privateKey", "private_key", "PRIVATE_KEY", "private.key", "signingKey", "accessKey", "access_key_id",
+		"credential", "credentials", "Credentials", "awsCredentials", "creds",
+		"auth", "Authorization", "authorization", "Proxy-Authorization", "bearer",
+		"cookie", "Cookie", "Set-Cookie", "cookies",
+		"session_id", "sessionId", "SessionID", "sessionid", "session-key",
+		"otp", "pin", "ssn", "cvv", "card_number", "cardNumber", "jwt",
+		"X-Internal-Id", "customerInternalID",
+	}
+	plain := []string{
+		"max_tokens", "maxTokens", "token_count", "tokenCount", "tokens", "input_tokens", "count_token",
+		"token_limit", "tokens_used", "max_token", "tokenizer",
+		"secret_name", "password_policy", "auth_type", "auth_url", "password_file", "token_expires_at",
+		"author", "authors", "passenger", "pinned", "spin", "keyboard", "key", "primary_key", "sort_key",
+		"monkey", "session", "session_start", "secretary", "to", "subject", "body", "url", "amount", "dsn",
+		"", "_", "internal", "id",
+	}
+	for _, k := range secret {
+		if !red.SecretKey(k) {
+			t.Errorf("SecretKey(%q) = false, want true", k)
+		}
+	}
+	for _, k := range plain {
+		if red.SecretKey(k) {
+			t.Errorf("SecretKey(%q) = true, want false", k)
+		}
+	}
+	// A key of many words is read whole.
+	long := strings.Repeat("a_", 40) + "password"
+	if !red.SecretKey(long) {
+		t.Errorf("SecretKey(%q) = false", long)
+	}
+}
+
+// TestRedactValues: non-string values under secret keys, JSON inside
+// strings, URLs and credential shapes with no telling key.
+func TestRedactValues(t *testing.T) {
+	red := newRedactor(t, Redaction{HashKey: []byte("k")})
+	args := map[string]any{
+		"pin":         1234,
+		"apiKeys":     []any{"k-1", "k-2"},
+		"credentials": map[string]any{"user": "u", "x": "hidden-1"},
+		"has_token":   true,
+		"password":    nil,
+		"body":        `{"user":"bob","password":"hunter2-json","nested":{"accessToken":"tok-json"}}`,
+		"url":         "https://admin:pw-url-1@db.example.com:5432/x?api_key=q-key-1&page=2",
+		"note":        "use AKIAIOSFODNN7EXAMPLE and ghp_0123456789abcdefghijABCDEF and eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.c2lnbmF0dXJlc2ln",
+		"header":      "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+		"cfg":         "db_password=cfg-pw-1 user=bob",
+	}
+	got := red.Value(args).(map[string]any)
+	enc, err := appendValue(nil, got, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(enc)
+	for _, secret := range []string{"1234", "k-1", "k-2", "hidden-1", "hunter2-json", "tok-json", "pw-url-1", "q-key-1",
+		"AKIAIOSFODNN7EXAMPLE", "ghp_0123456789abcdefghijABCDEF", "eyJhbGciOiJIUzI1", "dXNlcjpwYXNzd29yZA", "cfg-pw-1"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("%q survived: %s", secret, s)
+		}
+	}
+	for _, kept := range []string{`"has_token":true`, `"password":null`, `\"user\":\"bob\"`, "https://admin:[REDACTED:", "@db.example.com:5432/x?api_key=[REDACTED:", "&page=2", "user=bob"} {
+		if !strings.Contains(s, kept) {
+			t.Errorf("%s missing from %s", kept, s)
+		}
+	}
+	if !red.Clean(map[string]any{"to": "bob@example.com", "max_tokens": 100, "has_password": false}) {
+		t.Error("Clean: a map with nothing secret is not clean")
+	}
+	if red.Clean(args) {
+		t.Error("Clean: a map with secrets is clean")
+	}
+	// Equal secrets correlate wherever they are found.
+	a := red.Value(map[string]any{"password": "same-secret-1"}).(map[string]any)["password"].(string)
+	b := red.Value("password=same-secret-1").(string)
+	if !strings.Contains(b, a) {
+		t.Errorf("the same secret under a key (%s) and in text (%s) got different marks", a, b)
+	}
+	if red.Value(got).(map[string]any)["body"] != got["body"] {
+		t.Error("redacting twice changed the value")
+	}
 }
