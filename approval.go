@@ -76,6 +76,26 @@ func WithApprovalTimeout(d time.Duration) Option {
 	}
 }
 
+// approvalWait is the longest a call whose rule has timeout may wait for a
+// verdict: what the budget's hold must cover before the call starts. An
+// Approvals of the caller's own is taken to honour the rule's timeout, or
+// approval.DefaultTimeout; one that waits longer has its call charged its
+// estimate meanwhile, and its actual cost, when larger, after.
+func (g *Guard) approvalWait(timeout time.Duration) time.Duration {
+	if timeout > 0 {
+		return timeout
+	}
+	if s, ok := g.cfg.approvals.(*approvalStage); ok {
+		if s.timeout > 0 {
+			return s.timeout
+		}
+		if s.gate != nil {
+			return s.gate.Timeout()
+		}
+	}
+	return approval.DefaultTimeout
+}
+
 // approvalStage is the Approvals stage built from an approval.Gate.
 type approvalStage struct {
 	gate    *approval.Gate

@@ -23,9 +23,13 @@ import (
 // one stays. Spend is kept in opts.Store (an in-memory store when nil)
 // across policy swaps: a cap keeps its spend while its name, scope and
 // window stay the same. opts.Clock defaults to the Guard's clock.
-// opts.Hold (budget.DefaultHold, 15 minutes, when zero) must cover a
-// call's wait for approval and its run: a reservation still open after it
-// is charged its estimate, and a later commit is ignored.
+// opts.Hold (budget.DefaultHold, 15 minutes, when zero) is how long a
+// call's reservation stays open once the call may start: a call that
+// waits for a human's approval is held for the approval's timeout plus
+// Hold. A reservation still open after that is charged its estimate, and
+// the call's actual cost, when larger, is charged in full when it
+// settles: a call that outlives its hold cannot overrun a cap unnoticed,
+// its overage shuts the cap.
 //
 // A call's estimate is the tool's Estimate or EstimateFunc option or,
 // without one, the policy's costs section (policy.Policy.Estimate). Its
@@ -205,7 +209,7 @@ func (b *budgetStage) Reserve(ctx context.Context, c *Call) (Reservation, error)
 	}
 	h := &budgetHold{}
 	h.est = appendAmounts(h.estBuf[:0], c.Estimate)
-	r, err := led.Reserve(ctx, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: h.est})
+	r, err := led.Reserve(ctx, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: h.est, Wait: c.wait})
 	if err != nil {
 		return nil, budgetDenial(err)
 	}

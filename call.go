@@ -68,4 +68,6 @@ type Call struct {
 	// Estimate is the call's estimated cost, from the tool's options or the
 	// policy; empty when unknown.
 	Estimate []Cost
+
+	wait time.Duration // how long the call may wait for approval after the budget stage
 }

@@ -150,6 +150,9 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 
 	// 5. Budget.
 	if b := g.cfg.budgeter; b != nil {
+		if f.dec.Effect == policy.Approve {
+			c.wait = g.approvalWait(f.dec.ApprovalTimeout) // the hold starts when the call may
+		}
 		res, err := safeReserve(b, f.ctx, c)
 		if err != nil {
 			return nil, f.deny(ctx, StageBudget, CodeBudgetExceeded, f.stoppedOr(ctx, err))

@@ -42,8 +42,12 @@
 // the estimate; [Reservation.Release] charges nothing. Actual cost above
 // the estimate is charged in full, reported by [Reservation.Overage], and
 // when it overruns a cap the cap stays shut until its window resets. A
-// reservation neither committed nor released within the ledger's Hold is
-// charged its estimate: an unknown outcome costs the worst case.
+// reservation neither committed nor released within the ledger's Hold
+// (counted after the request's Wait) is charged its estimate: an unknown
+// outcome costs the worst case. A commit that comes later still charges
+// the actual cost where it is larger, in full: an actual cost is never
+// dropped (within [KeepExpired]), and a call that outlived its hold
+// overruns a cap visibly, shutting it, like any overage.
 //
 // Every method that depends on time has a form with an explicit time
 // (ReserveAt, CommitAt, UsageAt, AllowAt), and Options.Clock replaces the

@@ -117,8 +117,10 @@ type Options struct {
 	// Clock tells the time for methods without an explicit time; nil
 	// means time.Now.
 	Clock func() time.Time
-	// Hold is how long a reservation may stay open before it is charged
-	// its estimate; zero means 15 minutes.
+	// Hold is how long a reservation may stay open, after the call starts
+	// (see Request.Wait), before it is charged its estimate; zero means 15
+	// minutes. A call settled later is still charged in full: its
+	// estimate, or its actual cost when that is larger (see Commit).
 	Hold time.Duration
 }
 
@@ -292,6 +294,12 @@ type Request struct {
 	// A cap whose unit is missing reserves nothing but still refuses when
 	// it is used up: a call of unknown cost is not let through a full cap.
 	Estimate []Amount
+	// Wait is how long the call may wait after the reservation before it
+	// starts, such as the deadline of a human's approval: the Hold counts
+	// from then, so that a call waiting for a human is not charged its
+	// estimate under it. Zero means the call starts at once; negative
+	// is refused.
+	Wait time.Duration
 }
 
 // Reserve is ReserveAt at the ledger's clock's time.
@@ -308,11 +316,15 @@ func (l *Ledger) Reserve(ctx context.Context, r Request) (*Reservation, error) {
 // times out with ctx) is returned as is: the call must not run either way.
 //
 // The reservation must be settled with Commit or Release; one left open
-// past t plus the ledger's Hold is charged its estimate. A t earlier than
+// past t plus r.Wait plus the ledger's Hold is charged its estimate (and a
+// later Commit the rest of its actual cost). A t earlier than
 // that of an earlier reservation counts as that time: a clock that moves
 // backwards cannot reopen a window that has passed.
 func (l *Ledger) ReserveAt(ctx context.Context, t time.Time, r Request) (*Reservation, error) {
 	t = l.notBefore(t)
+	if r.Wait < 0 {
+		return nil, fmt.Errorf("budget: negative wait %v", r.Wait)
+	}
 	for i, a := range r.Estimate {
 		if err := a.Check(); err != nil {
 			return nil, fmt.Errorf("budget: estimate: %w", err)
@@ -338,7 +350,7 @@ func (l *Ledger) ReserveAt(ctx context.Context, t time.Time, r Request) (*Reserv
 		id = uuid.NewString()
 	}
 	h := &res.h
-	*h = Hold{ID: id, At: t, Deadline: t.Add(l.hold), Entries: res.entBuf[:0]}
+	*h = Hold{ID: id, At: t, Deadline: t.Add(r.Wait).Add(l.hold), Entries: res.entBuf[:0]}
 	res.caps = res.capBuf[:0]
 	for i := range l.caps {
 		c := l.caps[i]
@@ -522,8 +534,12 @@ func (r *Reservation) Commit(ctx context.Context, actual []Amount) error {
 // charged in full and reported by Overage; a cap it overruns stays shut
 // until its window resets. Units that no cap counts are ignored.
 //
-// After the deadline the estimate has been charged instead and CommitAt
-// returns ErrExpired. A second settlement returns ErrSettled.
+// A commit at or after the deadline is late: the estimate was charged at
+// the deadline, and the actual cost is charged where it is larger (in
+// full: an overrun shuts the cap); CommitAt then returns ErrExpired. An
+// actual cost is never dropped, unless the commit comes more than
+// KeepExpired after the deadline (the store may have forgotten the hold:
+// ErrUnknownHold). A second settlement returns ErrSettled.
 func (r *Reservation) CommitAt(ctx context.Context, t time.Time, actual []Amount) error {
 	for i, a := range actual {
 		if err := a.Check(); err != nil {

@@ -14,8 +14,8 @@ import (
 //
 // Mem keeps charges in one-second buckets and merges buckets older than
 // the windows it is asked about (less a minute of slack) into one total,
-// so memory grows with the number of accounts and open holds, not with
-// the number of calls. A rolling window counts charges up to one second
+// so memory grows with the number of accounts and open holds (and holds
+// expired unsettled in the last KeepExpired), not with the number of calls. A rolling window counts charges up to one second
 // older than its start; never fewer.
 type Mem struct {
 	mu       sync.Mutex
@@ -24,6 +24,11 @@ type Mem struct {
 	// due is at or before the earliest deadline of the open holds: until
 	// then no hold can expire and expire need not look.
 	due time.Time
+	// expired are the holds charged at their deadline and not settled
+	// since, kept for a late Settle; forgotten KeepExpired after their
+	// deadline (looked at when forget is due).
+	expired map[string]*Hold
+	forget  time.Time
 }
 
 var _ Store = (*Mem)(nil)
@@ -34,7 +39,7 @@ const memSlack = 60 // seconds
 
 // NewMem returns an empty in-memory store.
 func NewMem() *Mem {
-	return &Mem{accounts: make(map[string]*account), holds: make(map[string]*Hold)}
+	return &Mem{accounts: make(map[string]*account), holds: make(map[string]*Hold), expired: make(map[string]*Hold)}
 }
 
 type bucket struct {
@@ -109,6 +114,9 @@ func (m *Mem) Settle(ctx context.Context, id string, actual []int64, at time.Tim
 	defer m.mu.Unlock()
 	h, ok := m.holds[id]
 	if !ok {
+		h, ok = m.expired[id]
+	}
+	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownHold, id)
 	}
 	if actual != nil && len(actual) != len(h.Entries) {
@@ -119,8 +127,19 @@ func (m *Mem) Settle(ctx context.Context, id string, actual []int64, at time.Tim
 			return fmt.Errorf("budget: mem: settle %q: negative amount %d", id, v)
 		}
 	}
-	if !at.Before(h.Deadline) {
-		m.charge(h, nil)
+	if m.expired[id] == h || !at.Before(h.Deadline) {
+		// Late: charged its amounts at expiry; a larger actual is charged
+		// in full, as part of the same call.
+		if m.holds[id] == h {
+			m.expireHold(h)
+		}
+		delete(m.expired, id)
+		sec := floorSec(h.At)
+		for i, e := range h.Entries {
+			if actual != nil && actual[i] > e.Amount {
+				m.account(e.Key).add(sec, actual[i]-e.Amount, 0)
+			}
+		}
 		return fmt.Errorf("%w: %q", ErrExpired, id)
 	}
 	if actual == nil {
@@ -167,13 +186,27 @@ const minSec = -1 << 62
 // looks at the holds only when the earliest deadline may have passed, so
 // its cost is spread thin: holds are short-lived.
 func (m *Mem) expire(at time.Time) {
+	if len(m.expired) > 0 && !m.forget.After(at) {
+		var next time.Time
+		for id, h := range m.expired {
+			f := h.Deadline.Add(KeepExpired)
+			if !f.After(at) {
+				delete(m.expired, id)
+				continue
+			}
+			if next.IsZero() || f.Before(next) {
+				next = f
+			}
+		}
+		m.forget = next
+	}
 	if len(m.holds) == 0 || m.due.After(at) {
 		return
 	}
 	var next time.Time
 	for _, h := range m.holds {
 		if !h.Deadline.After(at) {
-			m.charge(h, nil)
+			m.expireHold(h)
 			continue
 		}
 		if next.IsZero() || h.Deadline.Before(next) {
@@ -181,6 +214,17 @@ func (m *Mem) expire(at time.Time) {
 		}
 	}
 	m.due = next
+}
+
+// expireHold charges h its own amounts, as one call, and keeps it for a
+// late Settle.
+func (m *Mem) expireHold(h *Hold) {
+	m.charge(h, nil)
+	f := h.Deadline.Add(KeepExpired)
+	if len(m.expired) == 0 || f.Before(m.forget) {
+		m.forget = f
+	}
+	m.expired[h.ID] = h
 }
 
 // charge removes h and charges actual, or its own amounts when actual is
@@ -193,7 +237,7 @@ func (m *Mem) charge(h *Hold, actual []int64) {
 		if actual != nil {
 			v = actual[i]
 		}
-		m.account(e.Key).add(sec, v)
+		m.account(e.Key).add(sec, v, 1)
 	}
 }
 
@@ -216,25 +260,25 @@ func (m *Mem) drop(h *Hold) {
 	}
 }
 
-// add charges v micro-units and one call at second sec.
-func (a *account) add(sec, v int64) {
+// add charges v micro-units and calls calls at second sec.
+func (a *account) add(sec, v, calls int64) {
 	if sec < a.cut {
 		a.base.spent = addSat(a.base.spent, v)
-		a.base.calls = addSat(a.base.calls, 1)
+		a.base.calls = addSat(a.base.calls, calls)
 		return
 	}
 	a.sum.spent = addSat(a.sum.spent, v)
-	a.sum.calls = addSat(a.sum.calls, 1)
+	a.sum.calls = addSat(a.sum.calls, calls)
 	n := len(a.buckets)
 	i := sort.Search(n, func(i int) bool { return a.buckets[i].sec >= sec })
 	if i < n && a.buckets[i].sec == sec {
 		a.buckets[i].spent = addSat(a.buckets[i].spent, v)
-		a.buckets[i].calls = addSat(a.buckets[i].calls, 1)
+		a.buckets[i].calls = addSat(a.buckets[i].calls, calls)
 		return
 	}
 	a.buckets = append(a.buckets, bucket{})
 	copy(a.buckets[i+1:], a.buckets[i:])
-	a.buckets[i] = bucket{sec: sec, spent: v, calls: 1}
+	a.buckets[i] = bucket{sec: sec, spent: v, calls: calls}
 }
 
 // prune merges buckets well before since (or before at, when since is the

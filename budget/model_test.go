@@ -28,6 +28,7 @@ type modelCap struct {
 type modelCharge struct {
 	at     time.Time
 	amount int64
+	extra  bool // a late commit's rest: part of an expired hold's call
 }
 
 type modelHold struct {
@@ -41,7 +42,7 @@ func (m *model) expire(now time.Time) {
 	for _, h := range m.holds {
 		if h.open && !h.deadline.After(now) {
 			h.open = false
-			m.charges = append(m.charges, modelCharge{h.at, h.amount})
+			m.charges = append(m.charges, modelCharge{at: h.at, amount: h.amount})
 		}
 	}
 }
@@ -52,7 +53,9 @@ func (m *model) tally(c int, now time.Time) (spent, reserved, calls int64) {
 	for _, ch := range m.charges {
 		if !ch.at.Before(since) {
 			spent += ch.amount
-			calls++
+			if !ch.extra {
+				calls++
+			}
 		}
 	}
 	for _, h := range m.holds {
@@ -82,18 +85,24 @@ func (m *model) settle(h *modelHold, now time.Time, actual int64, commit bool) e
 		return budget.ErrSettled
 	}
 	h.settled = true
-	if !h.open {
+	if h.open && !now.Before(h.deadline) {
+		h.open = false
+		m.charges = append(m.charges, modelCharge{at: h.at, amount: h.amount})
+	} else if h.open {
+		h.open = false
+		if commit {
+			m.charges = append(m.charges, modelCharge{at: h.at, amount: actual})
+		}
+		return nil
+	}
+	// Late: expired, charged its estimate; a commit's actual in full.
+	if now.Sub(h.deadline) >= budget.KeepExpired {
 		return budget.ErrUnknownHold
 	}
-	h.open = false
-	if !now.Before(h.deadline) {
-		m.charges = append(m.charges, modelCharge{h.at, h.amount})
-		return budget.ErrExpired
+	if commit && actual > h.amount {
+		m.charges = append(m.charges, modelCharge{at: h.at, amount: actual - h.amount, extra: true})
 	}
-	if commit {
-		m.charges = append(m.charges, modelCharge{h.at, actual})
-	}
-	return nil
+	return budget.ErrExpired
 }
 
 // TestLedgerModel checks random sequences of reserve, commit, release and

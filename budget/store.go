@@ -10,11 +10,13 @@ import (
 // Errors a Store returns, and a Ledger passes on.
 var (
 	// ErrUnknownHold means Settle named a hold the store does not hold:
-	// never reserved, or already settled.
+	// never reserved, already settled, or expired more than KeepExpired
+	// ago.
 	ErrUnknownHold = errors.New("budget: unknown or settled reservation")
-	// ErrExpired means Settle came at or after the hold's deadline: the
-	// store charged the hold's amounts and ignored the actual cost.
-	ErrExpired = errors.New("budget: reservation expired and was charged its estimate")
+	// ErrExpired means Settle came late, at or after the hold's deadline:
+	// the store charged the hold's amounts at expiry and, for a commit,
+	// whatever the actual cost exceeds them by (see Store.Settle).
+	ErrExpired = errors.New("budget: reservation expired: charged its estimate, or its actual cost when larger")
 	// ErrDuplicateHold means Reserve was given the ID of a hold the store
 	// still holds.
 	ErrDuplicateHold = errors.New("budget: duplicate reservation ID")
@@ -42,7 +44,8 @@ type Store interface {
 	// entries are held or none.
 	//
 	// First, every hold whose Deadline is at or before h.At is expired:
-	// charged its amounts (as a call) and removed. Then, for each entry,
+	// charged its amounts (as a call) and kept as expired (see Settle)
+	// rather than open. Then, for each entry,
 	// used is the sum of the account's charges and open holds whose time
 	// is at or after Since. An entry fits when used < Limit and
 	// used+Amount <= Limit (a full account refuses even a zero amount). When
@@ -63,11 +66,25 @@ type Store interface {
 	// is charged to its entry's account at the hold's At, as one call,
 	// whatever the limits (this is how overage is recorded).
 	//
-	// When at is at or after the hold's Deadline, the hold's own amounts
-	// are charged instead and Settle returns ErrExpired. When the store
-	// does not hold id (never reserved, settled, or expired by Reserve or
-	// Usage), it returns ErrUnknownHold. The store must not keep actual
-	// after Settle returns.
+	// A late Settle, at or after the hold's Deadline, finds the hold
+	// expired: if Reserve or Usage has not expired it yet, Settle does so
+	// first (its amounts charged, as one call). Then, with actual nil,
+	// nothing more is charged; otherwise each entry whose actual exceeds
+	// its amount is charged the difference too, at the hold's At, as part
+	// of the same call (no call is added). So a late commit is charged in
+	// full, never less than its estimate: a call that outlived its hold
+	// (a long tool, a long wait) cannot have its cost dropped, and an
+	// overrun shuts the cap as any overage does. A late Settle returns
+	// ErrExpired, having charged what it says.
+	//
+	// To settle a hold late, a store remembers an expired hold (its ID, At
+	// and entries) until it is settled, for at least KeepExpired after its
+	// Deadline; after that it may forget it. ErrUnknownHold is returned for
+	// an id the store does not hold: never reserved, already settled
+	// (whether on time or late), or expired and forgotten. A Settle that
+	// returns any other error (bad actual, ctx done) changes nothing,
+	// except that a due hold may have been expired. The store must not
+	// keep actual after Settle returns.
 	Settle(ctx context.Context, id string, actual []int64, at time.Time) error
 
 	// Usage reports the accounts named by q at time at: for each query,
@@ -77,6 +94,11 @@ type Store interface {
 	Usage(ctx context.Context, at time.Time, q []Query) ([]Tally, error)
 }
 
+// KeepExpired is how long after its Deadline a Store must still be able to
+// settle an expired hold (see Store.Settle): a call that runs this long
+// past its hold is still charged in full.
+const KeepExpired = 24 * time.Hour
+
 // Hold is a reservation as a Store sees it.
 type Hold struct {
 	// ID names the hold; unique among open holds.
@@ -84,7 +106,8 @@ type Hold struct {
 	// At is when the hold was made. Its charges belong to At, whenever it
 	// is settled.
 	At time.Time
-	// Deadline is when an unsettled hold is charged its amounts.
+	// Deadline is when an unsettled hold is charged its amounts. The
+	// Ledger sets it to At plus the request's Wait plus its Hold.
 	Deadline time.Time
 	// Entries are the accounts the hold touches, one per cap, each at
 	// most once.

@@ -36,6 +36,8 @@ func Run(t *testing.T, newStore func() budget.Store) {
 		{"ExpireOnReserve", testExpireOnReserve},
 		{"ExpireOnUsage", testExpireOnUsage},
 		{"SettleLate", testSettleLate},
+		{"LateCommitChargedInFull", testLateCommitChargedInFull},
+		{"LateCommitAfterExpiry", testLateCommitAfterExpiry},
 		{"Window", testWindow},
 		{"HoldsInWindow", testHoldsInWindow},
 		{"Duplicate", testDuplicate},
@@ -204,10 +206,13 @@ func testExpireOnReserve(t *testing.T, e *env) {
 		t.Errorf("Used = %d, want 60 (the expired estimate)", h2.Entries[0].Used)
 	}
 	want(t, e.tally(t, h.Deadline, "a", time.Time{}), 60, 40, 1, "after expiry")
-	if err := e.s.Settle(ctx, h.ID, []int64{1}, h.Deadline); !errors.Is(err, budget.ErrUnknownHold) && !errors.Is(err, budget.ErrExpired) {
-		t.Errorf("Settle of an expired hold = %v, want ErrUnknownHold or ErrExpired", err)
+	if err := e.s.Settle(ctx, h.ID, []int64{1}, h.Deadline); !errors.Is(err, budget.ErrExpired) {
+		t.Errorf("Settle of an expired hold = %v, want ErrExpired", err)
 	}
-	want(t, e.tally(t, h.Deadline, "a", time.Time{}), 60, 40, 1, "after a late Settle")
+	want(t, e.tally(t, h.Deadline, "a", time.Time{}), 60, 40, 1, "after a late Settle below the estimate")
+	if err := e.s.Settle(ctx, h.ID, []int64{1}, h.Deadline); !errors.Is(err, budget.ErrUnknownHold) {
+		t.Errorf("second Settle of an expired hold = %v, want ErrUnknownHold", err)
+	}
 }
 
 func testExpireOnUsage(t *testing.T, e *env) {
@@ -235,6 +240,68 @@ func testSettleLate(t *testing.T, e *env) {
 		t.Errorf("release after the deadline = %v, want ErrExpired", err)
 	}
 	want(t, e.tally(t, h2.Deadline, "b", time.Time{}), 70, 0, 1, "after a late release")
+}
+
+// testLateCommitChargedInFull: a commit at or after the deadline of a hold
+// nothing expired yet is charged its actual cost when that is larger than
+// the hold's amount, in full and as one call, and the overrun shuts the
+// account; each entry on its own.
+func testLateCommitChargedInFull(t *testing.T, e *env) {
+	h := e.hold(t0, entry("a", 100, 10), entry("b", 100, 10))
+	if err := e.s.Reserve(ctx, h); err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
+	late := h.Deadline.Add(time.Minute)
+	if err := e.s.Settle(ctx, h.ID, []int64{150, 4}, late); !errors.Is(err, budget.ErrExpired) {
+		t.Fatalf("late Settle = %v, want ErrExpired", err)
+	}
+	want(t, e.tally(t, late, "a", time.Time{}), 150, 0, 1, "a after a late commit above the estimate")
+	want(t, e.tally(t, late, "b", time.Time{}), 10, 0, 1, "b after a late commit below the estimate")
+	err := e.s.Reserve(ctx, e.hold(late, entry("a", 100, 0)))
+	var full *budget.FullError
+	if !errors.As(err, &full) || full.Spent != 150 {
+		t.Errorf("Reserve after a late overrun = %v, want a *FullError with Spent 150", err)
+	}
+	if err := e.s.Settle(ctx, h.ID, []int64{500, 500}, late); !errors.Is(err, budget.ErrUnknownHold) {
+		t.Errorf("second late Settle = %v, want ErrUnknownHold", err)
+	}
+	want(t, e.tally(t, late, "a", time.Time{}), 150, 0, 1, "a after a second late Settle")
+}
+
+// testLateCommitAfterExpiry: a hold that Reserve or Usage already expired
+// (charged its amount as a call) is still there for a late commit, which
+// adds what its actual exceeds the amount by, without a new call; bad
+// amounts change nothing; a late release charges nothing more.
+func testLateCommitAfterExpiry(t *testing.T, e *env) {
+	h := e.hold(t0, entry("a", 100, 10))
+	if err := e.s.Reserve(ctx, h); err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
+	want(t, e.tally(t, h.Deadline, "a", time.Time{}), 10, 0, 1, "Usage at the deadline expires the hold")
+	h2 := e.hold(h.Deadline, entry("c", 100, 5))
+	if err := e.s.Reserve(ctx, h2); err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
+	if err := e.s.Reserve(ctx, e.hold(h2.Deadline, entry("c", 100, 1))); err != nil {
+		t.Fatalf("Reserve at the deadline: %v", err)
+	}
+	later := h2.Deadline.Add(time.Hour)
+	if err := e.s.Settle(ctx, h.ID, []int64{-1}, later); err == nil || errors.Is(err, budget.ErrExpired) {
+		t.Errorf("late Settle with a negative amount = %v, want an error", err)
+	}
+	if err := e.s.Settle(ctx, h.ID, []int64{1, 2}, later); err == nil || errors.Is(err, budget.ErrExpired) {
+		t.Errorf("late Settle with two amounts for one entry = %v, want an error", err)
+	}
+	want(t, e.tally(t, later, "a", time.Time{}), 10, 0, 1, "a after bad late settles")
+	if err := e.s.Settle(ctx, h.ID, []int64{70}, later); !errors.Is(err, budget.ErrExpired) {
+		t.Fatalf("late Settle of a hold Usage expired = %v, want ErrExpired", err)
+	}
+	want(t, e.tally(t, later, "a", time.Time{}), 70, 0, 1, "a after a late commit")
+	if err := e.s.Settle(ctx, h2.ID, nil, later); !errors.Is(err, budget.ErrExpired) {
+		t.Fatalf("late release of a hold Reserve expired = %v, want ErrExpired", err)
+	}
+	// The hold made at h2's deadline has expired by now too: 5 + 1, two calls.
+	want(t, e.tally(t, later, "c", time.Time{}), 6, 0, 2, "c after a late release")
 }
 
 func testWindow(t *testing.T, e *env) {
