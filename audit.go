@@ -75,10 +75,32 @@ func WithAuditFile(path string, opts ...audit.Options) Option {
 	}
 }
 
-// auditRecorder is the Recorder and Redactor of WithAudit and
-// WithAuditFile.
+// WithAuditStore records every event of the Guard in l, a log kept in a
+// shared store (audit.OpenStore; package postgres keeps one in
+// PostgreSQL), as WithAudit does for a file: decisions are recorded
+// durably before the tool runs, and a call whose decision the store cannot
+// record is denied with CodeAuditUnavailable. Several processes recording
+// into one store extend one chain. The Guard does not close the store.
+func WithAuditStore(l *audit.StoreLog) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("agentguard: WithAuditStore: nil log")
+		}
+		return setStage("WithAuditStore", &c.recorder, Recorder(&auditRecorder{log: l}))
+	}
+}
+
+// auditLog is what auditRecorder writes to: an *audit.Log or an
+// *audit.StoreLog.
+type auditLog interface {
+	Append(ctx context.Context, r *audit.Record) error
+	Redactor() *audit.Redactor
+}
+
+// auditRecorder is the Recorder and Redactor of WithAudit, WithAuditFile
+// and WithAuditStore.
 type auditRecorder struct {
-	log *audit.Log
+	log auditLog
 }
 
 var (

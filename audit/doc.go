@@ -34,6 +34,19 @@
 // Options.MaxAge rotate the file; the chain continues in the next file
 // (see Segments).
 //
+// # Shared stores
+//
+// A fleet of processes records into one log kept in a [Store] (package
+// postgres keeps one in PostgreSQL): [OpenStore] returns a [StoreLog]
+// that writes the same records, redaction, chain and checkpoints as
+// [Log], each append taking the store's lock, reading its head and
+// writing the next line, so writers in several processes extend one
+// chain. A failed append leaves nothing and does not latch; the next
+// append tries again. [Export] writes the store's lines as a file that
+// [Verify] (and `agentguard audit verify`) checks. [MemStore] is the
+// in-memory store and the reference; package storetest checks a store
+// against the contract.
+//
 // # Format
 //
 // Each line is one record: a JSON object in a canonical form, with seq
