@@ -495,19 +495,9 @@ func (l *Log) Err() error {
 // ErrUnavailable and the cause, until the log is reopened. A failed write
 // is cut back so that no partial record stays visible.
 func (l *Log) Append(ctx context.Context, r *Record) error {
-	if r.Kind == "" {
-		return errors.New("audit: record has no kind")
+	if err := l.red.prepare(r, "Log"); err != nil {
+		return err
 	}
-	if r.Kind == KindCheckpoint || r.Checkpoint != "" {
-		return errors.New("audit: checkpoint records are written by Log.Checkpoint")
-	}
-	var secrets []string
-	if r.Args != nil {
-		r.Args, secrets = l.red.Args(r.Args)
-	}
-	r.Error = l.red.Text(r.Error, secrets)
-	r.Reason = l.red.Text(r.Reason, secrets)
-	r.Note = l.red.Text(r.Note, secrets)
 
 	l.mu.Lock()
 	seq, err := l.writeLocked(r, l.clock())

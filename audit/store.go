@@ -185,19 +185,9 @@ func (l *StoreLog) Redactor() *Redactor { return l.red }
 // it durably. r.Kind must be set and must not be KindCheckpoint. An error
 // means the record is not in the log.
 func (l *StoreLog) Append(ctx context.Context, r *Record) error {
-	if r.Kind == "" {
-		return errors.New("audit: record has no kind")
+	if err := l.red.prepare(r, "StoreLog"); err != nil {
+		return err
 	}
-	if r.Kind == KindCheckpoint || r.Checkpoint != "" {
-		return errors.New("audit: checkpoint records are written by StoreLog.Checkpoint")
-	}
-	var secrets []string
-	if r.Args != nil {
-		r.Args, secrets = l.red.Args(r.Args)
-	}
-	r.Error = l.red.Text(r.Error, secrets)
-	r.Reason = l.red.Text(r.Reason, secrets)
-	r.Note = l.red.Text(r.Note, secrets)
 	err := l.st.Append(context.WithoutCancel(ctx), l.opts.ID, func(size uint64, head Hash) ([]byte, error) {
 		r.Seq, r.Time, r.Log, r.Prev = size, l.clock().UTC(), l.opts.ID, head
 		return r.AppendJSON(nil)
@@ -271,5 +261,25 @@ func Export(ctx context.Context, st Store, log string, from uint64, w io.Writer)
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("audit: export %s: %w", log, err)
 	}
+	return nil
+}
+
+// prepare checks that r may be appended by a writer's Append (typ names
+// the writer) and redacts its arguments, and its error, reason and note
+// of the secrets found in them.
+func (red *Redactor) prepare(r *Record, typ string) error {
+	if r.Kind == "" {
+		return errors.New("audit: record has no kind")
+	}
+	if r.Kind == KindCheckpoint || r.Checkpoint != "" {
+		return fmt.Errorf("audit: checkpoint records are written by %s.Checkpoint", typ)
+	}
+	var secrets []string
+	if r.Args != nil {
+		r.Args, secrets = red.Args(r.Args)
+	}
+	r.Error = red.Text(r.Error, secrets)
+	r.Reason = red.Text(r.Reason, secrets)
+	r.Note = red.Text(r.Note, secrets)
 	return nil
 }
