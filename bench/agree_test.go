@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/hardstop-labs/agentguard"
@@ -103,8 +104,61 @@ func TestAgree(t *testing.T) {
 				if err != nil || got != tc.want {
 					t.Errorf("opa: decide(%s %v) = %s, %v; want %s", c.Tool, c.Args, got, err, tc.want)
 				}
+				if set.name == "20rules" {
+					if r := newPeer().call(&c); r.Decision != tc.want {
+						t.Errorf("peer: call(%s %v) = %s (rule %q), want %s", c.Tool, c.Args, r.Decision, r.Rule, tc.want)
+					}
+				}
 			}
 		})
+	}
+}
+
+// TestPeerReference checks the peer's side effects: each call chains one
+// entry on the previous, counts in its window, and moves the agent's score.
+func TestPeerReference(t *testing.T) {
+	p := newPeer()
+	c := emailCall()
+	r1, r2 := p.call(&c), p.call(&c)
+	if r1.Decision != "allow" || r1.Rule != "support-mail" || r2.Decision != "allow" {
+		t.Fatalf("decisions %s/%s (rule %q), want allow (support-mail)", r1.Decision, r2.Decision, r1.Rule)
+	}
+	if len(p.entries) != 2 || p.entries[1].Prev != p.entries[0].Hash || r2.Entry.Hash != p.entries[1].Hash {
+		t.Errorf("entries not chained: %+v", p.entries)
+	}
+	if n := p.counters["send_email:support-bot:acme"].n; n != 2 {
+		t.Errorf("window count %d, want 2", n)
+	}
+	if r2.Scores[c.Agent] <= r1.Scores[c.Agent] {
+		t.Errorf("score did not grow: %v then %v", r1.Scores, r2.Scores)
+	}
+	p.limit = 2
+	if r := p.call(&c); r.Decision != "rate_limited" {
+		t.Errorf("third call over a limit of 2: %s, want rate_limited", r.Decision)
+	}
+}
+
+// TestGroupCommit checks the group-commit floor: every append is in the
+// file, whole, after its shared fdatasync.
+func TestGroupCommit(t *testing.T) {
+	gc := openGroupCommit(t, []byte("line\n"))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 10 {
+				if err := gc.append(); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st, err := gc.f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != 80*5 || gc.synced != gc.off {
+		t.Errorf("size %d, synced %d of %d; want 400 all synced", st.Size(), gc.synced, gc.off)
 	}
 }
 

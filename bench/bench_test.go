@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,6 +50,16 @@ func BenchmarkCall(b *testing.B) {
 			}
 		})
 	}
+	b.Run("peer-reference", func(b *testing.B) {
+		p := newPeer()
+		c := emailCall()
+		b.ReportAllocs()
+		for b.Loop() {
+			if r := p.call(&c); r.Decision != "allow" {
+				b.Fatalf("peer: %s, want allow", r.Decision)
+			}
+		}
+	})
 	guarded("guarded", realisticRules, false)
 	guarded("guarded-cooperative", realisticRules, false, agentguard.Cooperative())
 	guarded("guarded-parallel", realisticRules, true)
@@ -98,6 +109,20 @@ func BenchmarkCall(b *testing.B) {
 	pipe("opa-parallel", true, opaDecide)
 
 	guarded("guarded-1000rules", manyRules(), false)
+
+	// A call the policy denies, in the default configuration.
+	b.Run("denied", func(b *testing.B) {
+		g := newGuard(b, realisticRules, audit.SyncNever)
+		send := agentguard.Wrap(g, "send_email", sendEmail, agentguard.Estimate(estimate))
+		bad := emailArgs
+		bad.To = "eve@competitor.com"
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := send(ctx, bad); !errors.Is(err, agentguard.ErrDenied) {
+				b.Fatalf("denied call: %v, want ErrDenied", err)
+			}
+		}
+	})
 }
 
 // writers are the numbers of concurrent callers of BenchmarkDurable and

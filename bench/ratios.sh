@@ -1,6 +1,7 @@
 #!/bin/sh
 # ratios.sh FILE: the medians of a `go test -bench . -benchmem -count=N`
-# output and the issue's six goal ratios, computed from those medians.
+# output and every goal of issue 16, computed from those medians, each
+# with whether it is met.
 # Usage: cd bench && go test -run '^$' -bench . -benchmem -count=10 | tee new.txt && ./ratios.sh new.txt
 set -eu
 awk '
@@ -13,6 +14,19 @@ awk '
 	}
 	if (!(name in seen)) { seen[name] = 1; order[++n] = name }
 }
+function verdict(ok) { return ok ? "yes" : "NO" }
+function le(name, v, x, y, goal,    r) {
+	if (!(x in v) || !(y in v) || v[y] == 0) { printf "%-44s %8s  <= %-5s %s\n", name, "-", goal, "missing"; return }
+	r = v[x] / v[y]; printf "%-44s %8.2f  <= %-5s %s\n", name, r, goal, verdict(r <= goal)
+}
+function ge(name, v, x, y, goal,    r) {
+	if (!(x in v) || !(y in v) || v[y] == 0) { printf "%-44s %8s  >= %-5s %s\n", name, "-", goal, "missing"; return }
+	r = v[x] / v[y]; printf "%-44s %8.2f  >= %-5s %s\n", name, r, goal, verdict(r >= goal)
+}
+function cnt(name, b, goal) {
+	if (!(b in a)) { printf "%-44s %8s  <= %-5s %s\n", name, "-", goal, "missing"; return }
+	printf "%-44s %8d  <= %-5s %s\n", name, a[b], goal, verdict(a[b] <= goal)
+}
 function median(s,    a, k, i, j, t) {
 	k = split(s, a, " ")
 	for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -24,15 +38,21 @@ END {
 	for (i = 1; i <= n; i++) {
 		b = order[i]
 		printf "%-26s %12.1f %10s %10s\n", b, median(ns[b]), (b in al) ? median(al[b]) : "", (b in mb) ? median(mb[b]) : ""
-		m[b] = median(ns[b]); a[b] = median(al[b]); t[b] = median(mb[b])
+		m[b] = median(ns[b]); if (b in al) a[b] = median(al[b]); if (b in mb) t[b] = median(mb[b])
 	}
 	print ""
-	printf "guarded/floor              %6.2f  (goal <= 1.5)\n", m["Call/guarded"] / m["Call/floor"]
-	printf "guarded-cooperative/floor  %6.2f  (goal <= 1.5)\n", m["Call/guarded-cooperative"] / m["Call/floor"]
-	printf "opa/guarded                %6.2f  (goal >= 5)\n", m["Call/opa"] / m["Call/guarded"]
-	printf "opa/guarded-cooperative    %6.2f  (goal >= 5)\n", m["Call/opa"] / m["Call/guarded-cooperative"]
-	printf "guarded-1000rules/guarded  %6.2f  (goal <= 2)\n", m["Call/guarded-1000rules"] / m["Call/guarded"]
-	printf "allocs per guarded call    %6d  (goal <= 12; cooperative %d)\n", a["Call/guarded"], a["Call/guarded-cooperative"]
-	printf "durable/append calls/s N=64 %5.2f  (goal >= 0.7)\n", m["Append/N=64"] / m["Durable/N=64"]
-	printf "verify/sha256 throughput   %6.2f  (goal >= 0.5)\n", t["Verify"] / t["SHA256"]
+	printf "%-44s %8s  %-8s %s\n", "goal (issue 16)", "ratio", "target", "met?"
+	le("guarded / peer-reference", m, "Call/guarded", "Call/peer-reference", 1.0)
+	le("guarded-cooperative / peer-reference", m, "Call/guarded-cooperative", "Call/peer-reference", 0.8)
+	le("guarded / floor", m, "Call/guarded", "Call/floor", 1.3)
+	ge("opa / guarded", m, "Call/opa", "Call/guarded", 10)
+	le("guarded-1000rules / guarded", m, "Call/guarded-1000rules", "Call/guarded", 1.2)
+	# calls/s of Durable over the group-commit floor: the inverse ratio of ns/op.
+	ge("Durable/N=64 / GroupCommit/N=64 calls/s", m, "GroupCommit/N=64", "Durable/N=64", 0.8)
+	# throughput of RunParallel over the sequential = the inverse ratio of ns/op.
+	ge("guarded-parallel / guarded throughput", m, "Call/guarded", "Call/guarded-parallel", 1.7)
+	ge("verify / sha256 throughput", t, "Verify", "SHA256", 0.5)
+	cnt("allocs per guarded call", "Call/guarded", 4)
+	cnt("allocs per guarded-cooperative call", "Call/guarded-cooperative", 4)
+	cnt("allocs per denied call", "Call/denied", 4)
 }' "$1"
