@@ -34,10 +34,10 @@ function median(s,    a, k, i, j, t) {
 	return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
 }
 END {
-	printf "%-26s %12s %10s %10s\n", "benchmark (median)", "ns/op", "allocs/op", "MB/s"
+	printf "%-34s %12s %10s %10s\n", "benchmark (median)", "ns/op", "allocs/op", "MB/s"
 	for (i = 1; i <= n; i++) {
 		b = order[i]
-		printf "%-26s %12.1f %10s %10s\n", b, median(ns[b]), (b in al) ? median(al[b]) : "", (b in mb) ? median(mb[b]) : ""
+		printf "%-34s %12.1f %10s %10s\n", b, median(ns[b]), (b in al) ? median(al[b]) : "", (b in mb) ? median(mb[b]) : ""
 		m[b] = median(ns[b]); if (b in al) a[b] = median(al[b]); if (b in mb) t[b] = median(mb[b])
 	}
 	print ""
