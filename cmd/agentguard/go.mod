@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/hardstop-labs/agentguard v0.0.0
+	github.com/hardstop-labs/agentguard/integrations/mcpproxy v0.0.0
 	go.yaml.in/yaml/v3 v3.0.6
 )
 
@@ -17,9 +18,13 @@ require (
 	golang.org/x/exp v0.0.0-20240823005443-9b4947da3948 // indirect
 	golang.org/x/mod v0.43.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20240826202546-f6391c0de4c7 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20240826202546-f6391c0de4c7 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
 )
 
-replace github.com/hardstop-labs/agentguard => ../..
+replace (
+	github.com/hardstop-labs/agentguard => ../..
+	github.com/hardstop-labs/agentguard/integrations/mcpproxy => ../../integrations/mcpproxy
+)

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/hardstop-labs/agentguard v0.0.0
+	github.com/hardstop-labs/agentguard/integrations/mcpproxy v0.0.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0
 )
 
@@ -31,4 +32,7 @@ require (
 	google.golang.org/protobuf v1.36.10 // indirect
 )
 
-replace github.com/hardstop-labs/agentguard => ../..
+replace (
+	github.com/hardstop-labs/agentguard => ../..
+	github.com/hardstop-labs/agentguard/integrations/mcpproxy => ../mcpproxy
+)

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/integrations/mcpproxy"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -26,7 +27,7 @@ type Options struct {
 	// Pins, when set, pins tool definitions on first sight and holds the
 	// calls of a tool whose definition changed until a person accepts
 	// the new one (see Pins).
-	Pins *Pins
+	Pins *mcpproxy.Pins
 
 	// HideTools removes from tools/list the tools that the Guard's policy
 	// can never allow (policy.Policy.MayAllow) and, with KillSwitch, the
@@ -94,9 +95,24 @@ type guard struct {
 
 // toolDef is what the guard derived from one tool definition.
 type toolDef struct {
-	tool *mcp.Tool // the definition, compared by identity to notice a new one
+	tool *mcp.Tool     // the definition, compared by identity to notice a new one
+	def  mcpproxy.Tool // as the wire has it, for its hash and labels
 	hash string
 	opts []agentguard.ToolOption // the labels
+}
+
+// Definition returns t as the wire has it, for its hash and its labels
+// (mcpproxy.Tool.Hash, mcpproxy.Tool.Labels): the same definition hashes
+// the same through the middleware and through the proxy.
+func Definition(t *mcp.Tool) mcpproxy.Tool {
+	d := mcpproxy.Tool{Name: t.Name, Description: t.Description}
+	if t.InputSchema != nil {
+		d.InputSchema, _ = json.Marshal(t.InputSchema)
+	}
+	if t.Annotations != nil {
+		d.Annotations, _ = json.Marshal(t.Annotations)
+	}
+	return d
 }
 
 // def returns what the guard knows of t, computing it once per definition.
@@ -107,7 +123,9 @@ func (m *guard) def(t *mcp.Tool) *toolDef {
 	if d != nil && d.tool == t {
 		return d
 	}
-	d = &toolDef{tool: t, hash: DefinitionHash(t), opts: []agentguard.ToolOption{agentguard.Labels(Labels(t.Annotations)...)}}
+	d = &toolDef{tool: t, def: Definition(t)}
+	d.hash = d.def.Hash()
+	d.opts = []agentguard.ToolOption{agentguard.Labels(d.def.Labels()...)}
 	m.mu.Lock()
 	m.defs[t.Name] = d
 	m.mu.Unlock()
@@ -167,7 +185,7 @@ func (m *guard) call(ctx context.Context, next mcp.MethodHandler, req *mcp.CallT
 		d := m.def(t)
 		opts = d.opts
 		if m.opts.Pins != nil {
-			if hold := m.opts.Pins.check(ctx, m.g, t, d.hash); hold != nil {
+			if hold := m.opts.Pins.Check(ctx, m.g, &d.def, d.hash); hold != nil {
 				opts = append(opts[:len(opts):len(opts)], hold)
 			}
 		}
@@ -304,7 +322,8 @@ func (m *guard) listed(ctx context.Context, req mcp.Request, tools []*mcp.Tool) 
 			continue
 		}
 		if m.opts.Pins != nil {
-			m.opts.Pins.check(ctx, m.g, t, m.def(t).hash)
+			d := m.def(t)
+			m.opts.Pins.Check(ctx, m.g, &d.def, d.hash)
 		}
 		if m.opts.HideTools && m.never(p, t.Name) {
 			continue
@@ -316,13 +335,5 @@ func (m *guard) listed(ctx context.Context, req mcp.Request, tools []*mcp.Tool) 
 
 // never reports whether no call to tool by p can be allowed now.
 func (m *guard) never(p agentguard.Principal, tool string) bool {
-	if m.g == nil || !m.g.Policy().MayAllow(tool) {
-		return true
-	}
-	if sw := m.opts.KillSwitch; sw != nil {
-		if _, tripped := sw.Tripped(killswitch.Key{Tenant: p.Tenant, Agent: p.Agent, Tool: tool}); tripped {
-			return true
-		}
-	}
-	return false
+	return mcpproxy.Hidden(m.g, m.opts.KillSwitch, p, tool)
 }

@@ -438,15 +438,17 @@ func TestPrincipal(t *testing.T) {
 }
 
 func TestLabelsFromAnnotations(t *testing.T) {
-	got := agentguardmcp.Labels(nil)
+	def := agentguardmcp.Definition(&mcp.Tool{Name: "x"})
+	got := def.Labels()
 	want := []string{"read_only", "false", "destructive", "true", "idempotent", "false", "open_world", "true"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Errorf("Labels(nil) = %v, want the protocol's defaults %v", got, want)
+		t.Errorf("labels without annotations = %v, want the protocol's defaults %v", got, want)
 	}
-	got = agentguardmcp.Labels(&mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: boolp(true), OpenWorldHint: boolp(false), IdempotentHint: true})
+	def = agentguardmcp.Definition(&mcp.Tool{Name: "x", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: boolp(true), OpenWorldHint: boolp(false), IdempotentHint: true}})
+	got = def.Labels()
 	want = []string{"read_only", "true", "destructive", "false", "idempotent", "true", "open_world", "false"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Errorf("Labels(read-only) = %v, want %v", got, want)
+		t.Errorf("labels of a read-only tool = %v, want %v", got, want)
 	}
 }
 

@@ -1,9 +1,7 @@
-package agentguardmcp
+package mcpproxy
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,67 +12,7 @@ import (
 	"time"
 
 	"github.com/hardstop-labs/agentguard"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
-
-// Labels returns the labels the policy sees (call.labels) for a tool with
-// these annotations, as key/value pairs: read_only, destructive,
-// idempotent and open_world, each "true" or "false", with the protocol's
-// defaults where a hint is absent (not read-only, destructive, not
-// idempotent, open world). A read-only tool is never destructive. The
-// hints are the server's word: pin definitions (Pins) so that a server
-// cannot change them unnoticed.
-func Labels(a *mcp.ToolAnnotations) []string {
-	readOnly, destructive, idempotent, openWorld := false, true, false, true
-	if a != nil {
-		readOnly, idempotent = a.ReadOnlyHint, a.IdempotentHint
-		if a.DestructiveHint != nil {
-			destructive = *a.DestructiveHint
-		}
-		if a.OpenWorldHint != nil {
-			openWorld = *a.OpenWorldHint
-		}
-	}
-	if readOnly {
-		destructive = false
-	}
-	return []string{
-		"read_only", fmt.Sprint(readOnly),
-		"destructive", fmt.Sprint(destructive),
-		"idempotent", fmt.Sprint(idempotent),
-		"open_world", fmt.Sprint(openWorld),
-	}
-}
-
-// DefinitionHash returns the lowercase hex SHA-256 of a tool's definition
-// as the model sees it: its name, description, input schema and
-// annotations, in canonical JSON (keys sorted, no spaces). A server that
-// changes any of them (a new description is how a server smuggles new
-// instructions to the model) changes the hash.
-func DefinitionHash(t *mcp.Tool) string {
-	if t == nil {
-		return ""
-	}
-	v := map[string]any{"name": t.Name, "description": t.Description}
-	if t.InputSchema != nil {
-		v["inputSchema"] = t.InputSchema
-	}
-	if t.Annotations != nil {
-		v["annotations"] = t.Annotations
-	}
-	b, err := json.Marshal(v)
-	if err == nil {
-		var canon any // a round trip through any sorts every object's keys
-		if err = json.Unmarshal(b, &canon); err == nil {
-			b, err = json.Marshal(canon)
-		}
-	}
-	if err != nil {
-		b = []byte("unencodable:" + err.Error())
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
 
 // Pins remembers each tool's definition by hash (DefinitionHash), pinned
 // the first time the guard sees it. A definition that differs from its
@@ -111,7 +49,7 @@ func NewPins() *Pins {
 // does not exist.
 func OpenPins(path string) (*Pins, error) {
 	if path == "" {
-		return nil, errors.New("agentguardmcp: OpenPins: empty path")
+		return nil, errors.New("mcpproxy: OpenPins: empty path")
 	}
 	p := NewPins()
 	p.path = path
@@ -132,21 +70,21 @@ func (p *Pins) reload() error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("agentguardmcp: pins: %w", err)
+		return fmt.Errorf("mcpproxy: pins: %w", err)
 	}
 	if fi.ModTime().Equal(p.modTime) && fi.Size() == p.size {
 		return nil
 	}
 	b, err := os.ReadFile(p.path)
 	if err != nil {
-		return fmt.Errorf("agentguardmcp: pins: %w", err)
+		return fmt.Errorf("mcpproxy: pins: %w", err)
 	}
 	var f pinFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("agentguardmcp: pins file %s: %w", p.path, err)
+		return fmt.Errorf("mcpproxy: pins file %s: %w", p.path, err)
 	}
 	if f.Version != 1 {
-		return fmt.Errorf("agentguardmcp: pins file %s: version %d, want 1", p.path, f.Version)
+		return fmt.Errorf("mcpproxy: pins file %s: version %d, want 1", p.path, f.Version)
 	}
 	p.accepted = f.Tools
 	if p.accepted == nil {
@@ -167,18 +105,18 @@ func (p *Pins) save() error {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(p.path), ".pins-*")
 	if err != nil {
-		return fmt.Errorf("agentguardmcp: pins: %w", err)
+		return fmt.Errorf("mcpproxy: pins: %w", err)
 	}
 	_, werr := tmp.Write(append(b, '\n'))
 	serr := tmp.Sync()
 	cerr := tmp.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("agentguardmcp: pins: %w", err)
+		return fmt.Errorf("mcpproxy: pins: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), p.path); err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("agentguardmcp: pins: %w", err)
+		return fmt.Errorf("mcpproxy: pins: %w", err)
 	}
 	if fi, err := os.Stat(p.path); err == nil {
 		p.modTime, p.size = fi.ModTime(), fi.Size()
@@ -191,7 +129,7 @@ func (p *Pins) save() error {
 // policy says.
 func (p *Pins) Accept(tool, hash string) error {
 	if tool == "" || len(hash) != 64 {
-		return fmt.Errorf("agentguardmcp: Accept: want a tool name and a 64-digit hash, got %q %q", tool, hash)
+		return fmt.Errorf("mcpproxy: Accept: want a tool name and a 64-digit hash, got %q %q", tool, hash)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -225,9 +163,12 @@ func (p *Pins) Tools() []string {
 	return out
 }
 
-// check compares the definition t (whose hash is hash) with its pin. It
-// returns nil when calls may proceed, or the Hold that refuses them.
-func (p *Pins) check(ctx context.Context, g *agentguard.Guard, t *mcp.Tool, hash string) agentguard.ToolOption {
+// Check compares the definition of tool t (whose hash is t.Hash()) with its pin,
+// pinning it (and recording it through g) on first sight. It returns nil
+// when calls may proceed, or the agentguard.Hold that refuses them. The
+// integrations call it for every definition they see (a tools/list
+// result) and before every call.
+func (p *Pins) Check(ctx context.Context, g *agentguard.Guard, t *Tool, hash string) agentguard.ToolOption {
 	p.mu.Lock()
 	if err := p.reload(); err != nil {
 		p.mu.Unlock()
@@ -273,7 +214,7 @@ const maxReasonText = 1024
 
 func recordTool(ctx context.Context, g *agentguard.Guard, tool, rule, hash, reason string) error {
 	if g == nil {
-		return errors.New("agentguardmcp: nil Guard")
+		return errors.New("mcpproxy: nil Guard")
 	}
 	if len(reason) > maxReasonText {
 		reason = reason[:maxReasonText] + "..."
