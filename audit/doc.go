@@ -100,8 +100,12 @@
 // (records, head hash, checkpoints verified) or a *VerifyError naming the
 // first bad record by seq, file and line. A rotated log is verified by
 // passing all its files, Segments(path). With VerifyOptions.Key it checks
-// the checkpoints' signatures; with VerifyOptions.Checkpoint it checks the
-// log against a checkpoint kept elsewhere. The command
+// the checkpoints' signatures, requires at least one, and reports how
+// many records at the end none covers (RequireCovered fails on them);
+// with VerifyOptions.Checkpoint it checks the log against a checkpoint
+// kept elsewhere. VerifyOptions says what each guarantees: without a key,
+// a passing Verify proves only that the records chain, which anyone who
+// can write the file can redo after an edit. The command
 // `agentguard audit verify` is its command-line form. It checks each line
 // in one pass over its bytes and hashes and checks blocks of lines on
 // several goroutines: with two CPUs, at more than half the speed of

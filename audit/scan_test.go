@@ -306,10 +306,8 @@ func verifyStrict(opts VerifyOptions, srcs ...Source) (*Report, error) {
 	if err := v.finish(); err != nil {
 		return nil, v.fail(err, lastName, lastLine+1, lastOff)
 	}
-	rep.Log, rep.Records, rep.Head = v.log, v.seq, v.prev
-	rep.Checkpoints, rep.CheckpointRecords = v.verified, v.cps
-	if ext != nil {
-		rep.Covered = ext.Size
+	if err := v.end(rep, opts.RequireCovered, srcs); err != nil {
+		return nil, err
 	}
 	return rep, nil
 }

@@ -27,6 +27,14 @@ var (
 	ErrTruncated = errors.New("audit: log truncated")
 	// ErrMismatch: the log differs from a checkpoint that covers it.
 	ErrMismatch = errors.New("audit: log does not match checkpoint")
+	// ErrNoCheckpoint: VerifyOptions.Key is set and neither the log nor
+	// VerifyOptions.Checkpoint holds a checkpoint signed by it. Anyone
+	// can write records and chain them: without a signed checkpoint a log
+	// proves nothing.
+	ErrNoCheckpoint = errors.New("audit: no checkpoint signed by the key")
+	// ErrUncovered: VerifyOptions.RequireCovered is set and records at the
+	// end of the log are covered by no signed checkpoint.
+	ErrUncovered = errors.New("audit: records not covered by a signed checkpoint")
 )
 
 // VerifyError reports the first record at which a log stops verifying.
@@ -42,7 +50,7 @@ type VerifyError struct {
 	File   string // the file that holds it
 	Line   int    // its line in File, from 1
 	Offset int64  // its byte offset in File
-	Err    error  // what is wrong: ErrSyntax, ErrSeq, ErrChain, ErrLogID, ErrTorn, ErrTruncated, ErrMismatch or ErrCheckpoint
+	Err    error  // what is wrong: ErrSyntax, ErrSeq, ErrChain, ErrLogID, ErrTorn, ErrTruncated, ErrMismatch, ErrCheckpoint, ErrNoCheckpoint or ErrUncovered
 }
 
 // Error says where the log stops verifying and why.
@@ -56,11 +64,31 @@ func (e *VerifyError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
 // VerifyOptions configure Verify. The zero value checks the chain and the
 // form of every record, and the form (not the signature) of checkpoint
 // records.
+//
+// What a passing Verify guarantees:
+//
+//   - Without Key: only that the log is well formed and its records chain
+//     (each prev is the hash of the line before). Anyone who can write
+//     the file can edit a record and re-chain the rest: the log then
+//     still verifies.
+//   - With Key: also that the log carries at least one checkpoint signed
+//     by the key (in the log or as Checkpoint) and that every checkpoint
+//     is signed by it, so the records a checkpoint covers are exactly
+//     those the key's holder signed. Report.Uncovered counts the records
+//     at the end that no checkpoint covers: those can still be rewritten
+//     (or removed) undetected. RequireCovered fails when there are any.
+//   - With Checkpoint (kept where the log's writer cannot change it):
+//     also that the log holds every record it covers, unchanged:
+//     truncation and rewrites of those are detected.
 type VerifyOptions struct {
 	// Key is the note verifier key (see GenerateKey) of the log's
 	// checkpoints. When set, every checkpoint record must carry a valid
-	// signature by it, and so must Checkpoint.
+	// signature by it, and so must Checkpoint, and at least one of them
+	// must be there (ErrNoCheckpoint).
 	Key string
+	// RequireCovered makes Verify fail (ErrUncovered) when any record is
+	// covered by no checkpoint signed by Key. It needs Key.
+	RequireCovered bool
 	// Checkpoint is a signed checkpoint note kept outside the log (see
 	// FileSink). The log must contain all the records it covers, with
 	// the same head: truncation and rewrites of those records are
@@ -83,6 +111,14 @@ type Report struct {
 	// Covered is the size the external checkpoint vouched for; zero
 	// without one.
 	Covered uint64
+	// Uncovered is the number of records at the end of the log that no
+	// checkpoint covers. A checkpoint record covers itself and every
+	// record before it; the external checkpoint the records it counts.
+	// With Key those checkpoints are signed and the covered records are
+	// vouched for; the uncovered ones are vouched for by nothing (whoever
+	// can write the log can rewrite them). Without Key no signature was
+	// checked and nothing is vouched for.
+	Uncovered uint64
 }
 
 // Source is one file of a log, for VerifyReaders.
@@ -131,6 +167,9 @@ func VerifyReaders(opts VerifyOptions, srcs ...Source) (*Report, error) {
 		if nv, err = note.NewVerifier(opts.Key); err != nil {
 			return nil, fmt.Errorf("audit: verify: key: %v", err)
 		}
+	}
+	if opts.RequireCovered && nv == nil {
+		return nil, errors.New("audit: verify: RequireCovered needs a Key: coverage by unsigned checkpoints proves nothing")
 	}
 	var ext *Checkpoint
 	if opts.Checkpoint != nil {
@@ -190,12 +229,35 @@ func VerifyReaders(opts VerifyOptions, srcs ...Source) (*Report, error) {
 	if err := v.finish(); err != nil {
 		return nil, v.fail(err, lastName, lastLine+1, lastOff)
 	}
-	rep.Log, rep.Records, rep.Head = v.log, v.seq, v.prev
-	rep.Checkpoints, rep.CheckpointRecords = v.verified, v.cps
-	if ext != nil {
-		rep.Covered = ext.Size
+	if err := v.end(rep, opts.RequireCovered, srcs); err != nil {
+		return nil, err
 	}
 	return rep, nil
+}
+
+// end fills rep in from v at the end of the log, and checks that the log
+// carries a signed checkpoint when v has a key, and that no record is
+// uncovered when requireCovered. srcs are the log's files.
+func (v *verifier) end(rep *Report, requireCovered bool, srcs []Source) error {
+	rep.Log, rep.Records, rep.Head = v.log, v.seq, v.prev
+	rep.Checkpoints, rep.CheckpointRecords = v.verified, v.cps
+	if v.ext != nil {
+		rep.Covered = v.ext.Size
+	}
+	covered, at := v.covered()
+	rep.Uncovered = v.seq - covered
+	if at.file == "" && len(srcs) > 0 {
+		at = place{file: srcs[0].Name, line: 1} // an empty log
+	}
+	switch {
+	case v.key != nil && v.verified == 0 && v.ext == nil:
+		return &VerifyError{Seq: 0, File: at.file, Line: at.line, Offset: at.off,
+			Err: fmt.Errorf("%w: %d records, none covered", ErrNoCheckpoint, v.seq)}
+	case requireCovered && rep.Uncovered > 0:
+		return &VerifyError{Seq: covered, File: at.file, Line: at.line, Offset: at.off,
+			Err: fmt.Errorf("%w: the last %d of %d records", ErrUncovered, rep.Uncovered, v.seq)}
+	}
+	return nil
 }
 
 // verifier checks a log line by line; its state is a few words, so
@@ -223,6 +285,41 @@ type verifier struct {
 	extFile  string
 	extLine  int
 	extOff   int64
+
+	// where the first record that no checkpoint covers is: the one after
+	// the last checkpoint record (once read: noted is false until then),
+	// and the one after the external checkpoint's last
+	afterCp  place
+	noted    bool
+	afterExt place
+}
+
+// place is where a line is in a log's files.
+type place struct {
+	file string
+	line int
+	off  int64
+}
+
+// note remembers where the line at (file, lineNo, off), the next record,
+// is, when no checkpoint covers it.
+func (v *verifier) note(file string, lineNo int, off int64) {
+	if !v.noted {
+		v.afterCp, v.noted = place{file, lineNo, off}, true
+	}
+	if v.ext != nil && v.seq == v.ext.Size {
+		v.afterExt = place{file, lineNo, off}
+	}
+}
+
+// covered returns how many records at the start of the log a checkpoint
+// covers, and where the first record after them is.
+func (v *verifier) covered() (uint64, place) {
+	n, at := v.cpSeq, v.afterCp
+	if v.ext != nil && v.ext.Size > n {
+		n, at = v.ext.Size, v.afterExt
+	}
+	return n, at
 }
 
 func newVerifier(key note.Verifier) *verifier { return &verifier{key: key} }
@@ -255,6 +352,7 @@ func (v *verifier) advance(seq uint64, prev Hash, log []byte, h Hash, file strin
 	if !bytes.Equal(log, v.logRaw) {
 		return false
 	}
+	v.note(file, lineNo, off)
 	if v.ext != nil && v.seq+1 == v.ext.Size {
 		v.extHead = h
 		v.extFile, v.extLine, v.extOff = file, lineNo, off
@@ -286,6 +384,7 @@ func (v *verifier) line(line []byte, file string, lineNo int, off int64) (*Recor
 	} else if r.Log != v.log {
 		return nil, fmt.Errorf("%w: %q, want %q", ErrLogID, r.Log, v.log)
 	}
+	v.note(file, lineNo, off)
 	if r.Kind == KindCheckpoint {
 		if err := v.checkpoint(r); err != nil {
 			return nil, err
@@ -324,6 +423,7 @@ func (v *verifier) checkpoint(r *Record) error {
 		v.verified++
 	}
 	v.cpSeq = v.seq + 1
+	v.noted = false // the next record is the first this one does not cover
 	return nil
 }
 

@@ -252,8 +252,30 @@ func TestTruncation(t *testing.T) {
 		if errors.As(err, &ve) && ve.Seq != uint64(size-cut) {
 			t.Errorf("cut %d records: error names seq %d, want the first missing, %d", cut, ve.Seq, size-cut)
 		}
-		if _, err := verifyBytes(kept, VerifyOptions{Key: testVKey}); err != nil {
-			t.Errorf("cut %d records, no checkpoint: Verify = %v; truncation is undetectable without one", cut, err)
+		if _, err := verifyBytes(kept, VerifyOptions{}); err != nil {
+			t.Errorf("cut %d records, no checkpoint, no key: Verify = %v; truncation is undetectable without them", cut, err)
+		}
+		// With the key: the checkpoints left in the log verify, and the
+		// report says how many records at the end none covers.
+		last := -1
+		for i, line := range lines[:size-cut] {
+			if bytes.Contains(line, []byte(`"kind":"checkpoint"`)) {
+				last = i
+			}
+		}
+		rep, err := verifyBytes(kept, VerifyOptions{Key: testVKey})
+		if last < 0 {
+			if !errors.Is(err, ErrNoCheckpoint) {
+				t.Errorf("cut %d records, no checkpoint left, with a key: Verify = %v, want ErrNoCheckpoint", cut, err)
+			}
+			continue
+		}
+		if err != nil || rep.Uncovered != uint64(size-cut-last-1) {
+			t.Errorf("cut %d records, with a key: Verify = %+v, %v; want %d uncovered", cut, rep, err, size-cut-last-1)
+		}
+		_, err = verifyBytes(kept, VerifyOptions{Key: testVKey, RequireCovered: true})
+		if want := size-cut-last-1 > 0; errors.Is(err, ErrUncovered) != want {
+			t.Errorf("cut %d records, RequireCovered: Verify = %v, want ErrUncovered: %v", cut, err, want)
 		}
 	}
 	// A rewritten log (same length, new chain) is detected too.
@@ -318,4 +340,118 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// forge rewrites the log data as someone who can write the file would:
+// edit (which may change a record, and says whether to keep it) sees each
+// record in order, and the kept records are renumbered and chained again.
+func forge(t *testing.T, data []byte, edit func(r *Record) bool) []byte {
+	t.Helper()
+	var out []byte
+	var prev Hash
+	var seq uint64
+	for _, line := range splitLines(data) {
+		r, err := ParseRecord(bytes.TrimSuffix(line, []byte("\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !edit(r) {
+			continue
+		}
+		r.Seq, r.Prev = seq, prev
+		b, err := r.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev, seq = HashLine(b), seq+1
+		out = append(append(out, b...), '\n')
+	}
+	return out
+}
+
+// TestVerifyForgedLog: with a key, a log must carry a signed checkpoint,
+// and the report says how many records at the end none covers; an edit
+// there is caught only when full coverage is required.
+func TestVerifyForgedLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	l, err := Open(path, Options{ID: "log-1", Clock: fakeClock(), SignerKey: testSKey, CheckpointEvery: 10, Sync: SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 25 {
+		if err := l.Append(t.Context(), sampleRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := readFile(t, path)
+	if rep, err := verifyBytes(data, VerifyOptions{Key: testVKey, RequireCovered: true}); err != nil || rep.Uncovered != 0 || rep.Checkpoints != 3 {
+		t.Fatalf("the log as written: %+v, %v; want 3 checkpoints, every record covered", rep, err)
+	}
+	setAmount := func(r *Record) {
+		if r.Call == "call-0007" || r.Call == "call-0023" {
+			r.Args = map[string]any{"to": "eve@evil.example", "n": int64(1)}
+		}
+	}
+
+	// Every checkpoint dropped, a record edited, the chain rebuilt.
+	noCps := forge(t, data, func(r *Record) bool { setAmount(r); return r.Kind != KindCheckpoint })
+	if !bytes.Contains(noCps, []byte("eve@evil.example")) {
+		t.Fatal("forge did not edit")
+	}
+	if _, err := verifyBytes(noCps, VerifyOptions{}); err != nil {
+		t.Fatalf("without a key the forged log is well formed and chained: %v", err)
+	}
+	_, err = verifyBytes(noCps, VerifyOptions{Key: testVKey})
+	var ve *VerifyError
+	if !errors.Is(err, ErrNoCheckpoint) || !errors.Is(err, ErrCorrupt) || !errors.As(err, &ve) || ve.Seq != 0 || ve.Line != 1 {
+		t.Fatalf("forged log without checkpoints, with a key: %v, want ErrNoCheckpoint at seq 0, line 1", err)
+	}
+
+	// The last checkpoint dropped, a record after the one before it
+	// edited: the checkpoints left verify, and the report counts the
+	// records after them.
+	cps := 0
+	tail := forge(t, data, func(r *Record) bool {
+		if r.Kind == KindCheckpoint {
+			cps++
+			return cps < 3
+		}
+		setAmount(r)
+		return r.Call != "call-0007"
+	})
+	if _, err := verifyBytes(tail, VerifyOptions{Key: testVKey}); !errors.Is(err, ErrCheckpoint) {
+		t.Fatalf("a record before a checkpoint removed: %v, want ErrCheckpoint (its head no longer matches)", err)
+	}
+	cps = 0
+	tail = forge(t, data, func(r *Record) bool {
+		if r.Kind == KindCheckpoint {
+			cps++
+			return cps < 3
+		}
+		if r.Call == "call-0023" {
+			setAmount(r)
+		}
+		return true
+	})
+	rep, err := verifyBytes(tail, VerifyOptions{Key: testVKey})
+	// 25 records and 2 checkpoints: the second covers seq 0 to 21
+	// (20 records, 2 checkpoints); seq 22 to 26 (call-0020 to 0024) are not.
+	if err != nil || rep.Records != 27 || rep.Uncovered != 5 || rep.Checkpoints != 2 {
+		t.Fatalf("edited tail: %+v, %v; want 27 records, 5 uncovered, 2 checkpoints", rep, err)
+	}
+	_, err = verifyBytes(tail, VerifyOptions{Key: testVKey, RequireCovered: true})
+	if !errors.Is(err, ErrUncovered) || !errors.As(err, &ve) || ve.Seq != 22 || ve.Line != 23 || ve.File != "audit.jsonl" {
+		t.Fatalf("edited tail, RequireCovered: %v, want ErrUncovered at seq 22, line 23", err)
+	}
+	if _, err := verifyBytes(tail, VerifyOptions{RequireCovered: true}); err == nil || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("RequireCovered without a key: %v, want an error about the options", err)
+	}
+	// An empty file carries no checkpoint either.
+	if _, err := verifyBytes(nil, VerifyOptions{Key: testVKey}); !errors.Is(err, ErrNoCheckpoint) {
+		t.Fatalf("empty log with a key: %v, want ErrNoCheckpoint", err)
+	}
 }

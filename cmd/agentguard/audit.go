@@ -21,7 +21,7 @@ func init() {
 func auditUsage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
   agentguard audit keygen [--dir DIR] NAME
-  agentguard audit verify [--key PUBKEY | --key-file FILE] [--checkpoint FILE] LOG...
+  agentguard audit verify [--key PUBKEY | --key-file FILE] [--checkpoint FILE] [--require-covered] LOG...
   agentguard audit replay --policy NEW.yaml LOG...`)
 }
 
@@ -126,6 +126,7 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 	key := fset.String("key", "", "the verifier key of the log's checkpoints")
 	keyFile := fset.String("key-file", "", "a file holding the verifier key")
 	cpFile := fset.String("checkpoint", "", "a checkpoint kept outside the log, to detect truncation and rewrites")
+	requireCovered := fset.Bool("require-covered", false, "fail when a record at the end of the log is covered by no signed checkpoint (needs a key)")
 	fset.Usage = func() { auditUsage(stderr); fset.PrintDefaults() }
 	logs, ok := auditParse(fset, args, stderr)
 	if !ok {
@@ -140,8 +141,12 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "agentguard audit verify: give --key or --key-file, not both")
 		return 2
 	}
+	if *requireCovered && *key == "" && *keyFile == "" {
+		fmt.Fprintln(stderr, "agentguard audit verify: --require-covered needs --key or --key-file: coverage by unsigned checkpoints proves nothing")
+		return 2
+	}
 	var opts audit.VerifyOptions
-	opts.Key = *key
+	opts.Key, opts.RequireCovered = *key, *requireCovered
 	if *keyFile != "" {
 		b, err := os.ReadFile(*keyFile)
 		if err != nil {
@@ -176,10 +181,17 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "OK: log %s: %d records in %d file(s), head %s, %d checkpoint(s) verified",
 		auditOr(rep.Log, "(empty)"), rep.Records, rep.Files, rep.Head, rep.Checkpoints)
 	if opts.Key == "" {
-		fmt.Fprint(stdout, " (no --key: signatures not checked)")
+		fmt.Fprint(stdout, " (no --key: signatures not checked, the records prove nothing)")
 	}
 	if rep.Covered > 0 || opts.Checkpoint != nil {
 		fmt.Fprintf(stdout, ", external checkpoint covers %d", rep.Covered)
+	}
+	if opts.Key != "" {
+		if rep.Uncovered > 0 {
+			fmt.Fprintf(stdout, "; the last %d record(s) are covered by no checkpoint and could be rewritten undetected", rep.Uncovered)
+		} else {
+			fmt.Fprint(stdout, "; every record is covered by a signed checkpoint")
+		}
 	}
 	fmt.Fprintln(stdout)
 	return 0

@@ -90,8 +90,11 @@ func TestAuditKeygenVerify(t *testing.T) {
 	if code, out, _ := auditRun(t, "audit", "verify", "--key", vkey, "--checkpoint", cp, path); code != 1 || !strings.Contains(out, "truncated") {
 		t.Errorf("verify of a truncated log = %d, %q; want 1, truncated", code, out)
 	}
-	if code, _, _ := auditRun(t, "audit", "verify", "--key", vkey, path); code != 0 {
-		t.Errorf("verify of a truncated log without a checkpoint = %d, want 0", code)
+	if code, out, _ := auditRun(t, "audit", "verify", "--key", vkey, path); code != 1 || !strings.Contains(out, "no checkpoint signed by the key") {
+		t.Errorf("verify with a key of a log that lost its only checkpoint = %d, %q; want 1, no checkpoint", code, out)
+	}
+	if code, out, _ := auditRun(t, "audit", "verify", path); code != 0 || !strings.Contains(out, "prove nothing") {
+		t.Errorf("verify without a key of a log without a checkpoint = %d, %q; want 0 saying it proves nothing", code, out)
 	}
 	for _, args := range [][]string{
 		{"audit"}, {"audit", "nope"}, {"audit", "verify"}, {"audit", "verify", "--key", "k", "--key-file", "f", path},
@@ -138,5 +141,44 @@ rules:
 	}
 	if code, _, _ := auditRun(t, "audit", "replay", "--policy", filepath.Join(dir, "none.yaml"), path); code != 1 {
 		t.Errorf("replay with a missing policy = %d, want 1", code)
+	}
+}
+
+// TestAuditVerifyCoverage: with a key, verify says how many records at the
+// end no checkpoint covers, and --require-covered fails on them.
+func TestAuditVerifyCoverage(t *testing.T) {
+	dir := t.TempDir()
+	skey, vkey, err := audit.GenerateKey("ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "audit.jsonl")
+	l, err := audit.Open(path, audit.Options{SignerKey: skey, CheckpointEvery: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := l.Append(context.Background(), &audit.Record{Kind: audit.KindDecision, Call: "c" + string(rune('0'+i)), Tool: "t", Decision: "allow"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := auditRun(t, "audit", "verify", "--key", vkey, "--require-covered", path); code != 0 || !strings.Contains(out, "every record is covered") {
+		t.Fatalf("verify --require-covered of the whole log = %d, %q %q", code, out, errOut)
+	}
+	// Cut the checkpoint written at Close: seq 4 and 5 are left uncovered.
+	data, _ := os.ReadFile(path)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	os.WriteFile(path, bytes.Join(lines[:6], nil), 0o600)
+	if code, out, _ := auditRun(t, "audit", "verify", "--key", vkey, path); code != 0 || !strings.Contains(out, "the last 2 record(s) are covered by no checkpoint") {
+		t.Errorf("verify of a log with an uncovered tail = %d, %q; want 0, saying 2 are uncovered", code, out)
+	}
+	if code, out, _ := auditRun(t, "audit", "verify", "--require-covered", "--key", vkey, path); code != 1 || !strings.Contains(out, "FAIL: seq 4, "+path+" line 5") || !strings.Contains(out, "not covered") {
+		t.Errorf("verify --require-covered of a log with an uncovered tail = %d, %q; want 1 naming seq 4, line 5", code, out)
+	}
+	if code, _, errOut := auditRun(t, "audit", "verify", "--require-covered", path); code != 2 || !strings.Contains(errOut, "needs --key") {
+		t.Errorf("verify --require-covered without a key = %d, %q; want 2", code, errOut)
 	}
 }
