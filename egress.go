@@ -472,23 +472,39 @@ func egressArgs(req *http.Request) (map[string]any, error) {
 // normHost returns h lower-cased, without trailing dot, checking that it
 // is an IP address or an ASCII host name.
 func normHost(h string) (string, error) {
-	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	h = strings.TrimSuffix(h, ".")
 	if h == "" {
 		return "", errors.New("agentguard: egress: the URL has no host")
 	}
+	// An address first, before lower-casing, which would rewrite the
+	// bytes of an IPv6 zone that is not UTF-8: the policy must see the
+	// host that is dialed, as policy.URLHost reads it.
 	if a, err := netip.ParseAddr(h); err == nil {
+		if !asciiName(a.Zone()) {
+			return "", errors.New("agentguard: egress: the IPv6 zone is not an ASCII interface name")
+		}
 		return a.String(), nil
 	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return "", errors.New("agentguard: egress: the host is not an IP address or an ASCII host name (write internationalized names in punycode)")
-		}
+	h = strings.ToLower(h)
+	if !asciiName(h) {
+		return "", errors.New("agentguard: egress: the host is not an IP address or an ASCII host name (write internationalized names in punycode)")
 	}
 	if strings.Contains(h, "..") || h[0] == '.' || h[len(h)-1] == '.' {
 		return "", errors.New("agentguard: egress: the host has an empty label")
 	}
 	return h, nil
+}
+
+// asciiName reports whether s holds only lower-case ASCII letters,
+// digits, '-', '.' and '_' (a host name, or an interface name).
+func asciiName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasDotSegment(path string) bool {

@@ -96,16 +96,21 @@
 // format, …), rules may call:
 //
 //   - glob(pattern, s): s matches the glob pattern ([Glob]).
-//   - urlHost(url): the lower-cased host of a URL, without port or
-//     trailing dot; an error when the URL has no host ([URLHost]).
-//   - emailDomain(addr): the lower-cased domain of an e-mail address; an
-//     error when there is none ([EmailDomain]).
+//   - urlHost(url): the host of a URL as Go's HTTP client dials it (IDNA
+//     lookup mapping, so a fullwidth dot is a dot; lower-cased, without
+//     port or trailing dot); an error when the URL has no host or the host
+//     cannot be mapped ([URLHost]).
+//   - emailDomain(addr): the domain of exactly one e-mail address, parsed
+//     by net/mail and mapped like a host; an error for anything else:
+//     several addresses, a group, comments, control characters
+//     ([EmailDomain]).
 //   - inCIDR(ip, cidr): ip is inside the prefix; an error when either does
 //     not parse ([InCIDR]).
 //   - isIP(s): s is an IPv4 or IPv6 address.
 //   - hostMatch(host, pattern): host equals pattern, or is a subdomain of
-//     it when the pattern is "*.example.com"; case and trailing dots are
-//     ignored ([HostMatch]).
+//     it when the pattern is "*.example.com"; both are mapped as urlHost
+//     maps a host, so case and trailing dots are ignored; an error when
+//     either cannot be mapped ([HostMatch]).
 //
 // # Semantics
 //

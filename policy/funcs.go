@@ -2,13 +2,16 @@ package policy
 
 import (
 	"errors"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"golang.org/x/net/idna"
 )
 
 // helperFunctions declares the helper functions rules may call. Each
@@ -35,7 +38,8 @@ func helperFunctions() []cel.EnvOption {
 			return types.Bool(err == nil), nil
 		}),
 		binaryString("hostMatch", cel.BoolType, func(h, p string) (ref.Val, error) {
-			return types.Bool(HostMatch(h, p)), nil
+			ok, err := HostMatch(h, p)
+			return types.Bool(ok), err
 		}),
 	}
 }
@@ -153,40 +157,93 @@ func Glob(pattern, s string) bool {
 	return cur[len(toks)]
 }
 
-// URLHost returns the host of a URL, lower-cased, without port, brackets
-// or trailing dot: URLHost("https://API.Example.com.:443/x") is
-// "api.example.com". It fails on a string that does not parse as a URL
-// with a host (a bare "example.com/x" has none: write the scheme).
+// URLHost returns the host of a URL the way Go's HTTP client reads it to
+// dial: URL escapes decoded, an IP address in its canonical form, an ASCII
+// name as it is, any other name mapped by IDNA's lookup profile
+// (golang.org/x/net/idna.Lookup, as net/http and x/net/http/httpguts map
+// it), then lower-cased and without port, brackets or trailing dot.
+// URLHost("https://API.Example.com.:443/x") is "api.example.com", and
+// URLHost("http://EVIL%EF%BC%8ECOM/") (a fullwidth dot) is "evil.com", the
+// host the client dials. It fails on a string that does not parse as a
+// URL with a host (a bare "example.com/x" has none: write the scheme), and
+// on a host the lookup profile cannot map.
 func URLHost(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "", errors.New("urlHost: not a URL")
 	}
-	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if h == "" {
+	if u.Hostname() == "" {
 		return "", errors.New("urlHost: URL has no host")
+	}
+	return lookupHost("urlHost", u.Hostname())
+}
+
+// lookupHost reads host name h as the network does (see URLHost). who
+// names the helper in errors.
+func lookupHost(who, h string) (string, error) {
+	if a, err := netip.ParseAddr(strings.TrimSuffix(h, ".")); err == nil {
+		return a.String(), nil
+	}
+	if !isASCII(h) {
+		m, err := idna.Lookup.ToASCII(h)
+		if err != nil {
+			return "", errors.New(who + ": the host cannot be mapped to an ASCII name (IDNA lookup)")
+		}
+		h = m
+	}
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	if h == "" {
+		return "", errors.New(who + ": empty host")
 	}
 	return h, nil
 }
 
-// EmailDomain returns the domain of an e-mail address, lower-cased and
-// without trailing dot: EmailDomain("Bob <bob@Other.COM>") is "other.com".
-// It fails when the address has no '@' or no domain, or holds several
-// addresses.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// EmailDomain returns the domain of exactly one e-mail address, parsed
+// strictly by net/mail (RFC 5322): EmailDomain("Bob <bob@Other.COM>") is
+// "other.com". A display name is allowed and ignored; the domain is the
+// address's own, mapped as URLHost maps hosts (IDNA lookup profile, so an
+// internationalized domain is returned in its ASCII "xn--" form), lower-
+// cased and without trailing dot. It fails on anything but one address:
+// no '@' or no domain, several addresses or a group, text after the
+// address ("eve@evil.com <bob@acme.com>"), control characters
+// ("eve@evil.com\x00@acme.com"), comments (which can hide a domain), a
+// quoted local part holding '@', and a domain literal ("[10.0.0.1]").
 func EmailDomain(addr string) (string, error) {
-	addr = strings.TrimSpace(addr)
-	if i := strings.LastIndexByte(addr, '<'); i >= 0 && strings.HasSuffix(addr, ">") {
-		addr = addr[i+1 : len(addr)-1]
+	fail := errors.New("emailDomain: not exactly one e-mail address")
+	quoted := false
+	for i := 0; i < len(addr); i++ {
+		switch c := addr[i]; {
+		case c < 0x20 || c == 0x7f:
+			return "", fail
+		case c == '\\' && quoted:
+			i++ // a quoted pair
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(' || c == ')' || c == ':' || c == ';':
+			// A comment, or a group ("friends: bob@acme.com;").
+			return "", fail
+		}
 	}
-	i := strings.LastIndexByte(addr, '@')
-	if i < 1 || strings.ContainsAny(addr, " \t\r\n<>,;") {
-		return "", errors.New("emailDomain: not an e-mail address")
+	a, err := mail.ParseAddress(addr)
+	if err != nil || strings.Count(a.Address, "@") != 1 {
+		return "", fail
 	}
-	d := strings.TrimSuffix(strings.ToLower(addr[i+1:]), ".")
-	if d == "" || strings.ContainsAny(d, " \t\r\n<>@,;") {
-		return "", errors.New("emailDomain: not an e-mail address")
+	i := strings.LastIndexByte(a.Address, '@')
+	d := a.Address[i+1:]
+	if i < 1 || d == "" || strings.HasPrefix(d, "[") {
+		return "", fail
 	}
-	return d, nil
+	return lookupHost("emailDomain", d)
 }
 
 // InCIDR reports whether ip (IPv4 or IPv6) is inside cidr ("10.0.0.0/8").
@@ -204,18 +261,34 @@ func InCIDR(ip, cidr string) (bool, error) {
 	return p.Contains(a.Unmap()) || p.Contains(a), nil
 }
 
-// HostMatch reports whether host matches pattern, ignoring case and
-// trailing dots. A pattern "*.example.com" matches every subdomain of
-// example.com (not example.com itself); any other pattern matches only
-// the same host.
-func HostMatch(host, pattern string) bool {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	pattern = strings.TrimSuffix(strings.ToLower(pattern), ".")
+// HostMatch reports whether host matches pattern, both read as URLHost
+// reads a host (IDNA lookup mapping, case and trailing dots ignored): a
+// host written with a fullwidth dot matches the pattern of the host it
+// dials. A pattern "*.example.com" matches every subdomain of example.com
+// (not example.com itself); any other pattern matches only the same host.
+// An empty host or pattern matches nothing. It fails when either cannot
+// be mapped.
+func HostMatch(host, pattern string) (bool, error) {
 	if host == "" || pattern == "" {
-		return false
+		return false, nil
 	}
+	h, err := lookupHost("hostMatch", host)
+	if err != nil {
+		return false, err
+	}
+	wild := false
 	if rest, ok := strings.CutPrefix(pattern, "*."); ok {
-		return rest != "" && strings.HasSuffix(host, "."+rest)
+		wild, pattern = true, rest
+		if rest == "" || rest == "." {
+			return false, nil
+		}
 	}
-	return host == pattern
+	p, err := lookupHost("hostMatch", pattern)
+	if err != nil {
+		return false, err
+	}
+	if wild {
+		return strings.HasSuffix(h, "."+p), nil
+	}
+	return h == p, nil
 }

@@ -1,6 +1,11 @@
 package policy
 
 import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +55,18 @@ func TestURLHost(t *testing.T) {
 		{"example.com/path", "", true},
 		{"", "", true},
 		{"http://%zz", "", true},
+		// Read as the HTTP client dials: escapes decoded, IDNA lookup
+		// mapping, IP addresses canonical (issue 11, item 4).
+		{"http://EVIL%EF%BC%8ECOM/", "evil.com", false},             // fullwidth dot
+		{"http://evil\uff0ecom/", "evil.com", false},                // the same, unescaped
+		{"http://ev%69l.com/", "", true},                            // an escaped ASCII letter: url.Parse refuses it, as the client does
+		{"http://\uff25\uff36\uff29\uff2c.com/", "evil.com", false}, // fullwidth letters
+		{"http://evil\u3002com./", "evil.com", false},               // ideographic full stop
+		{"http://B\u00fccher.DE/", "xn--bcher-kva.de", false},
+		{"http://[0:0::1]/", "::1", false},
+		{"http://[::FFFF:10.0.0.1]/", "::ffff:10.0.0.1", false},
+		{"http://a\u200db.com/", "", true},     // a joiner the lookup profile refuses
+		{"http://xn--a.\u00e9.com/", "", true}, // bad punycode beside a non-ASCII label
 	} {
 		got, err := URLHost(tc.in)
 		if got != tc.want || (err != nil) != tc.err {
@@ -64,12 +81,31 @@ func TestEmailDomain(t *testing.T) {
 		err      bool
 	}{
 		{"bob@Acme.COM", "acme.com", false},
-		{"Bob <bob@other.com.>", "other.com", false},
-		{"a@b@evil.com", "evil.com", false},
+		{"Bob <bob@other.com>", "other.com", false},
+		{"Bob <bob@other.com.>", "", true},
+		{`"Re: Bob (work)" <bob@acme.com>`, "acme.com", false},
+		{"<bob@acme.com>", "acme.com", false},
+		{`"Bob, Jr." <bob@acme.com>`, "acme.com", false},
+		{"bob@B\u00fccher.de", "xn--bcher-kva.de", false}, // IDN: the lookup form
+		{"bob@acme\uff0ecom", "acme.com", false},          // a fullwidth dot, as the network reads it
 		{"nobody", "", true},
 		{"@acme.com", "", true},
 		{"bob@", "", true},
 		{"bob@acme.com, eve@evil.com", "", true},
+		// Anything but exactly one address (issue 11, item 4).
+		{"a@b@evil.com", "", true},
+		{"eve@evil.com <bob@acme.com>", "", true},
+		{"eve@evil.com\x00@acme.com", "", true},
+		{"eve@evil.com\r\n@acme.com", "", true},
+		{"friends: eve@evil.com, bob@acme.com;", "", true},
+		{"friends: bob@acme.com;", "", true},
+		{"bob@acme.com (eve@evil.com)", "", true},
+		{"bob@(evil.com)acme.com", "", true},
+		{"eve(@acme.com)@evil.com", "", true},
+		{`"eve@evil.com"@acme.com`, "", true},
+		{"bob@[10.0.0.1]", "", true},
+		{"bob@acme.com eve@evil.com", "", true},
+		{"bob@a\u200db.com", "", true},
 	} {
 		got, err := EmailDomain(tc.in)
 		if got != tc.want || (err != nil) != tc.err {
@@ -113,10 +149,20 @@ func TestHostMatch(t *testing.T) {
 		{"api.example.com", "example.com", false},
 		{"", "", false},
 		{"x.", "*.", false},
+		{"x.", "*..", false},
+		// Both sides read as the network reads them.
+		{"evil\uff0ecom", "evil.com", true},
+		{"api.evil\uff0ecom", "*.evil.com", true},
+		{"api.evil.com", "*.EVIL\uff0eCOM", true},
+		{"b\u00fccher.de", "xn--bcher-kva.de", true},
+		{"0:0::1", "::1", true},
 	} {
-		if got := HostMatch(tc.host, tc.pattern); got != tc.want {
-			t.Errorf("HostMatch(%q, %q) = %v, want %v", tc.host, tc.pattern, got, tc.want)
+		if got, err := HostMatch(tc.host, tc.pattern); got != tc.want || err != nil {
+			t.Errorf("HostMatch(%q, %q) = %v, %v; want %v", tc.host, tc.pattern, got, err, tc.want)
 		}
+	}
+	if _, err := HostMatch("a\u200db.com", "*.b.com"); err == nil {
+		t.Error("HostMatch with an unmappable host: no error")
 	}
 }
 
@@ -208,4 +254,112 @@ func TestCheckAmount(t *testing.T) {
 			t.Errorf("CheckAmount(%q) = %v, %q, %v; want %v, %q, error %v", tc.in, v, u, err, tc.value, tc.unit, tc.err)
 		}
 	}
+}
+
+// TestHostsReadAsTheNetworkReadsThem: a deny rule on a host holds for
+// every spelling of the URL that Go's HTTP client dials to that host, and
+// a host the lookup profile cannot map is denied by an evaluation error
+// (issue 11, item 4).
+func TestHostsReadAsTheNetworkReadsThem(t *testing.T) {
+	p := mustParse(t, `
+version: 1
+default: deny
+rules:
+  - name: no-evil
+    match: hostMatch(urlHost(call.args.url), "evil.com") || emailDomain(call.args.to) == "evil.com"
+    effect: deny
+  - name: fetch
+    match: call.tool == "fetch"
+    effect: allow
+`)
+	for _, tc := range []struct {
+		url, to string
+		want    Effect
+	}{
+		{"https://acme.com/", "bob@acme.com", Allow},
+		{"http://EVIL%EF%BC%8ECOM/", "bob@acme.com", Deny},
+		{"http://evil\u3002com/", "bob@acme.com", Deny},
+		{"https://acme.com/", "eve@evil.com <bob@acme.com>", Deny},
+		{"https://acme.com/", "eve@evil.com\x00@acme.com", Deny},
+		{"https://acme.com/", "bob@EVIL\uff0eCOM", Deny},
+		{"http://a\u200db.com/", "bob@acme.com", Deny},
+	} {
+		d := decide(p, "fetch", map[string]any{"url": tc.url, "to": tc.to})
+		if d.Effect != tc.want || tc.want == Deny && d.Rule != "no-evil" {
+			t.Errorf("url %q, to %q: %v by %q (%v), want %v", tc.url, tc.to, d.Effect, d.Rule, d.Err, tc.want)
+		}
+	}
+}
+
+// dialedHost returns the host Go's HTTP client dials for rawURL, read
+// from the address its transport hands the dialer (no network is used),
+// and false when the client refuses the URL before dialing.
+func dialedHost(rawURL string) (string, bool) {
+	var addr string
+	errDial := errors.New("no network in tests")
+	tr := &http.Transport{
+		DialContext: func(_ context.Context, _, a string) (net.Conn, error) {
+			addr = a
+			return nil, errDial
+		},
+		Proxy: nil,
+	}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", false
+	}
+	if _, err := tr.RoundTrip(req); !errors.Is(err, errDial) {
+		return "", false
+	}
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false
+	}
+	return h, true
+}
+
+// sameHost reports whether the client's dial host and URLHost's agree, up
+// to what DNS ignores (case, a trailing dot) and IP address spelling.
+func sameHost(dialed, got string) bool {
+	if a, err := netip.ParseAddr(dialed); err == nil {
+		return a.String() == got
+	}
+	return strings.TrimSuffix(strings.ToLower(dialed), ".") == got
+}
+
+func TestURLHostIsTheDialedHost(t *testing.T) {
+	for _, u := range []string{
+		"http://EVIL%EF%BC%8ECOM/", "http://evil\u3002com./", "http://B\u00fccher.DE:8080/",
+		"http://\uff25\uff36\uff29\uff2c.com/", "http://API.Example.com.:443/x", "http://[0:0::1]/", "http://10.0.0.1/",
+		"http://user:pw@host.io/", "http://xn--bcher-kva.de/",
+	} {
+		dialed, ok := dialedHost(u)
+		got, err := URLHost(u)
+		if !ok || err != nil || !sameHost(dialed, got) {
+			t.Errorf("URLHost(%q) = %q, %v; the HTTP client dials %q (%v)", u, got, err, dialed, ok)
+		}
+	}
+}
+
+// FuzzURLHostIsTheDialedHost: whenever URLHost reads a host, it is the
+// host Go's HTTP client dials for the same URL.
+func FuzzURLHostIsTheDialedHost(f *testing.F) {
+	for _, h := range []string{"evil.com", "EVIL%EF%BC%8ECOM", "evil\u3002com.", "B\u00fccher.de", "[::1]", "a\u200db.com", "xn--a.\u00e9", "\u00df.de", "\u0130.com"} {
+		f.Add(h)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		u := "http://" + host + "/"
+		got, err := URLHost(u)
+		if err != nil {
+			return
+		}
+		dialed, ok := dialedHost(u)
+		if !ok {
+			return // the client refuses what the policy could read: nothing is dialed
+		}
+		if !sameHost(dialed, got) {
+			t.Fatalf("URLHost(%q) = %q, but the HTTP client dials %q", u, got, dialed)
+		}
+	})
 }
