@@ -15,6 +15,7 @@ import (
 
 	"github.com/hardstop-labs/agentguard"
 	"github.com/hardstop-labs/agentguard/approval"
+	"github.com/hardstop-labs/agentguard/audit"
 	"github.com/hardstop-labs/agentguard/integrations/mcpproxy"
 	"github.com/hardstop-labs/agentguard/killswitch"
 )
@@ -34,6 +35,7 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	policyFile := fs.String("policy", "", "the policy file (required); re-read when it changes")
 	auditFile := fs.String("audit", "", "the audit log (JSON lines, hash-chained); none when empty")
+	auditSync := fs.String("audit-sync", "each", "when the audit log is synced to disk: each (before every call runs), interval, or never")
 	approver := fs.String("approver", "", "who approves calls the policy sends for approval: console (this terminal) or inbox (a web page)")
 	inboxAddr := fs.String("inbox-addr", "127.0.0.1:8787", "with --approver inbox: the address of the approval inbox (its token is $AGENTGUARD_TOKEN)")
 	pinsFile := fs.String("pins", "", "pin tool definitions in this file; a changed definition holds its calls until accepted (agentguard mcp-pins accept)")
@@ -64,6 +66,15 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 
+	// The server starts first, so that its start overlaps the policy's
+	// compilation; it reads nothing until the guard is ready.
+	child, err := mcpproxy.StartChild(cmd[0], cmd[1:], stderr)
+	if err != nil {
+		return fail("%v", err)
+	}
+	const grace = 2 * time.Second
+	defer child.Stop(grace)
+
 	sw := killswitch.New(killswitch.Options{})
 	opts := []agentguard.Option{
 		agentguard.WithPolicyFile(*policyFile),
@@ -72,7 +83,18 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 		agentguard.WithEnv(*env),
 	}
 	if *auditFile != "" {
-		opts = append(opts, agentguard.WithAuditFile(*auditFile))
+		var ao audit.Options
+		switch *auditSync {
+		case "each":
+			ao.Sync = audit.SyncEach
+		case "interval":
+			ao.Sync = audit.SyncInterval
+		case "never":
+			ao.Sync = audit.SyncNever
+		default:
+			return fail("unknown --audit-sync %q (want each, interval or never)", *auditSync)
+		}
+		opts = append(opts, agentguard.WithAuditFile(*auditFile, ao))
 	}
 	if *killFile != "" {
 		opts = append(opts, agentguard.WithKillFile(*killFile, time.Second, killswitch.FileOptions{}))
@@ -125,12 +147,6 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 			return fail("%v", err)
 		}
 	}
-	child, err := mcpproxy.StartChild(cmd[0], cmd[1:], stderr)
-	if err != nil {
-		return fail("%v", err)
-	}
-	const grace = 2 * time.Second
-	defer child.Stop(grace)
 	p := mcpproxy.New(g, popts)
 	if *hide {
 		// A trip, a resume or a new policy changes what is hidden.
