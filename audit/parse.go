@@ -298,13 +298,16 @@ func (p *parser) object(m map[string]any, depth int) map[string]any {
 }
 
 // num reads a number of args: an int64 when it is an integer that fits,
-// a float64 otherwise.
+// a uint64 when it is a larger integer that fits, a float64 otherwise.
 func (p *parser) num() any {
 	t := p.number()
 	if p.err != nil {
 		return nil
 	}
 	if n, err := strconv.ParseInt(string(t), 10, 64); err == nil {
+		return n
+	}
+	if n, err := strconv.ParseUint(string(t), 10, 64); err == nil {
 		return n
 	}
 	f, err := strconv.ParseFloat(string(t), 64)

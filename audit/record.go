@@ -101,7 +101,8 @@ type Record struct {
 	Env       string
 	Tool      string
 	// Args are the call's arguments as JSON-like values (nil, bool,
-	// float64, int64, string, []any, map[string]any), after redaction.
+	// float64, int64, uint64, string, []any, map[string]any), after
+	// redaction. Integers are written exactly.
 	Args   map[string]any
 	Labels map[string]string
 
@@ -332,7 +333,8 @@ func appendString(b []byte, s string) []byte {
 const maxDepth = 64
 
 // appendValue appends a JSON-like value. Map keys are sorted; integers
-// are written as integers; other numbers as encoding/json writes float64.
+// (of any Go integer type, up to uint64) are written exactly; other
+// numbers as encoding/json writes float64.
 func appendValue(b []byte, v any, depth int) ([]byte, error) {
 	if depth > maxDepth {
 		return b, errors.New("audit: argument nested too deeply")
@@ -361,9 +363,9 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 	case uint32:
 		return strconv.AppendUint(b, uint64(v), 10), nil
 	case uint:
-		return appendUint(b, uint64(v))
+		return strconv.AppendUint(b, uint64(v), 10), nil
 	case uint64:
-		return appendUint(b, v)
+		return strconv.AppendUint(b, v, 10), nil
 	case float32:
 		return appendFloat(b, float64(v))
 	case float64:
@@ -371,6 +373,9 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 	case json.Number:
 		if i, err := v.Int64(); err == nil {
 			return strconv.AppendInt(b, i, 10), nil
+		}
+		if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+			return strconv.AppendUint(b, u, 10), nil
 		}
 		f, err := v.Float64()
 		if err != nil {
@@ -435,13 +440,6 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		return b, fmt.Errorf("audit: argument of type %T: %v", v, err)
 	}
 	return appendValue(b, norm, depth)
-}
-
-func appendUint(b []byte, v uint64) ([]byte, error) {
-	if v > math.MaxInt64 {
-		return appendFloat(b, float64(v))
-	}
-	return strconv.AppendUint(b, v, 10), nil
 }
 
 // appendFloat writes f as an integer when it is one (and fits in int64),

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"strings"
@@ -54,7 +55,7 @@ func TestAppendJSONValues(t *testing.T) {
 		want string
 	}{
 		{3.0, `3`}, {1.5, `1.5`}, {1e21, `1e+21`}, {1e-7, `1e-7`}, {0.000001, `0.000001`},
-		{uint64(math.MaxUint64), `18446744073709552000`}, {float32(0.5), `0.5`},
+		{uint64(math.MaxUint64), `18446744073709551615`}, {uint64(1<<63 + 1), `9223372036854775809`}, {json.Number("18446744073709551615"), `18446744073709551615`}, {float32(0.5), `0.5`},
 		{"a\u2029b", `"a\u2029b"`}, {"\xff", "\"\uFFFD\""}, {[]string{"x"}, `["x"]`},
 		{map[string]string{"b": "1", "a": "2"}, `{"a":"2","b":"1"}`},
 		{struct{ A int }{1}, `{"A":1}`},

@@ -465,6 +465,10 @@ func (s *scanner) argNumber(t []byte) bool {
 	if _, err := strconv.ParseInt(string(t), 10, 64); err == nil {
 		return false // an integer in another form
 	}
+	if n, err := strconv.ParseUint(string(t), 10, 64); err == nil {
+		s.num = strconv.AppendUint(s.num[:0], n, 10)
+		return bytes.Equal(s.num, t) // above the int64 range
+	}
 	f, err := strconv.ParseFloat(string(t), 64)
 	if err != nil {
 		return false
