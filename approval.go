@@ -2,10 +2,10 @@ package agentguard
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -115,9 +115,13 @@ func (s *approvalStage) Await(ctx context.Context, c *Call, req ApprovalRequest)
 	if err != nil {
 		return Approval{}, &DeniedError{Code: CodeInternal, Reason: "the call could not be prepared for approval", Err: fmt.Errorf("agentguard: hashing the call for approval: %w", err)}
 	}
-	// The card shows the arguments redacted, in a copy of its own: an
-	// approver that edits it changes neither the call nor its record.
-	args, _ := copyValue(g.redactCard(c.Args)).(map[string]any)
+	// The card shows the arguments redacted, in a deep copy of its own: an
+	// approver that edits it changes neither what runs, nor what is
+	// recorded, nor the hash taken above.
+	args, err := copyArgs(g.redactCard(c.Args))
+	if err != nil {
+		return Approval{}, &DeniedError{Code: CodeInternal, Reason: "the call could not be prepared for approval", Err: fmt.Errorf("agentguard: copying arguments for approval: %w", err)}
+	}
 	timeout := req.Timeout
 	if timeout <= 0 {
 		timeout = s.timeout
@@ -226,29 +230,54 @@ func amounts(cs []Cost) []approval.Amount {
 	return out
 }
 
-// copyValue deep-copies the maps and slices of a JSON-like value, so
-// that an approver cannot change what the call records; scalars are kept
-// as they are (exact integers stay exact).
-func copyValue(v any) any {
+// copyArgs deep-copies call arguments, keeping their types (an int64
+// stays an int64), so that an approver cannot change the call through its
+// card. A value of another type (a Go value in a tool's own map) is copied
+// through its JSON encoding, read as call.args reads Go values.
+func copyArgs(args map[string]any) (map[string]any, error) {
+	if args == nil {
+		return nil, nil
+	}
+	v, err := copyValue(args, 0)
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]any), nil
+}
+
+func copyValue(v any, depth int) (any, error) {
+	if depth > maxArgsDepth {
+		return nil, fmt.Errorf("agentguard: arguments nested more than %d levels deep", maxArgsDepth)
+	}
 	switch v := v.(type) {
+	case nil, bool, string, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, json.Number:
+		return v, nil
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, e := range v {
-			out[k] = copyValue(e)
+			c, err := copyValue(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = c
 		}
-		return out
+		return out, nil
 	case []any:
 		out := make([]any, len(v))
 		for i, e := range v {
-			out[i] = copyValue(e)
+			c, err := copyValue(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = c
 		}
-		return out
-	case map[string]string:
-		return maps.Clone(v)
-	case []string:
-		return slices.Clone(v)
+		return out, nil
 	}
-	return v
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return decodeValue(b, fromGo)
 }
 
 // Grants lists and revokes the grants of a Guard's approval stage. It is

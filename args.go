@@ -10,9 +10,13 @@ import (
 )
 
 // argsPlan converts a flat struct to the map the policy sees as call.args
-// without a JSON round trip: the same map json.Marshal then json.Unmarshal
-// would give, built by reflection. Only structs whose encoding is plain
-// qualify (see planArgs); the others take the JSON path.
+// without a JSON round trip: the map json.Marshal then decodeArgs would
+// give, built by reflection, with one difference: a float64 field is a
+// float64 even when it holds a whole number (the JSON text of 3.0 is 3, an
+// int64), so the policy's arithmetic on it sees the field's own type.
+// Integer fields are int64 (uint64 above the int64 range), exactly. Only
+// structs whose encoding is plain qualify (see planArgs); the others take
+// the JSON path.
 type argsPlan struct {
 	fields []argsField
 }
@@ -89,6 +93,15 @@ func planArgs(t reflect.Type) *argsPlan {
 	return p
 }
 
+// exactUint returns n as call.args holds an integer: an int64 when it
+// fits, a uint64 above (as decodeArgs reads JSON integers).
+func exactUint(n uint64) any {
+	if n <= math.MaxInt64 {
+		return int64(n)
+	}
+	return n
+}
+
 // plainKey reports whether a JSON key is made of letters, digits and
 // _ - . only, so that encoding/json takes it as it is.
 func plainKey(s string) bool {
@@ -139,13 +152,13 @@ func (p *argsPlan) args(v any) (map[string]any, bool) {
 			if f.omitEmpty && n == 0 {
 				continue
 			}
-			m[f.name] = float64(n)
+			m[f.name] = n
 		default: // the unsigned kinds
 			n := fv.Uint()
 			if f.omitEmpty && n == 0 {
 				continue
 			}
-			m[f.name] = float64(n)
+			m[f.name] = exactUint(n)
 		}
 	}
 	return m, true

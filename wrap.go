@@ -1,11 +1,13 @@
 package agentguard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 )
 
@@ -195,9 +197,7 @@ func validTool(name string) error {
 // what is wrong.
 func Wrap[C context.Context, In, Out any](g *Guard, tool string, fn func(C, In) (Out, error), opts ...ToolOption) func(C, In) (Out, error) {
 	cfg := newToolConfig(tool, fn == nil, opts)
-	if cfg.denyAsValue && reflect.TypeFor[Out]().Kind() != reflect.String {
-		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAsValue on tool %q whose result type %v is not a string", tool, reflect.TypeFor[Out]()))
-	}
+	checkDenyAsValue[Out](cfg, tool)
 	checkDenyAs[Out](cfg, tool)
 	cfg.args = planArgs(reflect.TypeFor[In]())
 	cfg.runCtx = planCtx[C]()
@@ -208,14 +208,23 @@ func Wrap[C context.Context, In, Out any](g *Guard, tool string, fn func(C, In) 
 
 // WrapJSON guards a tool that takes its arguments as raw JSON, the way LLM
 // APIs deliver tool calls (OpenAI's Arguments string, Anthropic's
-// json.RawMessage). The policy sees the decoded object as call.args;
-// arguments that are not valid JSON are denied as invalid. Otherwise it
-// behaves as Wrap.
+// json.RawMessage). The policy sees the decoded object as call.args, and
+// the tool gets the same bytes. Otherwise it behaves as Wrap.
+//
+// Arguments that could be read two ways are denied as invalid
+// (CodeInvalidCall), naming the key and where it is: malformed JSON; an
+// object, at any depth, with a duplicate key or with two keys equal under
+// Unicode simple case folding ("to" and "TO", "task" and "tas\u212A" with a
+// Kelvin sign, "s" and "\u017F"), since encoding/json matches struct
+// fields case-insensitively and takes the last, while other decoders take
+// the first; invalid UTF-8 in a key or string, raw or as a lone surrogate
+// escape, which decoders replace with U+FFFD; an integer that does not fit
+// in 64 bits; and a number with more digits than a double holds. Integers
+// are exact: int64, or uint64 above its range (CEL int and uint). See
+// WrapJSONAs for a tool that takes its own type.
 func WrapJSON[C context.Context, A ~string | ~[]byte, Out any](g *Guard, tool string, fn func(C, A) (Out, error), opts ...ToolOption) func(C, A) (Out, error) {
 	cfg := newToolConfig(tool, fn == nil, opts)
-	if cfg.denyAsValue && reflect.TypeFor[Out]().Kind() != reflect.String {
-		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAsValue on tool %q whose result type %v is not a string", tool, reflect.TypeFor[Out]()))
-	}
+	checkDenyAsValue[Out](cfg, tool)
 	checkDenyAs[Out](cfg, tool)
 	cfg.runCtx = planCtx[C]()
 	return func(ctx C, raw A) (Out, error) {
@@ -228,6 +237,84 @@ func WrapJSON[C context.Context, A ~string | ~[]byte, Out any](g *Guard, tool st
 func checkDenyAs[Out any](cfg *toolConfig, tool string) {
 	if cfg.denyAs != nil && cfg.denyAsType != reflect.TypeFor[Out]() {
 		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAs on tool %q returns %v, not the tool's result type %v", tool, cfg.denyAsType, reflect.TypeFor[Out]()))
+	}
+}
+
+// WrapJSONAs guards fn, a tool that takes its own type In, for callers
+// that hold raw JSON arguments A (a string or bytes): the returned function
+// decodes the JSON once, and the policy, the approval hash, the card and
+// the audit log see the value fn receives, field by field.
+//
+// The JSON is first checked as WrapJSON checks it (no duplicate or
+// case-folded keys, valid UTF-8, exact numbers), then decoded into In by
+// encoding/json with unknown fields refused (a field the tool would
+// silently drop is a mistake the model should hear about) and with
+// numbers in interface values kept as json.Number, so that they stay
+// exact. call.args is then built from the decoded In, as Wrap builds it,
+// so what the policy judges is what runs: a key the struct matched
+// case-insensitively is seen under the field's own name. Arguments that
+// fail either step are denied as invalid (CodeInvalidCall) and fn does
+// not run. Empty arguments and null are In's zero value.
+//
+// A is the first type parameter so that it alone can be given:
+//
+//	send := agentguard.WrapJSONAs[string](g, "send_email", sendEmail)
+//	out, err := send(ctx, toolCall.Arguments)
+func WrapJSONAs[A ~string | ~[]byte, C context.Context, In, Out any](g *Guard, tool string, fn func(C, In) (Out, error), opts ...ToolOption) func(C, A) (Out, error) {
+	cfg := newToolConfig(tool, fn == nil, opts)
+	checkDenyAsValue[Out](cfg, tool)
+	checkDenyAs[Out](cfg, tool)
+	cfg.args = planArgs(reflect.TypeFor[In]())
+	cfg.runCtx = planCtx[C]()
+	return func(ctx C, raw A) (Out, error) {
+		in, err := decodeInto[In]([]byte(raw))
+		if err != nil {
+			return guarded(g, cfg, tool, ctx, argsFailure{err}, in, fn)
+		}
+		return guarded(g, cfg, tool, ctx, in, in, fn)
+	}
+}
+
+// decodeInto decodes raw arguments into In, after checking them strictly.
+func decodeInto[In any](raw []byte) (In, error) {
+	var in In
+	if _, err := decodeArgs(raw, strictRaw); err != nil {
+		return in, err
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return in, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		// The reason names the field and the types, never the value
+		// (encoding/json's message quotes numbers).
+		msg := fmt.Sprintf("they do not fit the tool's input type %v", reflect.TypeFor[In]())
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			kind, _, _ := strings.Cut(te.Value, " ")
+			field := "args"
+			if te.Field != "" {
+				field += "." + te.Field
+			}
+			msg += fmt.Sprintf(": %s is a JSON %s where the tool takes %v", cutText(field, 256), kind, te.Type)
+		} else {
+			msg += " (a field it does not have, or a value it refuses)"
+		}
+		return in, &argsError{msg: msg, err: err}
+	}
+	return in, nil
+}
+
+// argsFailure carries arguments that could not be decoded to the
+// pipeline, which denies the call as invalid.
+type argsFailure struct{ err error }
+
+// checkDenyAsValue refuses DenyAsValue on a tool whose result is no string.
+func checkDenyAsValue[Out any](cfg *toolConfig, tool string) {
+	if cfg.denyAsValue && reflect.TypeFor[Out]().Kind() != reflect.String {
+		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAsValue on tool %q whose result type %v is not a string", tool, reflect.TypeFor[Out]()))
 	}
 }
 
@@ -347,7 +434,10 @@ func denied[Out any](cfg *toolConfig, err error) (Out, error) {
 
 // toArgs converts a tool's input to the map the policy sees as call.args:
 // a JSON object's fields. Inputs that are not objects are seen as
-// {"value": input}; a nil input as {}.
+// {"value": input}; a nil input as {}. Raw JSON (WrapJSON, Check or Wrap
+// with a json.RawMessage) is decoded strictly; a Go value goes through
+// the plan or its JSON encoding. Numbers written as integers are int64 (or
+// uint64 above its range), exactly; see decodeArgs.
 func toArgs(in any, plan *argsPlan) (map[string]any, error) {
 	switch v := in.(type) {
 	case nil:
@@ -355,7 +445,11 @@ func toArgs(in any, plan *argsPlan) (map[string]any, error) {
 	case map[string]any:
 		return v, nil
 	case rawJSON:
-		return decodeArgs(v)
+		return refused(decodeArgs(v, strictRaw))
+	case json.RawMessage:
+		return refused(decodeArgs(v, strictRaw))
+	case argsFailure:
+		return refused(nil, v.err)
 	}
 	if plan != nil {
 		if m, ok := plan.args(in); ok {
@@ -366,25 +460,18 @@ func toArgs(in any, plan *argsPlan) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agentguard: arguments of type %T cannot be encoded as JSON: %w", in, err)
 	}
-	return decodeArgs(b)
+	return refused(decodeArgs(b, fromGo))
 }
 
-func decodeArgs(b []byte) (map[string]any, error) {
-	var v any
-	if len(b) == 0 {
-		return map[string]any{}, nil
+// refused turns the error of arguments that were refused into the
+// invalid-call denial the model reads: what is wrong and where (never a
+// value), so that it can correct the call.
+func refused(m map[string]any, err error) (map[string]any, error) {
+	var ae *argsError
+	if err == nil || !errors.As(err, &ae) {
+		return m, err
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("agentguard: arguments are not valid JSON: %w", err)
-	}
-	switch v := v.(type) {
-	case map[string]any:
-		return v, nil
-	case nil:
-		return map[string]any{}, nil
-	default:
-		return map[string]any{"value": v}, nil
-	}
+	return nil, &DeniedError{Code: CodeInvalidCall, Reason: "the arguments were refused: " + ae.msg, Err: err}
 }
 
 // Check is the first half of the two-step form, for adapters and code that
@@ -392,7 +479,8 @@ func decodeArgs(b []byte) (map[string]any, error) {
 // would run. On success the caller runs the tool with the Ticket's Context
 // and then calls Ticket.Done exactly once; on failure the error is the
 // recorded denial and the tool must not run. args is the tool's input as
-// Wrap would see it (a struct, a map, or json.RawMessage for raw JSON).
+// Wrap would see it (a struct, a map, or json.RawMessage for raw JSON,
+// which is checked as WrapJSON checks it).
 func (g *Guard) Check(ctx context.Context, tool string, args any, opts ...ToolOption) (*Ticket, error) {
 	cfg := newToolConfig(tool, false, opts)
 	if raw, ok := args.(json.RawMessage); ok {

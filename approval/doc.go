@@ -26,9 +26,12 @@
 // principal fields are always present, as strings. In the encoding, at
 // every level: object keys are sorted by their bytes and unique; there is
 // no space outside strings; numbers are written as they were first
-// encoded by Go's encoding/json (integers as digits, floats in the
-// shortest form that reads back exactly, with an exponent only below 1e-6
-// or from 1e21); strings escape '"' and '\\' with a backslash, \b \f \n \r
+// encoded by Go's encoding/json: an integer (any Go integer type, up to
+// uint64) as its exact decimal digits, never rounded through a double, so
+// 9007199254740993 and 9007199254740992 hash differently; a float64 in the
+// shortest form that reads back exactly, without a fraction when it is
+// whole (3.0 is written 3, and hashes as the integer 3 does) and with an
+// exponent only below 1e-6 or from 1e21; a json.Number as its text; strings escape '"' and '\\' with a backslash, \b \f \n \r
 // \t as such, other bytes below 0x20 as \u00xx (lowercase hex), U+2028 and
 // U+2029 as \u2028 and \u2029, invalid UTF-8 as \ufffd, and nothing else
 // ('<', '>', '&' and non-ASCII are written as they are). The guard hashes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -63,6 +64,43 @@ func wantRefused(t *testing.T, err, reason error) *RefusedError {
 		}
 	}
 	return re
+}
+
+// TestCanonicalIntegersExact checks the canonical encoding of integers
+// past 2^53: exact digits for every Go integer type and json.Number, and
+// different hashes for neighbours.
+func TestCanonicalIntegersExact(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{int64(9007199254740993), `9007199254740993`},
+		{int64(-9223372036854775808), `-9223372036854775808`},
+		{uint64(18446744073709551615), `18446744073709551615`},
+		{json.Number("18446744073709551615"), `18446744073709551615`},
+		{3.0, `3`},
+		{1e21, `1e+21`},
+	} {
+		got, err := Canonical("t", map[string]any{"n": tc.v}, Principal{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `{"args":{"n":` + tc.want + `},"principal":{"agent":"","requester":"","session":"","tenant":""},"tool":"t"}`
+		if string(got) != want {
+			t.Errorf("Canonical(n: %#v) = %s, want %s", tc.v, got, want)
+		}
+	}
+	seen := map[string]any{}
+	for _, v := range []any{int64(9007199254740993), int64(9007199254740992), uint64(18446744073709551615), uint64(18446744073709551614), "9007199254740993"} {
+		h, err := HashCall("t", map[string]any{"n": v}, Principal{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := seen[h]; ok {
+			t.Errorf("HashCall: %#v and %#v have the same hash", prev, v)
+		}
+		seen[h] = v
+	}
 }
 
 func TestCanonical(t *testing.T) {

@@ -82,10 +82,16 @@
 // call: test with has(call.args.x), "x" in call.args, or the optional
 // syntax call.args.?x.orValue(default).
 //
-// Numbers from JSON arguments are doubles. Comparisons mix double and int
-// freely (call.args.amount > 100 and call.args.n == 3 work), but
-// arithmetic does not: write call.args.n + 1.0 or int(call.args.n) + 1,
-// since call.args.n + 1 fails on a double, and so denies.
+// Numbers in call.args are exact. An integer is an int (a uint above the
+// int range): the guard reads a JSON integer, or a Go integer field, as
+// int64 or uint64, never through a double, so account 9007199254740993 is
+// not 9007199254740992. Any other number is a double (a float64 field
+// stays a double even when it holds a whole number). Comparisons mix int,
+// uint and double freely and exactly (call.args.amount > 100.0,
+// call.args.n == 3, call.args.id == 18446744073709551615u), but
+// arithmetic does not: call.args.n + 1 works on an int, while an int times
+// 1.5 has no overload, errs, and so denies; write double(call.args.n) *
+// 1.5 when a number may be either.
 //
 // # Functions
 //

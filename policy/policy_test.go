@@ -840,3 +840,37 @@ func TestJSONNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestExactIntegers documents how the integers of call.args (int64, and
+// uint64 above its range, as the guard decodes them) meet literals in
+// rules: exactly, with comparisons across int, uint and double.
+func TestExactIntegers(t *testing.T) {
+	args := map[string]any{"n": int64(3), "acct": int64(9007199254740993), "id": uint64(18446744073709551615), "amount": int64(150)}
+	for _, tc := range []struct {
+		expr string
+		want Effect
+		err  bool
+	}{
+		{`call.args.n == 3`, Allow, false},
+		{`call.args.n == 3.0`, Allow, false},
+		{`call.args.n == 3u`, Allow, false},
+		{`call.args.n + 1 == 4`, Allow, false},
+		{`call.args.amount > 100.0`, Allow, false},
+		{`call.args.amount > 100`, Allow, false},
+		{`call.args.amount <= 100.0`, Deny, false},
+		{`call.args.acct == 9007199254740993`, Allow, false},
+		{`call.args.acct == 9007199254740992`, Deny, false},
+		{`call.args.acct > 9007199254740992`, Allow, false},
+		{`call.args.id == 18446744073709551615u`, Allow, false},
+		{`call.args.id == 18446744073709551614u`, Deny, false},
+		{`call.args.id > 9223372036854775807`, Allow, false},
+		{`double(call.args.amount) * 1.5 == 225.0`, Allow, false},
+		{`call.args.amount * 1.5 == 225.0`, Deny, true}, // int * double: no overload, so the rule errs and denies
+	} {
+		p := mustParse(t, fmt.Sprintf("rules:\n  - name: r\n    match: %q\n    effect: allow\n", tc.expr))
+		got := decide(p, "t", args)
+		if got.Effect != tc.want || (got.Err != nil) != tc.err {
+			t.Errorf("%s: Decide = %+v, want %v (error %v)", tc.expr, got, tc.want, tc.err)
+		}
+	}
+}

@@ -55,7 +55,7 @@ func (m Mode) String() string {
 type Call struct {
 	ID        string
 	Tool      string
-	Args      map[string]any // JSON-like values: nil, bool, float64/int64, string, []any, map[string]any
+	Args      map[string]any // JSON-like values: nil, bool, int64, uint64, float64, string, []any, map[string]any
 	Agent     string
 	Requester string
 	Tenant    string

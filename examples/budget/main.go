@@ -79,10 +79,14 @@ func tokensIn(p Prompt) int { return 400 + 300*len(p.Messages) }
 func usd(micros int64) budget.Amount { return budget.Amount{Micros: micros, Unit: "USD"} }
 
 // estimate is the worst case of a completion: its whole prompt and
-// MaxTokens of output.
+// MaxTokens of output. Integer arguments are exact int64s in call.args; an
+// estimate that cannot read them fails, which denies the call.
 func estimate(c *agentguard.Call) ([]agentguard.Cost, error) {
 	msgs, _ := c.Args["messages"].([]any)
-	max, _ := c.Args["max_tokens"].(float64)
+	max, ok := c.Args["max_tokens"].(int64)
+	if !ok {
+		return nil, fmt.Errorf("max_tokens is %T, not an integer", c.Args["max_tokens"])
+	}
 	in := int64(tokensIn(Prompt{Messages: make([]string, len(msgs))}))
 	return []agentguard.Cost{{Unit: "USD", Micros: in*inputPrice + int64(max)*outputPrice}}, nil
 }

@@ -1,0 +1,665 @@
+package agentguard
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// maxArgsDepth is how deeply arguments may nest (objects and arrays); the
+// audit log refuses deeper values, so the guard refuses them first.
+const maxArgsDepth = 48
+
+// ambiguity says which raw JSON the decoder refuses beyond the grammar.
+type ambiguity uint8
+
+const (
+	// strictRaw: JSON from outside the program (a model's tool call).
+	// Keys equal under simple case folding, invalid UTF-8 and lone
+	// surrogates are refused, and so are integers that do not fit in 64
+	// bits: each is read differently by different decoders.
+	strictRaw ambiguity = iota
+	// fromGo: JSON that encoding/json wrote for a Go value. Its map keys
+	// are distinct Go strings, and a whole float64 of 1e20 is written as
+	// digits: such integers read as the float64 they came from.
+	fromGo
+)
+
+// decodeArgs decodes b, JSON arguments, into call.args: an object's
+// fields; a value that is not an object is seen as {"value": v}; empty
+// input and null as {}.
+//
+// Values are nil, bool, string, int64, uint64, float64, []any and
+// map[string]any. A number written as an integer (no fraction, no
+// exponent) is an int64, or a uint64 above the int64 range, exactly; one
+// that fits in neither is refused. Any other number is a float64, and only
+// when it is written as the shortest decimal of that float64 (as Go,
+// JavaScript and Python write floats): a number with more digits than a
+// double holds would be rounded, and is refused.
+//
+// Duplicate keys are always refused; under strictRaw, so are keys that
+// are equal under Unicode simple case folding (strings.EqualFold: "to" and
+// "TO", "task" and "tas\u212A" with a Kelvin sign), and invalid UTF-8 in
+// strings or keys, raw or as a lone surrogate escape, which encoding/json
+// would replace with U+FFFD.
+func decodeArgs(b []byte, mode ambiguity) (map[string]any, error) {
+	if len(b) == 0 {
+		return map[string]any{}, nil
+	}
+	v, err := decodeValue(b, mode)
+	if err != nil {
+		return nil, err
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		return v, nil
+	case nil:
+		return map[string]any{}, nil
+	default:
+		return map[string]any{"value": v}, nil
+	}
+}
+
+// decodeValue decodes one JSON value as decodeArgs reads values.
+func decodeValue(b []byte, mode ambiguity) (any, error) {
+	d := argsDecoder{b: b, mode: mode}
+	d.skipSpace()
+	v := d.value(0)
+	if d.err == nil {
+		d.skipSpace()
+		if d.pos < len(d.b) {
+			d.syntax("data after the arguments")
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return v, nil
+}
+
+// argsDecoder reads one JSON value. It stops at the first error.
+type argsDecoder struct {
+	b    []byte
+	pos  int
+	mode ambiguity
+	err  error
+	// path is where the decoder is, for errors: object keys (string) and
+	// array indexes (int).
+	path []any
+	// keys holds the keys of the objects being read, innermost last.
+	keys []string
+	buf  []byte // room for strings with escapes
+}
+
+// argsError says why arguments were refused and where (args.to,
+// args.items[2]); the guard denies the call with CodeInvalidCall and the
+// message as its reason, which quotes keys (cut to 64 bytes) but never a
+// value.
+type argsError struct {
+	msg string
+	err error // the decoder's own error, if any: never shown to the model
+}
+
+func (e *argsError) Error() string {
+	if e.err != nil {
+		return "agentguard: arguments: " + e.msg + ": " + e.err.Error()
+	}
+	return "agentguard: arguments: " + e.msg
+}
+
+func (e *argsError) Unwrap() error { return e.err }
+
+func (d *argsDecoder) fail(format string, a ...any) {
+	if d.err == nil {
+		d.err = &argsError{msg: fmt.Sprintf(format, a...)}
+	}
+}
+
+// quoteKey quotes a key for a message, cut to 64 bytes.
+func quoteKey(k string) string {
+	if c := cutText(k, 64); c != k {
+		return strconv.Quote(c) + "…"
+	}
+	return strconv.Quote(k)
+}
+
+// cutText returns s cut to at most n bytes, at a character boundary.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func (d *argsDecoder) syntax(what string) {
+	if d.pos < len(d.b) {
+		d.fail("not valid JSON: %s at byte %d (%q) in %s", what, d.pos, d.b[d.pos], d.where())
+	} else {
+		d.fail("not valid JSON: %s at the end (byte %d) in %s", what, d.pos, d.where())
+	}
+}
+
+// where returns the decoder's path as args.a.b[2]["odd key"].
+func (d *argsDecoder) where() string {
+	var sb strings.Builder
+	sb.WriteString("args")
+	for _, p := range d.path {
+		switch p := p.(type) {
+		case int:
+			sb.WriteString("[" + strconv.Itoa(p) + "]")
+		case string:
+			if identKey(p) && len(p) <= 64 {
+				sb.WriteString("." + p)
+			} else {
+				sb.WriteString("[" + quoteKey(p) + "]")
+			}
+		}
+		if sb.Len() > 512 {
+			return cutText(sb.String(), 512) + "…"
+		}
+	}
+	return sb.String()
+}
+
+// identKey reports whether k can be written after a dot in a path.
+func identKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *argsDecoder) skipSpace() {
+	for d.pos < len(d.b) {
+		switch d.b[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *argsDecoder) value(depth int) any {
+	if d.pos >= len(d.b) {
+		d.syntax("a value expected")
+		return nil
+	}
+	switch c := d.b[d.pos]; {
+	case c == '{':
+		if depth >= maxArgsDepth {
+			d.fail("nested more than %d levels deep at %s", maxArgsDepth, d.where())
+			return nil
+		}
+		return d.object(depth)
+	case c == '[':
+		if depth >= maxArgsDepth {
+			d.fail("nested more than %d levels deep at %s", maxArgsDepth, d.where())
+			return nil
+		}
+		return d.array(depth)
+	case c == '"':
+		s, _ := d.str(false)
+		return s
+	case c == '-' || '0' <= c && c <= '9':
+		return d.number()
+	case c == 't':
+		return d.literal("true", true)
+	case c == 'f':
+		return d.literal("false", false)
+	case c == 'n':
+		return d.literal("null", nil)
+	}
+	d.syntax("a value expected")
+	return nil
+}
+
+func (d *argsDecoder) literal(word string, v any) any {
+	if !bytes.HasPrefix(d.b[d.pos:], []byte(word)) {
+		d.syntax("a value expected")
+		return nil
+	}
+	d.pos += len(word)
+	return v
+}
+
+func (d *argsDecoder) object(depth int) any {
+	d.pos++ // {
+	m := make(map[string]any)
+	start := len(d.keys)
+	defer func() { d.keys = d.keys[:start] }()
+	var folded map[string]string // fold key -> key, for large objects
+	d.skipSpace()
+	if d.pos < len(d.b) && d.b[d.pos] == '}' {
+		d.pos++
+		return m
+	}
+	for d.err == nil {
+		if d.pos >= len(d.b) || d.b[d.pos] != '"' {
+			d.syntax("a key expected")
+			return nil
+		}
+		k, _ := d.str(true)
+		if d.err != nil {
+			return nil
+		}
+		// Refuse a key another key of this object already claims.
+		if n := len(d.keys) - start; n < 16 {
+			for _, prev := range d.keys[start:] {
+				if prev == k {
+					d.fail("duplicate key %s in %s: decoders disagree on which one counts", quoteKey(k), d.where())
+					return nil
+				}
+				if d.mode == strictRaw && strings.EqualFold(prev, k) {
+					d.fail("keys %s and %s in %s differ only in letter case: a tool decoding into a struct would read either one", quoteKey(prev), quoteKey(k), d.where())
+					return nil
+				}
+			}
+		} else {
+			if folded == nil {
+				folded = make(map[string]string, 2*n)
+				for _, prev := range d.keys[start:] {
+					folded[d.foldKey(prev)] = prev
+				}
+			}
+			fk := d.foldKey(k)
+			if prev, ok := folded[fk]; ok {
+				if prev == k {
+					d.fail("duplicate key %s in %s: decoders disagree on which one counts", quoteKey(k), d.where())
+				} else {
+					d.fail("keys %s and %s in %s differ only in letter case: a tool decoding into a struct would read either one", quoteKey(prev), quoteKey(k), d.where())
+				}
+				return nil
+			}
+			folded[fk] = k
+		}
+		d.keys = append(d.keys, k)
+		d.skipSpace()
+		if d.pos >= len(d.b) || d.b[d.pos] != ':' {
+			d.syntax("':' expected")
+			return nil
+		}
+		d.pos++
+		d.skipSpace()
+		d.path = append(d.path, k)
+		v := d.value(depth + 1)
+		d.path = d.path[:len(d.path)-1]
+		if d.err != nil {
+			return nil
+		}
+		m[k] = v
+		d.skipSpace()
+		if d.pos < len(d.b) && d.b[d.pos] == ',' {
+			d.pos++
+			d.skipSpace()
+			continue
+		}
+		if d.pos < len(d.b) && d.b[d.pos] == '}' {
+			d.pos++
+			return m
+		}
+		d.syntax("',' or '}' expected")
+	}
+	return nil
+}
+
+// foldKey returns k with every rune replaced by the smallest rune of its
+// simple case folding orbit: two keys have the same fold key exactly when
+// strings.EqualFold says they are equal. Under fromGo only exact
+// duplicates count, so the key is k itself.
+func (d *argsDecoder) foldKey(k string) string {
+	if d.mode != strictRaw {
+		return k
+	}
+	var sb strings.Builder
+	for _, r := range k {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		sb.WriteRune(least)
+	}
+	return sb.String()
+}
+
+func (d *argsDecoder) array(depth int) any {
+	d.pos++ // [
+	a := []any{}
+	d.skipSpace()
+	if d.pos < len(d.b) && d.b[d.pos] == ']' {
+		d.pos++
+		return a
+	}
+	for d.err == nil {
+		d.path = append(d.path, len(a))
+		v := d.value(depth + 1)
+		d.path = d.path[:len(d.path)-1]
+		if d.err != nil {
+			return nil
+		}
+		a = append(a, v)
+		d.skipSpace()
+		if d.pos < len(d.b) && d.b[d.pos] == ',' {
+			d.pos++
+			d.skipSpace()
+			continue
+		}
+		if d.pos < len(d.b) && d.b[d.pos] == ']' {
+			d.pos++
+			return a
+		}
+		d.syntax("',' or ']' expected")
+	}
+	return nil
+}
+
+// str reads a string at d.pos (a '"'). key says whether it is an object's
+// key, for errors.
+func (d *argsDecoder) str(key bool) (string, bool) {
+	what := "a string"
+	if key {
+		what = "a key"
+	}
+	d.pos++ // "
+	start := d.pos
+	// Fast path: no escapes.
+	for d.pos < len(d.b) {
+		c := d.b[d.pos]
+		if c == '"' {
+			s := string(d.b[start:d.pos])
+			d.pos++
+			return s, true
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			d.syntax("a control character in " + what)
+			return "", false
+		}
+		if c < utf8.RuneSelf {
+			d.pos++
+			continue
+		}
+		r, size := utf8.DecodeRune(d.b[d.pos:])
+		if r == utf8.RuneError && size == 1 {
+			d.invalidUTF8(what, key)
+			return "", false
+		}
+		d.pos += size
+	}
+	buf := append(d.buf[:0], d.b[start:d.pos]...)
+	defer func() { d.buf = buf[:0] }()
+	for d.pos < len(d.b) {
+		c := d.b[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			return string(buf), true
+		case c == '\\':
+			if d.pos+1 >= len(d.b) {
+				d.pos++
+				d.syntax("an unfinished escape in " + what)
+				return "", false
+			}
+			e := d.b[d.pos+1]
+			switch e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				r, ok := d.hex4(d.pos + 2)
+				if !ok {
+					d.pos += 2
+					d.syntax("a bad \\u escape in " + what)
+					return "", false
+				}
+				n := 6
+				if utf16.IsSurrogate(r) {
+					r2, ok2 := rune(0), false
+					if d.pos+n+1 < len(d.b) && d.b[d.pos+n] == '\\' && d.b[d.pos+n+1] == 'u' {
+						r2, ok2 = d.hex4(d.pos + n + 2)
+					}
+					pair := utf16.DecodeRune(r, r2)
+					if !ok2 || pair == unicode.ReplacementChar {
+						d.fail("%s in %s has a lone surrogate escape (\\u%04x at byte %d), which is no character: decoders replace it with U+FFFD", what, d.where(), r, d.pos)
+						return "", false
+					}
+					r = pair
+					n += 6
+				}
+				buf = utf8.AppendRune(buf, r)
+				d.pos += n
+				continue
+			default:
+				d.pos++
+				d.syntax("a bad escape in " + what)
+				return "", false
+			}
+			d.pos += 2
+		case c < 0x20:
+			d.syntax("a control character in " + what)
+			return "", false
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			d.pos++
+		default:
+			r, size := utf8.DecodeRune(d.b[d.pos:])
+			if r == utf8.RuneError && size == 1 {
+				d.invalidUTF8(what, key)
+				return "", false
+			}
+			buf = append(buf, d.b[d.pos:d.pos+size]...)
+			d.pos += size
+		}
+	}
+	d.syntax("an unterminated " + what[2:])
+	return "", false
+}
+
+func (d *argsDecoder) invalidUTF8(what string, key bool) {
+	if key {
+		d.fail("a key in %s is not valid UTF-8 (byte %d): decoders replace it with U+FFFD", d.where(), d.pos)
+		return
+	}
+	d.fail("%s at %s is not valid UTF-8 (byte %d): decoders replace it with U+FFFD", what, d.where(), d.pos)
+}
+
+// hex4 reads four hex digits at i.
+func (d *argsDecoder) hex4(i int) (rune, bool) {
+	if i+4 > len(d.b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d.b[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// number reads a number: an int64 or uint64 when written as an integer,
+// else a float64 written as its shortest decimal.
+func (d *argsDecoder) number() any {
+	start := d.pos
+	if d.b[d.pos] == '-' {
+		d.pos++
+	}
+	digits := func() int {
+		n := 0
+		for d.pos < len(d.b) && '0' <= d.b[d.pos] && d.b[d.pos] <= '9' {
+			d.pos++
+			n++
+		}
+		return n
+	}
+	intStart := d.pos
+	if n := digits(); n == 0 {
+		d.syntax("a digit expected")
+		return nil
+	} else if n > 1 && d.b[intStart] == '0' {
+		d.pos = intStart + 1
+		d.syntax("a number with a leading zero")
+		return nil
+	}
+	integer := true
+	if d.pos < len(d.b) && d.b[d.pos] == '.' {
+		integer = false
+		d.pos++
+		if digits() == 0 {
+			d.syntax("a digit expected")
+			return nil
+		}
+	}
+	if d.pos < len(d.b) && (d.b[d.pos] == 'e' || d.b[d.pos] == 'E') {
+		integer = false
+		d.pos++
+		if d.pos < len(d.b) && (d.b[d.pos] == '+' || d.b[d.pos] == '-') {
+			d.pos++
+		}
+		if digits() == 0 {
+			d.syntax("a digit expected")
+			return nil
+		}
+	}
+	text := string(d.b[start:d.pos])
+	if integer {
+		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return n
+		}
+		if text[0] != '-' {
+			if n, err := strconv.ParseUint(text, 10, 64); err == nil {
+				return n
+			}
+		}
+		if d.mode != fromGo {
+			d.fail("an integer at %s does not fit in 64 bits, so it cannot be read exactly", d.where())
+			return nil
+		}
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(f, 0) {
+		d.fail("a number at %s is out of the range of a double", d.where())
+		return nil
+	}
+	if !shortest(text, f) {
+		d.fail("a number at %s has more digits than a double holds, so it would be rounded", d.where())
+		return nil
+	}
+	return f
+}
+
+// shortest reports whether the JSON number text has the same decimal
+// value as the shortest decimal that reads back as f: whether f holds text
+// exactly, as far as any JSON reader can tell.
+func shortest(text string, f float64) bool {
+	var a, b [24]byte
+	ad, ae, ok := decimal(text, a[:0])
+	if !ok {
+		return false
+	}
+	var s [32]byte
+	bd, be, _ := decimal(string(strconv.AppendFloat(s[:0], f, 'e', -1, 64)), b[:0])
+	if len(ad) == 0 || len(bd) == 0 {
+		return len(ad) == len(bd) // zero is zero, whatever its sign
+	}
+	return (text[0] == '-') == (f < 0) && ae == be && string(ad) == string(bd)
+}
+
+// decimal returns the significant digits of a JSON number (without
+// leading and trailing zeros) and its exponent e such that the number is
+// 0.DIGITS × 10^e. ok is false when there are more than 20 significant
+// digits (no float64's shortest form has more than 17) or the exponent is
+// absurd.
+func decimal(text string, buf []byte) (digits []byte, exp int, ok bool) {
+	i := 0
+	if i < len(text) && text[i] == '-' {
+		i++
+	}
+	point := -1 // digits before the point
+	n := 0      // digits seen, including leading zeros
+	lead := 0   // leading zeros
+	for ; i < len(text); i++ {
+		c := text[i]
+		if c == '.' {
+			point = n
+			continue
+		}
+		if c < '0' || c > '9' {
+			break
+		}
+		n++
+		if len(buf) == 0 && c == '0' {
+			lead++
+			continue
+		}
+		if len(buf) == cap(buf) {
+			// Only zeros may follow beyond the buffer.
+			if c != '0' {
+				return nil, 0, false
+			}
+			continue
+		}
+		buf = append(buf, c)
+	}
+	if point < 0 {
+		point = n
+	}
+	e := 0
+	if i < len(text) && (text[i] == 'e' || text[i] == 'E') {
+		i++
+		neg := false
+		if text[i] == '+' || text[i] == '-' {
+			neg = text[i] == '-'
+			i++
+		}
+		for ; i < len(text); i++ {
+			e = e*10 + int(text[i]-'0')
+			if e > 1_000_000 {
+				return nil, 0, false
+			}
+		}
+		if neg {
+			e = -e
+		}
+	}
+	for len(buf) > 0 && buf[len(buf)-1] == '0' {
+		buf = buf[:len(buf)-1]
+	}
+	if len(buf) > 20 {
+		return nil, 0, false
+	}
+	return buf, point - lead + e, true
+}
