@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -28,6 +27,10 @@ type Options struct {
 	// MaxConns bounds the pool; zero means pgx's default (at least 4, or
 	// the number of CPUs).
 	MaxConns int32
+	// NoMigrate makes Open only check that the schema is at the code's
+	// version, for a role that may not change it (see DB.GrantAgent): the
+	// owner migrates, the agents use.
+	NoMigrate bool
 }
 
 // DB is a connection pool to one PostgreSQL database, with agentguard's
@@ -100,7 +103,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db := &DB{pool: pool, schema: schema}
-	if err := db.Migrate(ctx); err != nil {
+	if opts.NoMigrate {
+		err = db.checkVersion(ctx)
+	} else {
+		err = db.Migrate(ctx)
+	}
+	if err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -185,4 +193,53 @@ func (db *DB) DropSchema(ctx context.Context) error {
 	return nil
 }
 
-var errNoDSN = errors.New("postgres: no DSN")
+// checkVersion returns an error unless the schema is at the code's
+// version.
+func (db *DB) checkVersion(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	v, err := db.Version(ctx)
+	if err != nil {
+		return err
+	}
+	if v != len(ms) {
+		return fmt.Errorf("postgres: schema %s is at version %d, the code at %d: migrate it with its owner", db.schema, v, len(ms))
+	}
+	return nil
+}
+
+// agentGrants are the privileges of an agent's role, as GrantAgent gives
+// them; %[1]s is the schema and %[2]s the role, both quoted.
+var agentGrants = []string{
+	`GRANT USAGE ON SCHEMA %[1]s TO %[2]s`,
+	`GRANT SELECT ON %[1]s.schema_migrations TO %[2]s`,
+	// The ledger and rate limits: the agents keep them.
+	`GRANT SELECT, INSERT, UPDATE, DELETE ON %[1]s.budget_holds, %[1]s.budget_hold_entries, %[1]s.budget_charges, %[1]s.budget_expired, %[1]s.rate_buckets TO %[2]s`,
+	// The kill switch: read only; trips and resumes come from operators.
+	`GRANT SELECT ON %[1]s.kill_trips TO %[2]s`,
+	// Approvals: an agent asks and takes its answer, never writes one.
+	`GRANT SELECT, INSERT, DELETE ON %[1]s.approval_pending TO %[2]s`,
+	`GRANT UPDATE (taken) ON %[1]s.approval_pending TO %[2]s`,
+	`GRANT SELECT, INSERT, UPDATE, DELETE ON %[1]s.approval_grants TO %[2]s`,
+	// The audit log: append only.
+	`GRANT SELECT, INSERT ON %[1]s.audit_log, %[1]s.audit_checkpoints TO %[2]s`,
+	`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %[1]s TO %[2]s`,
+}
+
+// GrantAgent gives role the privileges an agent process needs, and no
+// more (see the package documentation): it can reserve and settle budget,
+// take rate-limit tokens, read the kill switch, ask for approvals and take
+// their answers, and append to the audit log; it cannot trip or resume
+// the kill switch, answer an approval, or change or delete audit lines.
+// The role must exist; db's role must own the schema.
+func (db *DB) GrantAgent(ctx context.Context, role string) error {
+	for _, g := range agentGrants {
+		q := fmt.Sprintf(g, pgx.Identifier{db.schema}.Sanitize(), pgx.Identifier{role}.Sanitize())
+		if _, err := db.pool.Exec(ctx, q); err != nil {
+			return fmt.Errorf("postgres: grant %s: %w", role, err)
+		}
+	}
+	return nil
+}

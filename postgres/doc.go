@@ -59,4 +59,51 @@
 // process that cannot read the table for longer than its staleness bound
 // trips everything until it can again. `agentguard kill --postgres DSN`
 // trips from the command line.
+//
+// # The audit log
+//
+// DB.AuditStore is an audit.Store: give it to audit.OpenStore, with the
+// same log ID in every process, and the StoreLog to
+// agentguard.WithAuditStore. Each append is one transaction that takes
+// the log's advisory lock (audit_head), reads the head, and inserts the
+// line built on it, in the format of a file log; the processes extend one
+// chain. The audit_log table is append-only: statement triggers refuse
+// every UPDATE, DELETE and TRUNCATE, even the owner's, and a row trigger
+// refuses an INSERT that does not extend the chain (wrong seq, log or
+// prev). Only a superuser who disables the triggers gets past them, which
+// an external checkpoint then shows. audit.Export writes the lines as a
+// file (`agentguard audit export --postgres DSN`) that audit.Verify
+// checks (`agentguard audit verify`). Signed checkpoints are records of
+// the chain; StoreOptions.Sinks keep copies outside the database
+// (audit.FileSink), and DB.CheckpointSink keeps the checkpoints of any log
+// (a file log's too) in the append-only audit_checkpoints table.
+//
+// When the database cannot be reached, an append fails and the guard
+// denies the call (no evidence, no action); nothing is latched, so the
+// next call records again once the database is back (TestFleetOutage).
+//
+// # Roles
+//
+// The schema's owner migrates it (Open); agents run as a role with
+// DB.GrantAgent's privileges and open it with Options.NoMigrate:
+//
+//	GRANT USAGE ON SCHEMA agentguard TO agent;
+//	GRANT SELECT ON agentguard.schema_migrations TO agent;
+//	GRANT SELECT, INSERT, UPDATE, DELETE ON agentguard.budget_holds, agentguard.budget_hold_entries,
+//	      agentguard.budget_charges, agentguard.budget_expired, agentguard.rate_buckets TO agent;
+//	GRANT SELECT ON agentguard.kill_trips TO agent;
+//	GRANT SELECT, INSERT, DELETE ON agentguard.approval_pending TO agent;
+//	GRANT UPDATE (taken) ON agentguard.approval_pending TO agent;
+//	GRANT SELECT, INSERT, UPDATE, DELETE ON agentguard.approval_grants TO agent;
+//	GRANT SELECT, INSERT ON agentguard.audit_log, agentguard.audit_checkpoints TO agent;
+//	GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA agentguard TO agent;
+//
+// An agent can then append to the audit log but not change or delete a
+// line, read the kill switch but not trip or resume it, and ask for an
+// approval but not answer one (TestGrantAgent). Operators (the CLI) use
+// the owner or a role with the rest. Limits: the ledger's and the
+// grants' tables are the agents' to write, because the budget logic and
+// the approval Gate run in the agent's process; an agent's role can
+// therefore forge a grant or rewrite its spend. Keep the database's
+// credentials out of the model's reach, as every other credential.
 package postgres

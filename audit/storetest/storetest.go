@@ -14,16 +14,25 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/hardstop-labs/agentguard/audit"
 )
 
-// Run checks the store that newStore returns, one per subtest.
+var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+// Run checks the store that newStore returns, one per subtest. Every line
+// it appends is a record that extends its log's chain.
 func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 	ctx := context.Background()
-	line := func(s string) func(uint64, audit.Hash) ([]byte, error) {
-		return func(uint64, audit.Hash) ([]byte, error) { return []byte(s), nil }
+	// rec returns a line function that builds a record of log extending
+	// the chain: a store may refuse lines that do not (PostgreSQL's does).
+	rec := func(log, call string) func(uint64, audit.Hash) ([]byte, error) {
+		return func(size uint64, head audit.Hash) ([]byte, error) {
+			r := audit.Record{Seq: size, Time: t0, Log: log, Kind: audit.KindDecision, Call: call, Prev: head}
+			return r.AppendJSON(nil)
+		}
 	}
 	read := func(t *testing.T, st audit.Store, log string, from uint64) []string {
 		t.Helper()
@@ -48,8 +57,8 @@ func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		if got := read(t, st, log, 0); len(got) != 0 {
 			t.Fatalf("a new log reads %q, want nothing", got)
 		}
-		want := []string{"first", `{"x":"second"}`, "third"}
-		for i, s := range want {
+		var want []string
+		for i, call := range []string{"first", "second", "third"} {
 			err := st.Append(ctx, log, func(size uint64, head audit.Hash) ([]byte, error) {
 				if size != uint64(i) {
 					return nil, fmt.Errorf("size %d, want %d", size, i)
@@ -61,7 +70,9 @@ func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 				if head != wantHead {
 					return nil, fmt.Errorf("head %v, want %v", head, wantHead)
 				}
-				return []byte(s), nil
+				b, err := rec(log, call)(size, head)
+				want = append(want, string(b))
+				return b, err
 			})
 			if err != nil {
 				t.Fatalf("Append %d: %v", i, err)
@@ -70,8 +81,8 @@ func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		if got := read(t, st, log, 0); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("Read = %q, want %q", got, want)
 		}
-		if got := read(t, st, log, 2); len(got) != 1 || got[0] != "third" {
-			t.Fatalf("Read from 2 = %q, want [third]", got)
+		if got := read(t, st, log, 2); len(got) != 1 || got[0] != want[2] {
+			t.Fatalf("Read from 2 = %q, want the third line", got)
 		}
 		if got := read(t, st, uuid.NewString(), 0); len(got) != 0 {
 			t.Fatalf("another log reads %q, want nothing", got)
@@ -84,7 +95,7 @@ func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		if err := st.Append(ctx, log, func(uint64, audit.Hash) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 			t.Fatalf("Append = %v, want the line's error", err)
 		}
-		if err := st.Append(ctx, log, line("a")); err != nil {
+		if err := st.Append(ctx, log, rec(log, "a")); err != nil {
 			t.Fatal(err)
 		}
 		if got := read(t, st, log, 0); len(got) != 1 {
@@ -95,7 +106,9 @@ func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 	t.Run("ReadStopsAtError", func(t *testing.T) {
 		st, log := newStore(t), uuid.NewString()
 		for range 3 {
-			st.Append(ctx, log, line("x"))
+			if err := st.Append(ctx, log, rec(log, "x")); err != nil {
+				t.Fatal(err)
+			}
 		}
 		stop := errors.New("stop")
 		n := 0
