@@ -2,12 +2,15 @@ package approval
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode/utf8"
 )
 
 func TestConsoleAnswers(t *testing.T) {
@@ -76,7 +79,7 @@ func TestConsoleLateAnswerIsNotReused(t *testing.T) {
 			res <- err
 		}()
 		synctest.Wait()
-		io.WriteString(pw, "n\n")
+		io.WriteString(pw, "n 2\n")
 		if err := <-res; !errors.Is(err, ErrRejected) {
 			t.Fatalf("second card: %v, want rejected by the second answer", err)
 		}
@@ -114,5 +117,150 @@ func TestConsoleCancelWhileQueued(t *testing.T) {
 			t.Fatal(err)
 		}
 		pw.Close()
+	})
+}
+
+// TestConsoleAnswerBoundToItsCard: a "y" typed for card #1 that reaches
+// the console just after #1 timed out and #2 took its place does not
+// approve #2 (issue 11, item 6); neither does an answer naming #1. Only an
+// answer naming #2 decides it, and the console says which card it decided.
+func TestConsoleAnswerBoundToItsCard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		out := &syncBuilder{}
+		con := NewConsole(pr, out, ConsoleOptions{})
+		g := newGate(t, con, Options{Timeout: time.Minute})
+		_, err := g.Ask(t.Context(), req("r1", "refund", map[string]any{"amount": 5}))
+		wantRefused(t, err, ErrTimeout)
+		res := make(chan error, 1)
+		go func() {
+			_, err := g.Ask(t.Context(), req("r2", "refund", map[string]any{"amount": 5000}))
+			res <- err
+		}()
+		synctest.Wait() // card #2 is shown; the read begun for #1 still waits
+		for _, line := range []string{"y\n", "y 1\n", "\n", "n\n"} {
+			io.WriteString(pw, line)
+			synctest.Wait()
+			select {
+			case err := <-res:
+				t.Fatalf("%q decided card #2: %v", line, err)
+			default:
+			}
+		}
+		io.WriteString(pw, "y #2 checked the amount\n")
+		if err := <-res; err != nil {
+			t.Fatalf("card #2 answered by name: %v", err)
+		}
+		text := out.String()
+		for _, want := range []string{"== card #2 ==", `answer "y" names no card`, `names card #1, but card #2 is waiting`,
+			"an empty line names no card", "(card #2 r2: approved)", "name the card: y 2"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("console output lacks %q:\n%s", want, text)
+			}
+		}
+		pw.Close()
+		synctest.Wait()
+	})
+}
+
+// syncBuilder is a strings.Builder safe for the console's writes and the
+// test's reads.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCardShowsInvisibleCharacters: bidi controls, zero-width and control
+// characters in any field of a card are shown escaped, and no field can
+// start a line of its own (issue 11, item 6).
+func TestCardShowsInvisibleCharacters(t *testing.T) {
+	r := req("r1", "send_email", map[string]any{
+		"to":      "bob@acme.com\u202e@evil.com",
+		"note":    "ok\u200b\u2066x\u2069",
+		"k\u202e": "\x1b[2Jcleared",
+	})
+	r.Rule, r.Reason = "ext", "needs a human\n  hash:     "+strings.Repeat("0", 64)
+	r.Principal.Agent = "bot\u202e"
+	var b strings.Builder
+	if err := WriteCard(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	for _, raw := range []string{"\u202e", "\u200b", "\u2066", "\x1b"} {
+		if strings.Contains(text, raw) {
+			t.Errorf("card shows %q raw:\n%s", raw, text)
+		}
+	}
+	for _, want := range []string{`bob@acme.com\u202e@evil.com`, `ok\u200b\u2066x\u2069`, `"k\u202e"`, `\u001b[2Jcleared`, `agent="bot\u202e"`, `needs a human\u000a`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("card lacks %q:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "\n  hash:"); n != 1 {
+		t.Errorf("%d hash lines: a field started a line of its own:\n%s", n, text)
+	}
+}
+
+func TestVisible(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"plain text, é, 中文, 🙂, <&>", "plain text, é, 中文, 🙂, <&>"},
+		{"a\u202eb", `a\u202eb`},
+		{"\u200b\u200c\u200d\ufeff", `\u200b\u200c\u200d\ufeff`},
+		{"a\u00a0b\u3000c", `a\u00a0b\u3000c`},
+		{"\u3164\u115f\u2800", `\u3164\u115f\u2800`},
+		{"x\ufe0fy", `x\ufe0fy`},
+		{"\U000e0041tag", `\udb40\udc41tag`},
+		{"\n\r\t\x00\x7f", `\u000a\u000d\u0009\u0000\u007f`},
+		{"bad\xffbyte", `bad\xffbyte`},
+		{"\ufffd", "\ufffd"},
+		{`back\slash`, `back\slash`},
+	} {
+		if got := Visible(c.in); got != c.want {
+			t.Errorf("Visible(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// FuzzVisibleJSON: Visible of a card's JSON shows no invisible character,
+// and still decodes to the same value.
+func FuzzVisibleJSON(f *testing.F) {
+	for _, s := range []string{"a\u202eb", "\u2028", "\x00\xff", "\U000e0041", "\\u202e", "\u3164"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		j, err := marshal(map[string]any{s: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := Visible(string(j))
+		for i, r := range v {
+			if invisible(r, utf8.RuneLen(r)) || r == utf8.RuneError && !strings.HasPrefix(v[i:], "\ufffd") {
+				t.Fatalf("Visible(%q) = %q shows %U", j, v, r)
+			}
+		}
+		var back map[string]string
+		if err := json.Unmarshal([]byte(v), &back); err != nil {
+			t.Fatalf("Visible(%q) = %q is no longer JSON: %v", j, v, err)
+		}
+		var w strings.Builder // what JSON makes of s: U+FFFD for each byte that is not UTF-8
+		for _, r := range s {
+			w.WriteRune(r)
+		}
+		want := w.String()
+		if back[want] != want || len(back) != 1 {
+			t.Fatalf("Visible(%q) decodes to %q, want {%q: %q}", j, back, want, want)
+		}
 	})
 }

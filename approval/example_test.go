@@ -62,6 +62,7 @@ func ExampleConsole() {
 	out, err := gate.Ask(context.Background(), r)
 	fmt.Println(out.Verdict.By, out.Permit.Scope, err)
 	// Output:
+	// == card #1 ==
 	// approval request call-1
 	//   tool:     send_email
 	//   for:      agent="support-bot" requester="" tenant="" session=""
@@ -69,6 +70,7 @@ func ExampleConsole() {
 	//   rule:     external-email: mail leaves the company
 	//   deadline: 2026-11-30T12:05:00Z
 	//   hash:     414f59d4553421f54b22eb082ff529f5bd152fbf3c767c42d489459557b1b18b
-	// approve? y [NOTE] | n [NOTE] | always [DURATION] [args|tool|agent]
+	// card #1: approve? y [NOTE] | n [NOTE] | always [DURATION] [args|tool|agent]
+	// (card #1 call-1: approved)
 	// ops tool <nil>
 }
