@@ -168,6 +168,8 @@ type callKey struct{}
 // request behind a call, through the context.
 type Call struct {
 	Request *mcp.CallToolRequest
+
+	input *inputRequired // set by ClientApprover: ask the client instead of denying
 }
 
 func (m *guard) call(ctx context.Context, next mcp.MethodHandler, req *mcp.CallToolRequest) (mcp.Result, error) {
@@ -191,9 +193,13 @@ func (m *guard) call(ctx context.Context, next mcp.MethodHandler, req *mcp.CallT
 		}
 	}
 	p := Principal(ctx, req.Session, req.Extra, req.Params.Meta, m.opts.Principal)
-	cctx := context.WithValue(agentguard.WithPrincipal(ctx, p), callKey{}, &Call{Request: req})
+	c := &Call{Request: req}
+	cctx := context.WithValue(agentguard.WithPrincipal(ctx, p), callKey{}, c)
 	ticket, err := m.g.Check(cctx, name, json.RawMessage(req.Params.Arguments), opts...)
 	if err != nil {
+		if c.input != nil { // ClientApprover asks the client first (stateless revision)
+			return inputRequiredResult(c.input), nil
+		}
 		return DenialResult(err), nil
 	}
 	return run(ticket, func(ctx context.Context) (mcp.Result, error) { return next(ctx, "tools/call", req) })
@@ -272,7 +278,7 @@ func Principal(ctx context.Context, ss *mcp.ServerSession, extra *mcp.RequestExt
 	if p.Agent == "" {
 		p.Agent = clientName(ss, meta)
 	}
-	if p.Session == "" && ss != nil {
+	if p.Session == "" && ss != nil && !statelessSession(ss, meta) {
 		p.Session = ss.ID()
 	}
 	return p
