@@ -476,7 +476,7 @@ func TestHaltInFlightReturnsAtOnce(t *testing.T) {
 		close(started)
 		<-release // ignores its context
 		return "late", nil
-	})
+	}, agentguard.Preemptive())
 	errc := make(chan error, 1)
 	go func() {
 		_, err := stubborn(context.Background(), "x")

@@ -27,7 +27,7 @@ func ExampleWithKillSwitch() {
 			<-release // a tool that ignores its context
 		}
 		return "results for " + q, nil
-	})
+	}, agentguard.Preemptive())
 	ctx := agentguard.WithPrincipal(context.Background(), agentguard.Principal{Agent: "research-bot"})
 
 	errc := make(chan error)

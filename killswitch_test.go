@@ -95,7 +95,7 @@ func TestKillSwitchHaltsThousandCallsThroughWrap(t *testing.T) {
 		returnedTools.Add(1)
 		return "done", nil // after the trip: must never reach a caller
 	}
-	slow := agentguard.Wrap(g, "slow", tool)
+	slow := agentguard.Wrap(g, "slow", tool, agentguard.Preemptive())
 
 	type result struct {
 		out string
@@ -532,7 +532,7 @@ func TestCallerCancelIsNotAHalt(t *testing.T) {
 		close(started)
 		<-release
 		return "late", nil
-	})
+	}, agentguard.Preemptive())
 	ctx, cancel := context.WithCancel(as("bot"))
 	errc := make(chan error)
 	go func() {
@@ -585,7 +585,7 @@ func TestHaltedCallChargedAsUnknown(t *testing.T) {
 		close(started)
 		<-release
 		return "tokens spent", nil
-	}, agentguard.Estimate(agentguard.Cost{Unit: "USD", Micros: 500_000}))
+	}, agentguard.Estimate(agentguard.Cost{Unit: "USD", Micros: 500_000}), agentguard.Preemptive())
 	errc := make(chan error)
 	go func() {
 		_, err := tool(as("bot"), struct{}{})

@@ -17,8 +17,9 @@
 // reports whether the call left before any trip covering it; a call whose
 // exit reports false was halted, and its result must be discarded. When
 // Trip returns, every covered call's context is done and every covered
-// exit reports false, even for tools that ignore their context; the
-// caller (agentguard's pipeline) returns at once without waiting for them.
+// exit reports false, even for tools that ignore their context; a caller
+// that runs the tool on a goroutine of its own (agentguard's Preemptive
+// tools) can return at once without waiting for them.
 //
 // When nothing is tripped, Enter is one atomic load, a derived context and
 // a slot taken under one of 64 mutexes; exit gives the slot back. The pair

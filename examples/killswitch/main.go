@@ -4,8 +4,8 @@
 // while the second is in flight, the program writes a kill file, as
 // `agentguard kill --file PATH --agent support-bot --reason "..."` would
 // from another shell. The guard watches the file: the call in flight
-// returns ErrHalted at once, although the tool ignores its context, and the
-// loop stops. The hash-chained audit log shows the trip.
+// returns ErrHalted at once, although the tool ignores its context (it is
+// wrapped Preemptive), and the loop stops. The hash-chained audit log shows the trip.
 //
 //	go run ./examples/killswitch
 package main
@@ -64,7 +64,8 @@ func run(w io.Writer) error {
 	defer g.Close()
 
 	// The slow tool ignores its context: only the end of the program
-	// releases it.
+	// releases it. Preemptive runs it on a goroutine of its own, so that
+	// the trip still returns to its caller at once.
 	started := make(chan int)
 	release := make(chan struct{})
 	defer close(release)
@@ -74,7 +75,7 @@ func run(w io.Writer) error {
 			<-release
 		}
 		return fmt.Sprintf("report %d", n), nil
-	})
+	}, agentguard.Preemptive())
 
 	// The operator: once call 2 is in flight, kill the agent from outside.
 	operator := make(chan error, 1)
