@@ -290,7 +290,7 @@ func TestDenyAs(t *testing.T) {
 		close(started)
 		<-release
 		return Receipt{ID: "late"}, nil
-	}, asReceipt)
+	}, asReceipt, agentguard.Preemptive())
 	type res struct {
 		r   Receipt
 		err error
