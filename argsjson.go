@@ -2,8 +2,11 @@ package agentguard
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
@@ -662,4 +665,131 @@ func decimal(text string, buf []byte) (digits []byte, exp int, ok bool) {
 		return nil, 0, false
 	}
 	return buf, point - lead + e, true
+}
+
+// decodeInto decodes raw arguments into In for WrapJSONAs, and returns the
+// call.args built from the decoded value (with plan, In's, when it has
+// one). The JSON is checked strictly first, then decoded by encoding/json
+// with unknown fields refused and numbers in interfaces kept as
+// json.Number; a number that the decoded value holds other than exactly
+// (rounded into a float field) is refused.
+func decodeInto[In any](raw []byte, plan *argsPlan) (In, map[string]any, error) {
+	var in In
+	m, err := decodeArgs(raw, strictRaw)
+	if err != nil {
+		return in, nil, err
+	}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		dec.UseNumber()
+		if err := dec.Decode(&in); err != nil {
+			// The reason names the field and the types, never the value
+			// (encoding/json's message quotes numbers).
+			msg := fmt.Sprintf("they do not fit the tool's input type %v", reflect.TypeFor[In]())
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				kind, _, _ := strings.Cut(te.Value, " ")
+				field := "args"
+				if te.Field != "" {
+					field += "." + te.Field
+				}
+				msg += fmt.Sprintf(": %s is a JSON %s where the tool takes %v", cutText(field, 256), kind, te.Type)
+			} else {
+				msg += " (a field it does not have, or a value it refuses)"
+			}
+			return in, nil, &argsError{msg: msg, err: err}
+		}
+	}
+	args, err := toArgs(in, plan)
+	if err != nil {
+		return in, nil, err
+	}
+	d := argsDecoder{}
+	if !d.sameNumbers(m, args) {
+		return in, nil, &argsError{msg: fmt.Sprintf("a number at %s does not fit the tool's input type %v exactly, so it would be rounded", d.where(), reflect.TypeFor[In]())}
+	}
+	return in, args, nil
+}
+
+// sameNumbers reports whether every number in raw (the JSON as sent) that
+// has a counterpart in view (the decoded value's call.args, its keys
+// matched as encoding/json matches them) is equal to it exactly. On false,
+// d.path is where they differ.
+func (d *argsDecoder) sameNumbers(raw, view any) bool {
+	switch r := raw.(type) {
+	case map[string]any:
+		v, ok := view.(map[string]any)
+		if !ok {
+			return true
+		}
+		for k, rv := range r {
+			vv, ok := v[k]
+			if !ok {
+				for vk, x := range v {
+					if strings.EqualFold(vk, k) {
+						vv, ok = x, true
+						break
+					}
+				}
+			}
+			if !ok {
+				continue
+			}
+			d.path = append(d.path, k)
+			if !d.sameNumbers(rv, vv) {
+				return false
+			}
+			d.path = d.path[:len(d.path)-1]
+		}
+	case []any:
+		v, ok := view.([]any)
+		if !ok {
+			return true
+		}
+		for i := range min(len(r), len(v)) {
+			d.path = append(d.path, i)
+			if !d.sameNumbers(r[i], v[i]) {
+				return false
+			}
+			d.path = d.path[:len(d.path)-1]
+		}
+	case int64, uint64, float64:
+		switch view.(type) {
+		case int64, uint64, float64:
+			return numEqual(r, view)
+		}
+	}
+	return true
+}
+
+// numEqual reports whether two numbers of call.args (int64, uint64,
+// float64) are equal exactly.
+func numEqual(a, b any) bool {
+	switch x := a.(type) {
+	case int64:
+		switch y := b.(type) {
+		case int64:
+			return x == y
+		case uint64:
+			return x >= 0 && uint64(x) == y
+		case float64:
+			return y >= -(1<<63) && y < 1<<63 && y == math.Trunc(y) && int64(y) == x
+		}
+	case uint64:
+		switch y := b.(type) {
+		case uint64:
+			return x == y
+		case float64:
+			return y >= 0 && y < 1<<64 && y == math.Trunc(y) && uint64(y) == x
+		default:
+			return numEqual(b, a)
+		}
+	case float64:
+		if y, ok := b.(float64); ok {
+			return x == y
+		}
+		return numEqual(b, a)
+	}
+	return false
 }

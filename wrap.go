@@ -1,13 +1,11 @@
 package agentguard
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"sync"
 )
 
@@ -266,9 +264,11 @@ func checkDenyAs[Out any](cfg *toolConfig, tool string) {
 // numbers in interface values kept as json.Number, so that they stay
 // exact. call.args is then built from the decoded In, as Wrap builds it,
 // so what the policy judges is what runs: a key the struct matched
-// case-insensitively is seen under the field's own name. Arguments that
-// fail either step are denied as invalid (CodeInvalidCall) and fn does
-// not run. Empty arguments and null are In's zero value.
+// case-insensitively is seen under the field's own name. A number the
+// type cannot hold exactly (9007199254740993 into a float64 field) is
+// refused rather than rounded. Arguments that fail any step are denied as
+// invalid (CodeInvalidCall) and fn does not run. Empty arguments and null
+// are In's zero value.
 //
 // A is the first type parameter so that it alone can be given:
 //
@@ -281,44 +281,12 @@ func WrapJSONAs[A ~string | ~[]byte, C context.Context, In, Out any](g *Guard, t
 	cfg.args = planArgs(reflect.TypeFor[In]())
 	cfg.runCtx = planCtx[C]()
 	return func(ctx C, raw A) (Out, error) {
-		in, err := decodeInto[In]([]byte(raw))
+		in, args, err := decodeInto[In]([]byte(raw), cfg.args)
 		if err != nil {
 			return guarded(g, cfg, tool, ctx, argsFailure{err}, in, fn)
 		}
-		return guarded(g, cfg, tool, ctx, in, in, fn)
+		return guarded(g, cfg, tool, ctx, args, in, fn)
 	}
-}
-
-// decodeInto decodes raw arguments into In, after checking them strictly.
-func decodeInto[In any](raw []byte) (In, error) {
-	var in In
-	if _, err := decodeArgs(raw, strictRaw); err != nil {
-		return in, err
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return in, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(&in); err != nil {
-		// The reason names the field and the types, never the value
-		// (encoding/json's message quotes numbers).
-		msg := fmt.Sprintf("they do not fit the tool's input type %v", reflect.TypeFor[In]())
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			kind, _, _ := strings.Cut(te.Value, " ")
-			field := "args"
-			if te.Field != "" {
-				field += "." + te.Field
-			}
-			msg += fmt.Sprintf(": %s is a JSON %s where the tool takes %v", cutText(field, 256), kind, te.Type)
-		} else {
-			msg += " (a field it does not have, or a value it refuses)"
-		}
-		return in, &argsError{msg: msg, err: err}
-	}
-	return in, nil
 }
 
 // argsFailure carries arguments that could not be decoded to the

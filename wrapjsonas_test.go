@@ -23,6 +23,14 @@ type emailArgs struct {
 	Account uint64 `json:"account"`
 }
 
+// roundingArgs has fields that cannot hold every integer exactly.
+type roundingArgs struct {
+	To     string        `json:"to"`
+	Amount float64       `json:"amount"`
+	Ratio  float32       `json:"ratio"`
+	Nested *roundingArgs `json:"nested"`
+}
+
 // TestWrapJSONAs checks the form that decodes raw JSON once into the
 // tool's type: the policy sees the value the tool receives, and JSON the
 // two could read differently is refused.
@@ -62,18 +70,33 @@ func TestWrapJSONAs(t *testing.T) {
 		t.Errorf("empty arguments: %v, tool got %+v", err, got)
 	}
 
-	for _, tc := range []struct{ raw, want string }{
-		{`{"to":"bob@acme.com","TO":"eve@evil.com"}`, `differ only in letter case`},
-		{`{"to":"bob@acme.com","to":"eve@evil.com"}`, `duplicate key`},
-		{`{"to":"bob@acme.com","cc":"eve@evil.com"}`, `a field it does not have`},
-		{`{"to":"bob@acme.com","account":-1}`, `do not fit the tool's input type agentguard_test.emailArgs: args.account is a JSON number where the tool takes uint64`},
-		{`{"to":"bob@acme.com","account":18446744073709551616}`, `does not fit in 64 bits`},
-		{`{"to":["bob@acme.com"]}`, `args.to is a JSON array where the tool takes string`},
-		{`"bob@acme.com"`, `args is a JSON string where the tool takes agentguard_test.emailArgs`},
-		{`{"to":"bob@acme.com"}x`, `not valid JSON`},
+	rounding := agentguard.WrapJSONAs[string](g, "send_email", func(_ context.Context, a roundingArgs) (string, error) { return a.To, nil })
+	// Whole numbers a float holds exactly pass.
+	if _, err := rounding(context.Background(), `{"to":"bob@acme.com","amount":9007199254740992,"ratio":16777216,"nested":{"amount":1e300}}`); err != nil {
+		t.Errorf("exact numbers into float fields: %v", err)
+	}
+	for _, tc := range []struct {
+		raw, want string
+		rounding  bool // call the tool with float fields
+	}{
+		{`{"to":"bob@acme.com","TO":"eve@evil.com"}`, `differ only in letter case`, false},
+		{`{"to":"bob@acme.com","to":"eve@evil.com"}`, `duplicate key`, false},
+		{`{"to":"bob@acme.com","cc":"eve@evil.com"}`, `a field it does not have`, false},
+		{`{"to":"bob@acme.com","account":-1}`, `do not fit the tool's input type agentguard_test.emailArgs: args.account is a JSON number where the tool takes uint64`, false},
+		{`{"to":"bob@acme.com","account":18446744073709551616}`, `does not fit in 64 bits`, false},
+		{`{"to":["bob@acme.com"]}`, `args.to is a JSON array where the tool takes string`, false},
+		{`"bob@acme.com"`, `args is a JSON string where the tool takes agentguard_test.emailArgs`, false},
+		{`{"to":"bob@acme.com"}x`, `not valid JSON`, false},
+		{`{"to":"bob@acme.com","amount":9007199254740993}`, `a number at args.amount does not fit the tool's input type agentguard_test.roundingArgs exactly`, true},
+		{`{"to":"bob@acme.com","ratio":16777217}`, `a number at args.ratio does not fit`, true},
+		{`{"to":"bob@acme.com","nested":{"Amount":9007199254740993}}`, `a number at args.nested.Amount does not fit`, true},
 	} {
 		n := len(got)
-		_, err := send(context.Background(), tc.raw)
+		call := send
+		if tc.rounding {
+			call = rounding
+		}
+		_, err := call(context.Background(), tc.raw)
 		d := wantDenied(t, err, agentguard.CodeInvalidCall, agentguard.ErrInvalidCall)
 		if !strings.Contains(d.Reason, tc.want) || len(got) != n {
 			t.Errorf("%s: %q (ran %v), want a reason containing %q and no run", tc.raw, d.Reason, len(got) != n, tc.want)
