@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/hardstop-labs/agentguard"
 )
@@ -75,7 +76,7 @@ func object(raw []byte) (map[string]json.RawMessage, error) {
 			return nil, err
 		}
 		key := tok.(string)
-		lk := strings.ToLower(key)
+		lk := foldKey(key)
 		if prev, dup := folded[lk]; dup {
 			if prev == key {
 				return nil, fmt.Errorf("duplicate key %q", key)
@@ -92,13 +93,27 @@ func object(raw []byte) (map[string]json.RawMessage, error) {
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return nil, err
 	}
-	if dec.More() {
-		return nil, errors.New("data after the JSON object")
-	}
-	if _, err := dec.Token(); err == nil {
+	if !blank(raw[dec.InputOffset():]) {
 		return nil, errors.New("data after the JSON object")
 	}
 	return out, nil
+}
+
+// foldKey maps every rune of s to the smallest rune of its Unicode case
+// folding orbit, so that keys equal under any case folding (K, k and the
+// Kelvin sign) map to the same string.
+func foldKey(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		min := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < min {
+				min = f
+			}
+		}
+		b.WriteRune(min)
+	}
+	return b.String()
 }
 
 // message is one JSON-RPC message, its members checked by object.
