@@ -21,13 +21,15 @@ func init() {
 	commands["approvals"] = command{"list, approve or deny calls waiting in an approval inbox", runApprovals}
 }
 
-const apprUsage = `usage: agentguard approvals list    --url URL [--token-file FILE] [--json]
-       agentguard approvals approve --url URL --id ID [--by WHO] [--note TEXT] [--grant "SCOPE DURATION"] [--token-file FILE]
-       agentguard approvals deny    --url URL --id ID [--by WHO] [--note TEXT] [--token-file FILE]
+const apprUsage = `usage: agentguard approvals list    (--url URL [--token-file FILE] | --postgres DSN [--schema S]) [--json]
+       agentguard approvals approve (--url URL [--token-file FILE] | --postgres DSN [--schema S]) --id ID [--by WHO] [--note TEXT] [--grant "SCOPE DURATION"]
+       agentguard approvals deny    (--url URL [--token-file FILE] | --postgres DSN [--schema S]) --id ID [--by WHO] [--note TEXT]
 
-URL is where the inbox (approval.Inbox) is served. The token is read from
---token-file or from the AGENTGUARD_TOKEN environment variable; it is never
-given on the command line. SCOPE is args, tool or agent.`
+URL is where the inbox (approval.Inbox) is served; DSN is the fleet's
+PostgreSQL database, whose inbox (postgres.Approvals) every process of the
+fleet waits in. The inbox token is read from --token-file or from the
+AGENTGUARD_TOKEN environment variable; it is never given on the command
+line. SCOPE is args, tool or agent.`
 
 func runApprovals(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -49,6 +51,7 @@ func runApprovals(args []string, stdout, stderr io.Writer) int {
 	by := fset.String("by", apprDefaultWho(), "approve, deny: who answers")
 	note := fset.String("note", "", "approve, deny: a note for the record")
 	grant := fset.String("grant", "", `approve: also remember the approval, as "SCOPE DURATION" (e.g. "tool 10m")`)
+	pg := addPGFlags(fset)
 	if err := fset.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -56,8 +59,8 @@ func runApprovals(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "agentguard approvals: unexpected argument %q\n", fset.Arg(0))
 		return 2
 	}
-	if *url == "" {
-		fmt.Fprintln(stderr, "agentguard approvals: --url is required")
+	if (*url == "") == !pg.set() {
+		fmt.Fprintln(stderr, "agentguard approvals: one of --url or --postgres is required")
 		return 2
 	}
 	if sub != "list" && *id == "" {
@@ -79,12 +82,25 @@ func runApprovals(args []string, stdout, stderr io.Writer) int {
 		}
 		g = &approval.Grant{Scope: sc, Duration: d}
 	}
-	token, err := apprToken(*tokenFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "agentguard approvals: %v\n", err)
-		return 2
+	var c apprBackend
+	if pg.set() {
+		ctx, cancel := pgContext()
+		db, err := pg.open(ctx)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "agentguard approvals: %v\n", err)
+			return 1
+		}
+		defer db.Close()
+		c = pgApprovals{db}
+	} else {
+		token, err := apprToken(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "agentguard approvals: %v\n", err)
+			return 2
+		}
+		c = &apprClient{base: strings.TrimSuffix(*url, "/"), token: token, http: &http.Client{Timeout: 15 * time.Second}}
 	}
-	c := &apprClient{base: strings.TrimSuffix(*url, "/"), token: token, http: &http.Client{Timeout: 15 * time.Second}}
 
 	pending, err := c.pending()
 	if err != nil {
@@ -152,6 +168,13 @@ func apprDefaultWho() string {
 		return u
 	}
 	return "cli"
+}
+
+// apprBackend is where the pending calls wait: an inbox over HTTP
+// (apprClient) or the fleet's database (pgApprovals).
+type apprBackend interface {
+	pending() ([]approval.Request, error)
+	answer(sub string, a approval.Answer) error
 }
 
 type apprClient struct {

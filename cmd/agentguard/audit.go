@@ -22,6 +22,8 @@ func auditUsage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
   agentguard audit keygen [--dir DIR] NAME
   agentguard audit verify [--key PUBKEY | --key-file FILE] [--checkpoint FILE] [--require-covered] LOG...
+  agentguard audit verify --postgres DSN [--schema S] [--log ID] [--key ...] [--checkpoint FILE] [--require-covered]
+  agentguard audit export --postgres DSN [--schema S] [--log ID] [--out FILE]
   agentguard audit replay --policy NEW.yaml LOG...`)
 }
 
@@ -35,6 +37,8 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 		return auditKeygen(args[1:], stdout, stderr)
 	case "verify":
 		return auditVerify(args[1:], stdout, stderr)
+	case "export":
+		return auditExport(args[1:], stdout, stderr)
 	case "replay":
 		return auditReplay(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -127,12 +131,17 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 	keyFile := fset.String("key-file", "", "a file holding the verifier key")
 	cpFile := fset.String("checkpoint", "", "a checkpoint kept outside the log, to detect truncation and rewrites")
 	requireCovered := fset.Bool("require-covered", false, "fail when a record at the end of the log is covered by no signed checkpoint (needs a key)")
+	pg := addPGAuditFlags(fset)
 	fset.Usage = func() { auditUsage(stderr); fset.PrintDefaults() }
 	logs, ok := auditParse(fset, args, stderr)
 	if !ok {
 		return 2
 	}
-	if len(logs) == 0 {
+	if pg.set() && len(logs) > 0 {
+		fmt.Fprintln(stderr, "agentguard audit verify: give LOG files or --postgres, not both")
+		return 2
+	}
+	if len(logs) == 0 && !pg.set() {
 		fmt.Fprintln(stderr, "agentguard audit verify: no LOG given")
 		fset.Usage()
 		return 2
@@ -163,12 +172,18 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		}
 		opts.Checkpoint = b
 	}
-	files, err := auditFiles(logs)
-	if err != nil {
-		fmt.Fprintf(stderr, "agentguard audit verify: %v\n", err)
-		return 1
+	var rep *audit.Report
+	var err error
+	if pg.set() {
+		rep, err = verifyPG(pg, opts)
+	} else {
+		var files []string
+		if files, err = auditFiles(logs); err != nil {
+			fmt.Fprintf(stderr, "agentguard audit verify: %v\n", err)
+			return 1
+		}
+		rep, err = audit.Verify(opts, files...)
 	}
-	rep, err := audit.Verify(opts, files...)
 	if err != nil {
 		var ve *audit.VerifyError
 		if errors.As(err, &ve) {

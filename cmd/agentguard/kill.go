@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/hardstop-labs/agentguard/killswitch"
 )
@@ -51,15 +52,16 @@ func runKill(args []string, stdout, stderr io.Writer) int {
 	tool := fset.String("tool", "", "stop only this tool")
 	tenant := fset.String("tenant", "", "stop only this tenant")
 	by := fset.String("by", killDefaultWho(), "who is stopping them")
+	pg := addPGFlags(fset)
 	fset.Usage = func() {
-		fmt.Fprintln(stderr, "usage: agentguard kill --file PATH [--agent A] [--tool T] [--tenant X] [--by WHO] --reason TEXT")
+		fmt.Fprintln(stderr, "usage: agentguard kill (--file PATH | --postgres DSN [--schema S]) [--agent A] [--tool T] [--tenant X] [--by WHO] --reason TEXT")
 		fset.PrintDefaults()
 	}
 	if !killParseFlags(fset, args, stderr) {
 		return 2
 	}
-	if *path == "" || *reason == "" {
-		fmt.Fprintln(stderr, "agentguard kill: --file and --reason are required")
+	if (*path == "") == !pg.set() || *reason == "" {
+		fmt.Fprintln(stderr, "agentguard kill: --reason and one of --file or --postgres are required")
 		fset.Usage()
 		return 2
 	}
@@ -72,6 +74,9 @@ func runKill(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "agentguard kill: %v\n", err)
 		return 2
 	}
+	if pg.set() {
+		return pgKill(pg, killswitch.Halt{Scope: kf.Scope, Who: kf.By, Why: kf.Reason, At: time.Now()}, stdout, stderr)
+	}
 	if err := killswitch.WriteKillFile(*path, kf); err != nil {
 		fmt.Fprintf(stderr, "agentguard kill: %v\n", err)
 		return 1
@@ -82,18 +87,25 @@ func runKill(args []string, stdout, stderr io.Writer) int {
 
 func runResume(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("resume", flag.ContinueOnError)
-	path := fset.String("file", "", "the kill file to remove (required)")
+	path := fset.String("file", "", "the kill file to remove")
+	pg := addPGFlags(fset)
+	agent := fset.String("agent", "", "with --postgres: the scope's agent")
+	tool := fset.String("tool", "", "with --postgres: the scope's tool")
+	tenant := fset.String("tenant", "", "with --postgres: the scope's tenant")
 	fset.Usage = func() {
-		fmt.Fprintln(stderr, "usage: agentguard resume --file PATH")
+		fmt.Fprintln(stderr, "usage: agentguard resume --file PATH\n       agentguard resume --postgres DSN [--schema S] [--agent A] [--tool T] [--tenant X]")
 		fset.PrintDefaults()
 	}
 	if !killParseFlags(fset, args, stderr) {
 		return 2
 	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "agentguard resume: --file is required")
+	if (*path == "") == !pg.set() {
+		fmt.Fprintln(stderr, "agentguard resume: one of --file or --postgres is required")
 		fset.Usage()
 		return 2
+	}
+	if pg.set() {
+		return pgResume(pg, killswitch.Scope{Tenant: *tenant, Agent: *agent, Tool: *tool}, stdout, stderr)
 	}
 	if err := os.Remove(*path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -110,18 +122,22 @@ func runResume(args []string, stdout, stderr io.Writer) int {
 // runStatus exits 0 when no kill file exists, 1 when one does.
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("status", flag.ContinueOnError)
-	path := fset.String("file", "", "the kill file to read (required)")
+	path := fset.String("file", "", "the kill file to read")
+	pg := addPGFlags(fset)
 	fset.Usage = func() {
-		fmt.Fprintln(stderr, "usage: agentguard status --file PATH (exit status 0: not tripped, 1: tripped)")
+		fmt.Fprintln(stderr, "usage: agentguard status (--file PATH | --postgres DSN [--schema S]) (exit status 0: not tripped, 1: tripped)")
 		fset.PrintDefaults()
 	}
 	if !killParseFlags(fset, args, stderr) {
 		return 2
 	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "agentguard status: --file is required")
+	if (*path == "") == !pg.set() {
+		fmt.Fprintln(stderr, "agentguard status: one of --file or --postgres is required")
 		fset.Usage()
 		return 2
+	}
+	if pg.set() {
+		return pgStatus(pg, stdout, stderr)
 	}
 	data, err := killswitch.ReadKillFile(*path)
 	if errors.Is(err, fs.ErrNotExist) {
