@@ -134,7 +134,8 @@ func TestApprovalsCLIErrors(t *testing.T) {
 	}{
 		{[]string{"approvals"}, "usage"},
 		{[]string{"approvals", "sing"}, "unknown subcommand"},
-		{[]string{"approvals", "list"}, "--url is required"},
+		{[]string{"approvals", "list"}, "one of --url or --postgres is required"},
+		{[]string{"approvals", "list", "--url", url, "--postgres", "postgres://x"}, "one of --url or --postgres is required"},
 		{[]string{"approvals", "list", "--url", url}, "no token"},
 		{[]string{"approvals", "list", "--url", url, "--token", apprTestToken}, "flag provided but not defined"},
 		{[]string{"approvals", "approve", "--url", url}, "--id is required"},

@@ -45,44 +45,46 @@ func pgContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), pgTimeout)
 }
 
-// pgKill trips scope for the fleet.
-func pgKill(p pgFlags, h killswitch.Halt, stdout, stderr io.Writer) int {
+// withDB opens the database and runs fn with it; an error of either is
+// reported as the command name's and exits 1.
+func (p pgFlags) withDB(name string, stderr io.Writer, fn func(ctx context.Context, db *postgres.DB) error) int {
 	ctx, cancel := pgContext()
 	defer cancel()
 	db, err := p.open(ctx)
+	if err == nil {
+		defer db.Close()
+		err = fn(ctx, db)
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "agentguard kill: %v\n", err)
+		fmt.Fprintf(stderr, "agentguard %s: %v\n", name, err)
 		return 1
 	}
-	defer db.Close()
-	if err := db.KillStore().Trip(ctx, h); err != nil {
-		fmt.Fprintf(stderr, "agentguard kill: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "tripped %s: %s\nfleet: schema %s (every process following it halts now)\n", h.Scope, h.Why, db.Schema())
 	return 0
+}
+
+// pgKill trips scope for the fleet.
+func pgKill(p pgFlags, h killswitch.Halt, stdout, stderr io.Writer) int {
+	return p.withDB("kill", stderr, func(ctx context.Context, db *postgres.DB) error {
+		if err := db.KillStore().Trip(ctx, h); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "tripped %s: %s\nfleet: schema %s (every process following it halts now)\n", h.Scope, h.Why, db.Schema())
+		return nil
+	})
 }
 
 // pgResume resumes scope for the fleet.
 func pgResume(p pgFlags, scope killswitch.Scope, stdout, stderr io.Writer) int {
-	ctx, cancel := pgContext()
-	defer cancel()
-	db, err := p.open(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "agentguard resume: %v\n", err)
-		return 1
-	}
-	defer db.Close()
-	if err := db.KillStore().Resume(ctx, scope); err != nil {
-		if errors.Is(err, killswitch.ErrNotTripped) {
-			fmt.Fprintf(stderr, "agentguard resume: %s is not tripped in schema %s\n", scope, db.Schema())
-			return 1
+	return p.withDB("resume", stderr, func(ctx context.Context, db *postgres.DB) error {
+		if err := db.KillStore().Resume(ctx, scope); err != nil {
+			if errors.Is(err, killswitch.ErrNotTripped) {
+				return fmt.Errorf("%s is not tripped in schema %s", scope, db.Schema())
+			}
+			return err
 		}
-		fmt.Fprintf(stderr, "agentguard resume: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "resumed %s\nfleet: schema %s\n", scope, db.Schema())
-	return 0
+		fmt.Fprintf(stdout, "resumed %s\nfleet: schema %s\n", scope, db.Schema())
+		return nil
+	})
 }
 
 // pgStatus prints the fleet's trips; it exits 0 when none, 1 when some,
