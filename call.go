@@ -62,7 +62,7 @@ type Call struct {
 	Time      time.Time         // when the call entered the guard
 	Principal Principal         // after defaults were applied
 	Tool      string            // the tool's name as given to Wrap
-	Args      map[string]any    // the arguments as JSON-like values, unredacted
+	Args      map[string]any    // the arguments as JSON-like values (integers as int64, or uint64 above its range; other numbers float64), unredacted
 	Labels    map[string]string // the tool's labels
 	Env       string            // the Guard's environment (WithEnv)
 	// Estimate is the call's estimated cost, from the tool's options or the

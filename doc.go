@@ -32,9 +32,41 @@
 //
 // Wrap guards a typed function func(C, In) (Out, error), where C is
 // context.Context or a framework's own context type. WrapJSON guards a tool
-// that takes raw JSON arguments, as LLM APIs deliver them. Guard.Check and
-// Ticket.Done are the two-step form for adapters and code that cannot be
-// wrapped.
+// that takes raw JSON arguments, as LLM APIs deliver them, and WrapJSONAs
+// takes raw JSON for a tool of its own type, decoding it once. Guard.Check
+// and Ticket.Done are the two-step form for adapters and code that cannot
+// be wrapped.
+//
+// # Arguments
+//
+// What the policy judges, what the approval hash covers, what the card
+// shows, what the audit log records and what the tool receives are one
+// value. The policy sees the arguments as call.args, a map of JSON values.
+// Raw JSON that two decoders could read differently is denied with
+// CodeInvalidCall before the policy sees it, and the reason names the key
+// and its path: a duplicate key, or two keys equal under Unicode simple
+// case folding (strings.EqualFold: "to" and "TO", "k" and the Kelvin sign
+// U+212A, "s" and the long s U+017F), in any object at any depth, since
+// encoding/json fills a struct field from any key that folds to its name
+// and keeps the last, while other parsers keep the first; invalid UTF-8 in
+// a key or string, raw or as a lone surrogate escape, which decoders
+// replace with U+FFFD; an integer beyond 64 bits; a number with more
+// digits than a double holds; nesting deeper than 48 levels.
+//
+// Numbers are exact. An integer, from JSON or from a Go integer field, is
+// an int64 in call.args, or a uint64 above the int64 range (CEL int and
+// uint), never rounded through a float64; other numbers are float64 (CEL
+// double), and a Go float64 field stays a float64 even when whole. CEL
+// compares across int, uint and double exactly, so rules such as
+// call.args.amount > 100.0 work on either; arithmetic needs one type
+// (double(call.args.n) * 1.5). The approval card is a deep copy, so an
+// approver that edits it changes nothing.
+//
+// WrapJSON hands its tool the checked bytes. A tool that decodes them into
+// a struct should be wrapped with WrapJSONAs instead: encoding/json would
+// fill field To from a lone key "TO", which the policy sees as
+// call.args.TO. WrapJSONAs refuses unknown fields and numbers its type
+// would round, and builds call.args from the value the tool receives.
 //
 // # Identity
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -169,13 +170,17 @@ func readCases(file string) ([]testCase, error) {
 }
 
 // jsonLike converts YAML-decoded values to the JSON-like values a policy
-// sees: int64 and float64 numbers, []any and map[string]any.
+// sees: int64 numbers (uint64 above the int64 range, exactly, as the
+// guard reads JSON integers) and float64 ones, []any and map[string]any.
 func jsonLike(v any) any {
 	switch v := v.(type) {
 	case int:
 		return int64(v)
 	case uint64:
-		return float64(v)
+		if v <= math.MaxInt64 {
+			return int64(v)
+		}
+		return v
 	case []any:
 		out := make([]any, len(v))
 		for i, e := range v {

@@ -97,3 +97,39 @@ func TestPolicyTest(t *testing.T) {
 		t.Errorf("bad policy: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestPolicyTestExactIntegers checks that a case's integers reach the
+// policy exactly, as the guard delivers them: past 2^53 and above the
+// int64 range.
+func TestPolicyTestExactIntegers(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	cases := filepath.Join(dir, "cases.yaml")
+	if err := os.WriteFile(pol, []byte(`version: 1
+default: deny
+rules:
+  - name: the-account
+    match: call.args.account == 9007199254740993 || call.args.account == 18446744073709551615u
+    effect: allow
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cases, []byte(`- name: 2^53+1
+  call: {tool: pay, args: {account: 9007199254740993}}
+  expect: {effect: allow}
+- name: 2^53
+  call: {tool: pay, args: {account: 9007199254740992}}
+  expect: {effect: deny}
+- name: 2^64-1
+  call: {tool: pay, args: {account: 18446744073709551615}}
+  expect: {effect: allow}
+- name: 2^64-2
+  call: {tool: pay, args: {account: 18446744073709551614}}
+  expect: {effect: deny}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI("policy", "test", pol, cases); code != 0 || !strings.HasSuffix(out, "4 passed, 0 failed\n") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
