@@ -2,9 +2,15 @@ package agentguard_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -586,5 +592,67 @@ func TestApprovalCardLabelsAreACopy(t *testing.T) {
 	}
 	if len(seen) != 2 || seen[0] != "billing" || seen[1] != "billing" {
 		t.Fatalf("cards showed labels %v, want billing twice", seen)
+	}
+}
+
+// TestInboxIdentityInTheAuditChain: the identity an inbox's authenticator
+// verifies is the approver the hash-chained audit log records, and a name
+// typed in its place is not (issue 11, item 6).
+func TestInboxIdentityInTheAuditChain(t *testing.T) {
+	in, err := approval.NewInbox(approval.InboxOptions{Token: "inbox-token-0123456789", Authenticate: approval.TrustHeader("X-Forwarded-User")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	p, err := policy.Parse("approval.yaml", []byte(apprPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := agentguard.New(agentguard.WithPolicy(p), agentguard.WithAuditFile(path), agentguard.WithApprover(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := agentguard.Wrap(g, "refund", func(context.Context, apprArgs) (string, error) { return "ok", nil })
+	done := make(chan error, 1)
+	go func() {
+		_, err := ref(context.Background(), apprArgs{Order: "A", Amount: 500})
+		done <- err
+	}()
+	var pending []approval.Request
+	for len(pending) == 0 {
+		runtime.Gosched() // the call reaches the inbox
+		pending = in.Pending()
+	}
+	body := fmt.Sprintf(`{"id":%q,"hash":%q,"by":"mallory"}`, pending[0].ID, pending[0].Hash)
+	req := httptest.NewRequest("POST", "/api/approve", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer inbox-token-0123456789")
+	req.Header.Set("X-Forwarded-User", "alice@acme.com")
+	rec := httptest.NewRecorder()
+	in.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("approve: %d %s", rec.Code, rec.Body)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for line := range strings.Lines(string(b)) {
+		var r struct{ Kind, Approver string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Approver == "alice@acme.com" {
+			kinds = append(kinds, r.Kind)
+		}
+	}
+	if !slices.Contains(kinds, "approval") || !slices.Contains(kinds, "decision") || strings.Contains(string(b), "mallory") {
+		t.Fatalf("records approved by alice@acme.com: %v, want the approval and the decision; log:\n%s", kinds, b)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // InboxOptions configure an Inbox.
@@ -29,6 +30,41 @@ type InboxOptions struct {
 	Clock func() time.Time
 	// Session is how long a browser login lasts. Zero means 12 hours.
 	Session time.Duration
+	// Authenticate returns the verified identity of the person who sent r
+	// (a user name, an e-mail address), and true; false when r carries
+	// none. When it is set, every answer (on the page and on the API) is
+	// recorded as that identity, which becomes the approver in the audit
+	// log; an answer without an identity is refused (401), and a typed
+	// name is ignored. When it is nil, an answer must carry a typed name,
+	// recorded as "typed:NAME" so that the audit log says nobody verified
+	// it; an empty name is refused (400). TrustHeader builds one for an
+	// SSO proxy.
+	Authenticate func(r *http.Request) (identity string, ok bool)
+}
+
+// TrustHeader returns an InboxOptions.Authenticate that takes the
+// identity from the request header name, as an SSO or identity-aware
+// proxy sets it (X-Forwarded-User, X-Auth-Request-Email, …). Use it only
+// when every request reaches the inbox through that proxy and the proxy
+// overwrites the header on every request: a client that can reach the
+// inbox directly can set the header to any name. A header that is absent,
+// empty, longer than 200 bytes, or holds characters Visible would escape,
+// gives no identity.
+func TrustHeader(name string) func(*http.Request) (string, bool) {
+	return func(r *http.Request) (string, bool) {
+		vs := r.Header.Values(name)
+		if len(vs) != 1 {
+			return "", false // absent, or set twice: which one is true?
+		}
+		id := strings.TrimSpace(vs[0])
+		return id, validName(id)
+	}
+}
+
+// validName reports whether s can name a person in the audit log: not
+// empty, at most 200 bytes, nothing invisible.
+func validName(s string) bool {
+	return s != "" && len(s) <= 200 && Visible(s) == s
 }
 
 // Inbox is an Approver whose requests wait in a list until someone
@@ -41,6 +77,13 @@ type InboxOptions struct {
 //	GET  /             an HTML page listing the cards with approve/deny forms
 //	POST /login        form field token: starts a browser session (a cookie)
 //	POST /decide       the page's form: id, hash, action (approve|deny), by, note, grant, csrf
+//
+// Who answered is recorded as the identity InboxOptions.Authenticate
+// verifies, or else as the typed name ("by") prefixed "typed:"; an answer
+// with neither is refused. The page refreshes itself, shows when each card
+// expires, shows its arguments in full with invisible characters escaped
+// (Visible), and, for two pending cards of the same tool, what differs
+// between them.
 //
 // The API needs "Authorization: Bearer TOKEN". The page needs the session
 // cookie (with the bearer token alone it can be viewed but its forms do not
@@ -59,6 +102,7 @@ type Inbox struct {
 	token   [32]byte // SHA-256 of the token, compared in constant time
 	clock   func() time.Time
 	session time.Duration
+	authn   func(*http.Request) (string, bool)
 	handler http.Handler
 
 	mu       sync.Mutex
@@ -89,7 +133,7 @@ func NewInbox(opts InboxOptions) (*Inbox, error) {
 		return nil, errors.New("approval: NewInbox: Token shorter than 16 bytes")
 	}
 	in := &Inbox{token: sha256.Sum256([]byte(opts.Token)), clock: opts.Clock, session: opts.Session,
-		pending: map[string]*inboxWait{}, sessions: map[string]inboxSession{}}
+		authn: opts.Authenticate, pending: map[string]*inboxWait{}, sessions: map[string]inboxSession{}}
 	if in.clock == nil {
 		in.clock = time.Now
 	}
@@ -213,11 +257,34 @@ func (a *Answer) check() error {
 	return nil
 }
 
+// identity returns the verified identity of r's sender, if any.
+func (in *Inbox) identity(r *http.Request) (string, bool) {
+	if in.authn == nil {
+		return "", false
+	}
+	id, ok := in.authn(r)
+	return id, ok && validName(id)
+}
+
+// approver returns who answers r, as the audit log records it: the
+// verified identity, or the typed name prefixed "typed:". It returns an
+// HTTP status and a message when there is neither.
+func (in *Inbox) approver(r *http.Request, typed string) (string, int, string) {
+	if in.authn != nil {
+		if id, ok := in.identity(r); ok {
+			return id, http.StatusOK, ""
+		}
+		return "", http.StatusUnauthorized, "approval: no verified identity for this request"
+	}
+	typed = strings.TrimSpace(typed)
+	if !validName(typed) {
+		return "", http.StatusBadRequest, "approval: name who answers (by): not empty, at most 200 bytes, nothing invisible"
+	}
+	return "typed:" + typed, http.StatusOK, ""
+}
+
 // decide delivers an answer; it returns the HTTP status and a message.
 func (in *Inbox) decide(a Answer, approved bool) (int, string) {
-	if a.By == "" {
-		a.By = "inbox"
-	}
 	now := in.clock()
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -296,6 +363,12 @@ func (in *Inbox) apiDecide(w http.ResponseWriter, r *http.Request, approved bool
 		jsonError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	by, code, msg := in.approver(r, a.By)
+	if code != http.StatusOK {
+		jsonError(w, code, msg)
+		return
+	}
+	a.By = by
 	if code, msg := in.decide(a, approved); code != http.StatusOK {
 		jsonError(w, code, msg)
 		return
@@ -368,6 +441,12 @@ func (in *Inbox) formDecide(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	by, code, msg := in.approver(r, a.By)
+	if code != http.StatusOK {
+		http.Error(w, msg, code)
+		return
+	}
+	a.By = by
 	if code, msg := in.decide(a, approved); code != http.StatusOK {
 		http.Error(w, msg, code)
 		return
@@ -378,16 +457,34 @@ func (in *Inbox) formDecide(w http.ResponseWriter, r *http.Request) {
 
 type pageCard struct {
 	Request
-	ArgsJSON string
-	Estimate string
-	Left     string
+	Short     string // the hash's first 12 digits, to tell cards apart
+	ArgsJSON  string
+	Estimate  string
+	Left      string
+	ExpiresIn string
+	Diffs     []pageDiff
+}
+
+// pageDiff is what differs between a card and another pending card of the
+// same tool.
+type pageDiff struct {
+	Other  string // the other card's ID
+	Short  string // and its hash's first 12 digits
+	Fields []diffField
+	More   int // differing fields not listed
+}
+
+type diffField struct {
+	Path, This, That string
 }
 
 type pageData struct {
-	Login bool
-	Error string
-	CSRF  string
-	Cards []pageCard
+	Login    bool
+	Error    string
+	CSRF     string
+	Identity string // the verified identity of the viewer, if any
+	AuthN    bool   // an authenticator is configured
+	Cards    []pageCard
 }
 
 func (in *Inbox) page(w http.ResponseWriter, r *http.Request) {
@@ -399,8 +496,11 @@ func (in *Inbox) page(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d := pageData{CSRF: s.csrf}
-	for _, c := range in.Pending() {
+	d := pageData{CSRF: s.csrf, AuthN: in.authn != nil}
+	d.Identity, _ = in.identity(r)
+	now := in.clock()
+	pending := in.Pending()
+	for _, c := range pending {
 		var args bytes.Buffer
 		enc := json.NewEncoder(&args)
 		enc.SetEscapeHTML(false) // the template escapes; people should read <, > and & as they are
@@ -409,9 +509,125 @@ func (in *Inbox) page(w http.ResponseWriter, r *http.Request) {
 			args.Reset()
 			args.WriteString("(arguments cannot be shown)")
 		}
-		d.Cards = append(d.Cards, pageCard{Request: c, ArgsJSON: args.String(), Estimate: amounts(c.Estimate), Left: amounts(c.BudgetLeft)})
+		pc := pageCard{Request: c, Short: short(c.Hash), ArgsJSON: Visible(args.String()),
+			Estimate: Visible(amounts(c.Estimate)), Left: Visible(amounts(c.BudgetLeft)), ExpiresIn: "no deadline"}
+		if !c.Deadline.IsZero() {
+			pc.ExpiresIn = c.Deadline.Sub(now).Round(time.Second).String()
+		}
+		pc.Diffs = cardDiffs(c, pending)
+		d.Cards = append(d.Cards, pc)
 	}
 	in.render(w, d)
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// The bounds of what the page lists of the differences between cards.
+const (
+	maxDiffCards  = 3
+	maxDiffFields = 12
+	maxDiffValue  = 120
+)
+
+// cardDiffs lists what differs between c and each other pending card of
+// the same tool: the principal and every argument, by path.
+func cardDiffs(c Request, pending []Request) []pageDiff {
+	var out []pageDiff
+	mine := flatCard(c)
+	for _, o := range pending {
+		if o.ID == c.ID || o.Tool != c.Tool {
+			continue
+		}
+		if len(out) == maxDiffCards {
+			break
+		}
+		theirs := flatCard(o)
+		paths := make([]string, 0, len(mine)+len(theirs))
+		for p := range mine {
+			paths = append(paths, p)
+		}
+		for p := range theirs {
+			if _, ok := mine[p]; !ok {
+				paths = append(paths, p)
+			}
+		}
+		slices.Sort(paths)
+		d := pageDiff{Other: o.ID, Short: short(o.Hash)}
+		for _, p := range paths {
+			this, ok1 := mine[p]
+			that, ok2 := theirs[p]
+			if ok1 && ok2 && this == that {
+				continue
+			}
+			if len(d.Fields) == maxDiffFields {
+				d.More++
+				continue
+			}
+			if !ok1 {
+				this = "(absent)"
+			}
+			if !ok2 {
+				that = "(absent)"
+			}
+			d.Fields = append(d.Fields, diffField{Path: Visible(clipText(p)), This: Visible(clipText(this)), That: Visible(clipText(that))})
+		}
+		if len(d.Fields) > 0 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// flatCard maps every leaf of c's arguments (args.to, args.items[0].sku)
+// and c's principal to its JSON text.
+func flatCard(c Request) map[string]string {
+	m := map[string]string{
+		"principal.agent": c.Principal.Agent, "principal.requester": c.Principal.Requester,
+		"principal.tenant": c.Principal.Tenant, "principal.session": c.Principal.Session,
+	}
+	var v any
+	if b, err := marshal(c.Args); err == nil && json.Unmarshal(b, &v) == nil {
+		flatten(m, "args", v)
+	}
+	return m
+}
+
+func flatten(m map[string]string, path string, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 0 {
+			m[path] = "{}"
+		}
+		for k, e := range x {
+			flatten(m, path+"."+k, e)
+		}
+	case []any:
+		if len(x) == 0 {
+			m[path] = "[]"
+		}
+		for i, e := range x {
+			flatten(m, fmt.Sprintf("%s[%d]", path, i), e)
+		}
+	default:
+		b, _ := marshal(x)
+		m[path] = string(b)
+	}
+}
+
+func clipText(s string) string {
+	if len(s) <= maxDiffValue {
+		return s
+	}
+	i := maxDiffValue
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 func (in *Inbox) render(w http.ResponseWriter, d pageData) {
@@ -422,27 +638,32 @@ func (in *Inbox) render(w http.ResponseWriter, d pageData) {
 	}
 }
 
-var inboxPage = template.Must(template.New("inbox").Parse(`<!doctype html>
+var inboxPage = template.Must(template.New("inbox").Funcs(template.FuncMap{"vis": Visible}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>agentguard approvals</title>
-<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}.card{border:1px solid #888;padding:1em;margin:1em 0}pre{background:#f4f4f4;padding:.5em;overflow:auto}</style>
+{{if not .Login}}<meta http-equiv="refresh" content="15">{{end}}
+<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}.card{border:1px solid #888;padding:1em;margin:1em 0}pre{background:#f4f4f4;padding:.5em;overflow:auto;white-space:pre-wrap;word-break:break-all}.diff{background:#fff4d6;padding:.5em}td,th{text-align:left;padding:0 .5em;vertical-align:top}</style>
 </head><body>
 <h1>agentguard approvals</h1>
 {{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
 {{if .Login}}
 <form method="post" action="login"><label>Token <input type="password" name="token" autocomplete="off"></label> <button>Log in</button></form>
 {{else}}
+{{if .Identity}}<p>You are <b>{{vis .Identity}}</b>; your answers are recorded under that name.</p>{{end}}
+<p>This page refreshes itself every 15 seconds.</p>
 {{if not .Cards}}<p>No call is waiting for approval.</p>{{end}}
-{{range .Cards}}
+{{range .Cards}}{{$card := .}}
 <div class="card">
-<h2>{{.Tool}}</h2>
-<p>Request <code>{{.ID}}</code> for agent <b>{{.Principal.Agent}}</b>{{if .Principal.Requester}} acting for <b>{{.Principal.Requester}}</b>{{end}}{{if .Principal.Tenant}} in tenant <b>{{.Principal.Tenant}}</b>{{end}}.</p>
-{{if or .Rule .Reason}}<p>Rule <b>{{.Rule}}</b>: {{.Reason}}</p>{{end}}
+<h2>{{vis .Tool}} <small><code>{{.Short}}</code></small></h2>
+<p>Request <code>{{vis .ID}}</code> for agent <b>{{vis .Principal.Agent}}</b>{{if .Principal.Requester}} acting for <b>{{vis .Principal.Requester}}</b>{{end}}{{if .Principal.Tenant}} in tenant <b>{{vis .Principal.Tenant}}</b>{{end}}.</p>
+{{if or .Rule .Reason}}<p>Rule <b>{{vis .Rule}}</b>: {{vis .Reason}}</p>{{end}}
 {{if .Estimate}}<p>Estimated cost: {{.Estimate}}{{if .Left}}; budget left: {{.Left}}{{end}}</p>{{end}}
 <pre>{{.ArgsJSON}}</pre>
-<p>Deadline {{.Deadline.UTC.Format "2006-01-02 15:04:05 UTC"}} · hash <code>{{.Hash}}</code></p>
+{{range .Diffs}}<div class="diff"><p>Differs from the other pending <b>{{vis $card.Tool}}</b> card <code>{{.Short}}</code> (request <code>{{vis .Other}}</code>):</p>
+<table><tr><th>field</th><th>this card</th><th>that card</th></tr>{{range .Fields}}<tr><td><code>{{.Path}}</code></td><td><code>{{.This}}</code></td><td><code>{{.That}}</code></td></tr>{{end}}</table>{{if .More}}<p>and {{.More}} more fields</p>{{end}}</div>{{end}}
+<p><b>Expires in {{.ExpiresIn}}</b>{{if not .Deadline.IsZero}} (deadline {{.Deadline.UTC.Format "2006-01-02 15:04:05 UTC"}}){{end}} · hash <code>{{.Hash}}</code></p>
 <form method="post" action="decide">
 <input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="id" value="{{.ID}}"><input type="hidden" name="hash" value="{{.Hash}}">
-<label>Your name <input name="by" maxlength="200"></label>
+{{if not $.AuthN}}<label>Your name <input name="by" maxlength="200" required></label>{{end}}
 <label>Note <input name="note" maxlength="2000"></label>
 <label>Remember <select name="grant"><option value="">this call only</option><option value="args 10m">same arguments, 10 minutes</option><option value="tool 10m">this tool, 10 minutes</option><option value="tool 1h">this tool, 1 hour</option><option value="agent 10m">everything for this agent, 10 minutes</option></select></label>
 <button name="action" value="approve">Approve</button> <button name="action" value="deny">Deny</button>

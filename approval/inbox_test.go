@@ -107,8 +107,11 @@ func TestInboxAPI(t *testing.T) {
 			{fmt.Sprintf(`{"id":"r1","hash":%q}{}`, h1), 400},
 			{fmt.Sprintf(`{"id":"r1","hash":%q}`, strings.ToUpper(h1)), 400},
 			{fmt.Sprintf(`{"id":"r1","hash":%q,"grant":{"scope":"forever","duration":"1h"}}`, h1), 400},
-			{fmt.Sprintf(`{"id":"r1","hash":%q}`, h2), 409},
-			{fmt.Sprintf(`{"id":"nope","hash":%q}`, h1), 404},
+			{fmt.Sprintf(`{"id":"r1","hash":%q,"by":"alice"}`, h2), 409},
+			{fmt.Sprintf(`{"id":"nope","hash":%q,"by":"alice"}`, h1), 404},
+			{fmt.Sprintf(`{"id":"r1","hash":%q}`, h1), 400},                    // nobody named
+			{fmt.Sprintf(`{"id":"r1","hash":%q,"by":"  "}`, h1), 400},          // nobody named
+			{fmt.Sprintf(`{"id":"r1","hash":%q,"by":"al\u202eice"}`, h1), 400}, // a name that hides characters
 		} {
 			if res := do(in, "POST", "/api/approve", c.body, auth...); res.code != c.want {
 				t.Errorf("approve %s: %d %s, want %d", c.body, res.code, res.body, c.want)
@@ -124,12 +127,13 @@ func TestInboxAPI(t *testing.T) {
 		if res := do(in, "POST", "/api/deny", fmt.Sprintf(`{"id":"r2","hash":%q,"by":"bob","note":"never"}`, h2), auth...); res.code != 200 {
 			t.Fatalf("deny: %d %s", res.code, res.body)
 		}
-		if r := <-r1; r.err != nil || r.out.Verdict.By != "alice" || r.out.Permit == nil || r.out.Permit.Scope != ScopeSameArgs {
+		// A typed name is recorded as typed: nobody verified it.
+		if r := <-r1; r.err != nil || r.out.Verdict.By != "typed:alice" || r.out.Permit == nil || r.out.Permit.Scope != ScopeSameArgs {
 			t.Fatalf("r1 = %+v, %v; want approved by alice with an args grant", r.out, r.err)
 		}
 		r := <-r2
 		var re *RefusedError
-		if !errors.As(r.err, &re) || !errors.Is(r.err, ErrRejected) || re.By != "bob" || re.Note != "never" {
+		if !errors.As(r.err, &re) || !errors.Is(r.err, ErrRejected) || re.By != "typed:bob" || re.Note != "never" {
 			t.Fatalf("r2 = %v, want rejected by bob", r.err)
 		}
 		// Answering again finds nothing.
@@ -141,7 +145,7 @@ func TestInboxAPI(t *testing.T) {
 		p := waitPending(t, in, 1)
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		if res := do(in, "POST", "/api/approve", fmt.Sprintf(`{"id":"r3","hash":%q}`, p[0].Hash), auth...); res.code != 404 {
+		if res := do(in, "POST", "/api/approve", fmt.Sprintf(`{"id":"r3","hash":%q,"by":"alice"}`, p[0].Hash), auth...); res.code != 404 {
 			t.Errorf("late approve: %d, want 404", res.code)
 		}
 		if r := <-r3; !errors.Is(r.err, ErrTimeout) {
@@ -245,7 +249,7 @@ func TestInboxPage(t *testing.T) {
 		if res := do(in, "POST", "/decide", form("r2", h2, "deny", csrf), same...); res.code != http.StatusSeeOther {
 			t.Fatalf("deny by form: %d %s", res.code, res.body)
 		}
-		if r := <-r1; r.err != nil || r.out.Verdict.By != "carol" || r.out.Permit == nil || r.out.Permit.Scope != ScopeTool || r.out.Permit.Expires.Sub(r.out.Permit.Created) != time.Hour {
+		if r := <-r1; r.err != nil || r.out.Verdict.By != "typed:carol" || r.out.Permit == nil || r.out.Permit.Scope != ScopeTool || r.out.Permit.Expires.Sub(r.out.Permit.Created) != time.Hour {
 			t.Fatalf("r1 = %+v, %v", r.out, r.err)
 		}
 		if r := <-r2; !errors.Is(r.err, ErrRejected) {
@@ -314,5 +318,134 @@ func FuzzInboxRequest(f *testing.F) {
 			}
 		default:
 		}
+	})
+}
+
+// login starts a browser session and returns its cookie and CSRF token.
+func login(t *testing.T, in *Inbox, hdr ...string) (cookie, csrf string, page string) {
+	t.Helper()
+	res := do(in, "POST", "/login", "token="+testToken, "Content-Type", "application/x-www-form-urlencoded", "Sec-Fetch-Site", "same-origin")
+	if res.code != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", res.code, res.body)
+	}
+	cookie, _, _ = strings.Cut(res.hdr.Get("Set-Cookie"), ";")
+	res = do(in, "GET", "/", "", append([]string{"Cookie", cookie}, hdr...)...)
+	m := csrfRE.FindStringSubmatch(res.body)
+	if res.code != 200 || m == nil {
+		t.Fatalf("page: %d %s", res.code, res.body)
+	}
+	return cookie, m[1], res.body
+}
+
+// TestInboxRecordsVerifiedIdentity: with an authenticator, the approver
+// is the verified identity, whatever name is typed, and an answer without
+// one is refused; without one, the typed name is recorded as typed, and no
+// name is refused (issue 11, item 6).
+func TestInboxRecordsVerifiedIdentity(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in, err := NewInbox(InboxOptions{Token: testToken, Authenticate: TrustHeader("X-Forwarded-User")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := newGate(t, in, Options{Timeout: time.Minute})
+		r1 := askAsync(g, req("r1", "refund", map[string]any{"amount": 120}))
+		r2 := askAsync(g, req("r2", "refund", map[string]any{"amount": 7}))
+		p := waitPending(t, in, 2)
+		auth := []string{"Authorization", "Bearer " + testToken}
+		body := fmt.Sprintf(`{"id":"r1","hash":%q,"by":"mallory"}`, p[0].Hash)
+		for _, h := range [][]string{nil, {"X-Forwarded-User", ""}, {"X-Forwarded-User", "al\u202eice"}} {
+			if res := do(in, "POST", "/api/approve", body, append(auth, h...)...); res.code != http.StatusUnauthorized {
+				t.Errorf("approve with %q: %d %s, want 401", h, res.code, res.body)
+			}
+		}
+		if res := do(in, "POST", "/api/approve", body, append(auth, "X-Forwarded-User", "alice@acme.com")...); res.code != 200 {
+			t.Fatalf("approve: %d %s", res.code, res.body)
+		}
+		if r := <-r1; r.err != nil || r.out.Verdict.By != "alice@acme.com" {
+			t.Fatalf("r1 = %+v, %v; want approved by the verified alice@acme.com", r.out, r.err)
+		}
+
+		// The page names the viewer and asks for no name; its form records
+		// the identity too.
+		cookie, csrf, page := login(t, in, "X-Forwarded-User", "bob@acme.com")
+		if !strings.Contains(page, "You are <b>bob@acme.com</b>") || strings.Contains(page, `name="by"`) {
+			t.Errorf("page with an identity:\n%s", page)
+		}
+		form := url.Values{"id": {"r2"}, "hash": {p[1].Hash}, "action": {"deny"}, "csrf": {csrf}, "by": {"mallory"}}.Encode()
+		ct := []string{"Content-Type", "application/x-www-form-urlencoded", "Cookie", cookie}
+		if res := do(in, "POST", "/decide", form, ct...); res.code != http.StatusUnauthorized {
+			t.Errorf("form without an identity: %d, want 401", res.code)
+		}
+		if res := do(in, "POST", "/decide", form, append(ct, "X-Forwarded-User", "bob@acme.com")...); res.code != http.StatusSeeOther {
+			t.Fatalf("form: %d %s", res.code, res.body)
+		}
+		var re *RefusedError
+		if r := <-r2; !errors.As(r.err, &re) || re.By != "bob@acme.com" {
+			t.Fatalf("r2 = %v, want rejected by the verified bob@acme.com", r.err)
+		}
+	})
+	// Without an authenticator the page's form needs a typed name.
+	synctest.Test(t, func(t *testing.T) {
+		in := newInbox(t)
+		g := newGate(t, in, Options{Timeout: time.Minute})
+		r1 := askAsync(g, req("r1", "refund", map[string]any{"amount": 120}))
+		p := waitPending(t, in, 1)
+		cookie, csrf, page := login(t, in)
+		if !strings.Contains(page, `name="by" maxlength="200" required`) {
+			t.Errorf("the name field is not required:\n%s", page)
+		}
+		ct := []string{"Content-Type", "application/x-www-form-urlencoded", "Cookie", cookie}
+		for _, by := range []string{"", "   "} {
+			form := url.Values{"id": {"r1"}, "hash": {p[0].Hash}, "action": {"approve"}, "csrf": {csrf}, "by": {by}}.Encode()
+			if res := do(in, "POST", "/decide", form, ct...); res.code != http.StatusBadRequest {
+				t.Errorf("form with name %q: %d, want 400", by, res.code)
+			}
+		}
+		waitPending(t, in, 1)
+		form := url.Values{"id": {"r1"}, "hash": {p[0].Hash}, "action": {"approve"}, "csrf": {csrf}, "by": {"carol"}}.Encode()
+		if res := do(in, "POST", "/decide", form, ct...); res.code != http.StatusSeeOther {
+			t.Fatalf("form: %d %s", res.code, res.body)
+		}
+		if r := <-r1; r.err != nil || r.out.Verdict.By != "typed:carol" {
+			t.Fatalf("r1 = %+v, %v; want approved by typed:carol", r.out, r.err)
+		}
+	})
+}
+
+// TestInboxPageHelpsTellCardsApart: the page refreshes itself, says when
+// each card expires, shows invisible characters escaped, and shows what
+// differs between two pending cards of the same tool (issue 11, item 6).
+func TestInboxPageHelpsTellCardsApart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := newInbox(t)
+		g := newGate(t, in, Options{Timeout: 2 * time.Minute})
+		askAsync(g, req("r1", "pay", map[string]any{"to": "acme", "amount": 20, "memo": "rent"}))
+		time.Sleep(30 * time.Second)
+		askAsync(g, req("r2", "pay", map[string]any{"to": "acme\u202e", "amount": 20000, "memo": "rent"}))
+		askAsync(g, req("r3", "other", map[string]any{"x": 1}))
+		waitPending(t, in, 3)
+		_, _, page := login(t, in)
+		for _, want := range []string{
+			`http-equiv="refresh"`, "Expires in 1m30s", "Expires in 2m0s",
+			`acme\u202e`, // escaped, in the arguments and in the differences
+			"<code>args.amount</code></td><td><code>20</code></td><td><code>20000</code>",
+			"<code>args.amount</code></td><td><code>20000</code></td><td><code>20</code>",
+			"<code>args.to</code></td><td><code>&#34;acme&#34;</code></td><td><code>&#34;acme\\u202e&#34;</code>",
+		} {
+			if !strings.Contains(page, want) {
+				t.Errorf("page lacks %q:\n%s", want, page)
+			}
+		}
+		if strings.Contains(page, "\u202e") {
+			t.Error("page shows U+202E raw")
+		}
+		if strings.Contains(page, "args.memo") || strings.Contains(page, "args.x") {
+			t.Errorf("page lists fields that do not differ, or compares cards of different tools:\n%s", page)
+		}
+		if n := strings.Count(page, `class="diff"`); n != 2 {
+			t.Errorf("%d difference boxes, want 2 (r1 against r2, r2 against r1)", n)
+		}
+		time.Sleep(3 * time.Minute) // every card times out
+		synctest.Wait()
 	})
 }

@@ -10,9 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/hardstop-labs/agentguard/approval"
 )
@@ -22,14 +20,21 @@ func init() {
 }
 
 const apprUsage = `usage: agentguard approvals list    (--url URL [--token-file FILE] | --postgres DSN [--schema S]) [--json]
-       agentguard approvals approve (--url URL [--token-file FILE] | --postgres DSN [--schema S]) --id ID [--by WHO] [--note TEXT] [--grant "SCOPE DURATION"]
-       agentguard approvals deny    (--url URL [--token-file FILE] | --postgres DSN [--schema S]) --id ID [--by WHO] [--note TEXT]
+       agentguard approvals approve (--url URL [--token-file FILE] | --postgres DSN [--schema S]) --id ID --hash PREFIX [--by WHO] [--note TEXT] [--grant "SCOPE DURATION"]
+       agentguard approvals deny    (--url URL [--token-file FILE] | --postgres DSN [--schema S]) --id ID [--hash PREFIX] [--by WHO] [--note TEXT]
 
 URL is where the inbox (approval.Inbox) is served; DSN is the fleet's
 PostgreSQL database, whose inbox (postgres.Approvals) every process of the
 fleet waits in. The inbox token is read from --token-file or from the
 AGENTGUARD_TOKEN environment variable; it is never given on the command
-line. SCOPE is args, tool or agent.`
+line. SCOPE is args, tool or agent.
+
+list shows every waiting card in full, its arguments whole, with control
+and invisible characters escaped (\u202e). approve needs --hash: at least
+the first 8 digits of the hash of the card you read, so that you approve
+the call you saw; it shows the card again before it answers. Without
+--hash it shows the card and answers nothing. An inbox records WHO as
+"typed:WHO" unless it verifies who you are.`
 
 func runApprovals(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -51,6 +56,7 @@ func runApprovals(args []string, stdout, stderr io.Writer) int {
 	by := fset.String("by", apprDefaultWho(), "approve, deny: who answers")
 	note := fset.String("note", "", "approve, deny: a note for the record")
 	grant := fset.String("grant", "", `approve: also remember the approval, as "SCOPE DURATION" (e.g. "tool 10m")`)
+	hash := fset.String("hash", "", "approve (required), deny: the first 8 or more digits of the card's hash")
 	pg := addPGFlags(fset)
 	if err := fset.Parse(args[1:]); err != nil {
 		return 2
@@ -109,9 +115,16 @@ func runApprovals(args []string, stdout, stderr io.Writer) int {
 	}
 	if sub == "list" {
 		if *asJSON {
-			enc := json.NewEncoder(stdout)
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
 			enc.SetIndent("", "  ")
 			enc.Encode(pending)
+			// The same JSON, with nothing invisible: line by line, as the
+			// indentation's newlines are the only ones (JSON escapes those
+			// in strings).
+			for line := range strings.Lines(b.String()) {
+				io.WriteString(stdout, approval.Visible(strings.TrimSuffix(line, "\n"))+"\n")
+			}
 			return 0
 		}
 		apprPrint(stdout, pending)
@@ -124,7 +137,18 @@ func runApprovals(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if card == nil {
-		fmt.Fprintf(stderr, "agentguard approvals: no call is waiting for request %q\n", *id)
+		fmt.Fprintf(stderr, "agentguard approvals: no call is waiting for request %q\n", approval.Visible(*id))
+		return 1
+	}
+	// The person answers the card they read: show it whole, and for an
+	// approval require the start of its hash.
+	approval.WriteCard(stdout, card)
+	if *hash == "" && sub == "approve" {
+		fmt.Fprintf(stderr, "agentguard approvals: read the card above; to approve exactly this call, run again with --hash %s\n", card.Hash[:min(8, len(card.Hash))])
+		return 2
+	}
+	if *hash != "" && (len(*hash) < 8 || !strings.HasPrefix(card.Hash, strings.ToLower(*hash))) {
+		fmt.Fprintf(stderr, "agentguard approvals: --hash %q is not the start (8 digits or more) of this card's hash: the card changed, or it is another card; nothing was answered\n", approval.Visible(*hash))
 		return 1
 	}
 	// Answer with the hash of the card just listed: the inbox takes the
@@ -135,7 +159,7 @@ func runApprovals(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	verb := map[string]string{"approve": "approved", "deny": "denied"}[sub]
-	fmt.Fprintf(stdout, "%s %s (%s) as %s\n", verb, card.ID, card.Tool, *by)
+	fmt.Fprintf(stdout, "%s %s (%s) as %s\n", verb, approval.Visible(card.ID), approval.Visible(card.Tool), approval.Visible(*by))
 	if g != nil {
 		fmt.Fprintf(stdout, "granted %s for %s\n", g.Scope, g.Duration)
 	}
@@ -238,31 +262,26 @@ func (c *apprClient) answer(sub string, a approval.Answer) error {
 	return err
 }
 
+// apprPrint writes every card in full (approval.WriteCard escapes what a
+// terminal would hide or obey), each with the start of the command that
+// approves it.
 func apprPrint(w io.Writer, cards []approval.Request) {
 	if len(cards) == 0 {
 		fmt.Fprintln(w, "no call is waiting for approval")
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTOOL\tAGENT\tRULE\tDEADLINE\tARGS")
-	for _, c := range cards {
-		args, _ := json.Marshal(c.Args)
-		if len(args) > 80 {
-			args = append(args[:77], "..."...)
+	for i, c := range cards {
+		if i > 0 {
+			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", apprOneLine(c.ID), apprOneLine(c.Tool), apprOneLine(c.Principal.Agent),
-			apprOneLine(c.Rule), c.Deadline.UTC().Format(time.RFC3339), apprOneLine(string(args)))
+		approval.WriteCard(w, &c)
+		if len(c.Hash) >= 8 {
+			fmt.Fprintf(w, "  approve:  agentguard approvals approve … --id %s --hash %s\n", approval.Visible(c.ID), c.Hash[:8])
+		}
 	}
-	tw.Flush()
 }
 
-// apprOneLine keeps a field on one line of the table and keeps control
-// characters (terminal escapes from a hostile card) off the terminal.
-func apprOneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// apprOneLine keeps a field on one line of output and keeps control and
+// invisible characters (terminal escapes, bidi controls from a hostile
+// card) off the terminal, escaped.
+func apprOneLine(s string) string { return approval.Visible(s) }

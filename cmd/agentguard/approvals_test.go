@@ -39,8 +39,8 @@ func apprInbox(t *testing.T) (url string, results map[string]chan apprAsked) {
 	t.Cleanup(cancel)
 	results = map[string]chan apprAsked{}
 	for i, r := range []*approval.Request{
-		{ID: "r1", Tool: "refund", Args: map[string]any{"amount": 250}, Principal: approval.Principal{Agent: "bot"}, Rule: "big-refunds"},
-		{ID: "r2", Tool: "send_email", Args: map[string]any{"to": "x\x1b[31m@evil"}, Principal: approval.Principal{Agent: "bot\x1b[2J"}},
+		{ID: "r1", Tool: "refund", Args: map[string]any{"amount": 250, "memo": strings.Repeat("m", 200) + "END"}, Principal: approval.Principal{Agent: "bot"}, Rule: "big-refunds"},
+		{ID: "r2", Tool: "send_email", Args: map[string]any{"to": "x\x1b[31m@evil\u202e"}, Principal: approval.Principal{Agent: "bot\x1b[2J"}},
 	} {
 		r.Created = time.Date(2026, 11, 30, 12, 0, i, 0, time.UTC)
 		ch := make(chan apprAsked, 1)
@@ -94,12 +94,12 @@ func TestApprovalsCLI(t *testing.T) {
 	}
 
 	// Approve r1 with a grant, deny r2.
-	code, out, errs = apprRun("approvals", "approve", "--url", url, "--id", "r1", "--by", "alice", "--note", "ok", "--grant", "tool 10m")
+	code, out, errs = apprRun("approvals", "approve", "--url", url, "--id", "r1", "--hash", cards[0].Hash[:8], "--by", "alice", "--note", "ok", "--grant", "tool 10m")
 	if code != 0 || !strings.Contains(out, "approved r1 (refund) as alice") {
 		t.Fatalf("approve: %d %s%s", code, out, errs)
 	}
 	r := <-results["r1"]
-	if r.err != nil || r.out.Verdict.By != "alice" || r.out.Verdict.Note != "ok" || r.out.Permit == nil || r.out.Permit.Scope != approval.ScopeTool {
+	if r.err != nil || r.out.Verdict.By != "typed:alice" || r.out.Verdict.Note != "ok" || r.out.Permit == nil || r.out.Permit.Scope != approval.ScopeTool {
 		t.Fatalf("r1 = %+v, %v", r.out, r.err)
 	}
 	code, out, errs = apprRun("approvals", "deny", "--url", url, "--id", "r2", "--by", "bob", "--note", "no")
@@ -108,7 +108,7 @@ func TestApprovalsCLI(t *testing.T) {
 	}
 	r = <-results["r2"]
 	var re *approval.RefusedError
-	if !errors.As(r.err, &re) || !errors.Is(r.err, approval.ErrRejected) || re.By != "bob" || re.Note != "no" {
+	if !errors.As(r.err, &re) || !errors.Is(r.err, approval.ErrRejected) || re.By != "typed:bob" || re.Note != "no" {
 		t.Fatalf("r2 = %v", r.err)
 	}
 	code, out, _ = apprRun("approvals", "list", "--url", url)
@@ -156,5 +156,55 @@ func TestApprovalsCLIErrors(t *testing.T) {
 	}
 	if code, _, _ := apprRun("approvals", "list", "--url", "http://127.0.0.1:1"); code != 1 {
 		t.Fatalf("unreachable inbox: exit %d, want 1", code)
+	}
+}
+
+// TestApprovalsCLIShowsWhatItApproves: list shows each card whole (no cut
+// arguments, invisible characters escaped); approve without --hash shows
+// the card and answers nothing; a hash prefix that is not the card's
+// answers nothing; the right prefix approves exactly that card
+// (issue 11, item 6).
+func TestApprovalsCLIShowsWhatItApproves(t *testing.T) {
+	url, results := apprInbox(t)
+	t.Setenv("AGENTGUARD_TOKEN", apprTestToken)
+	code, out, errs := apprRun("approvals", "list", "--url", url)
+	if code != 0 || !strings.Contains(out, strings.Repeat("m", 200)+"END") || !strings.Contains(out, `@evil\u202e`) || strings.Contains(out, "\u202e") {
+		t.Fatalf("list does not show whole, visible cards: %d\n%s%s", code, out, errs)
+	}
+	_, js, _ := apprRun("approvals", "list", "--url", url, "--json")
+	var cards []approval.Request
+	if err := json.Unmarshal([]byte(js), &cards); err != nil || len(cards) != 2 || strings.Contains(js, "\u202e") || cards[1].Args["to"] != "x\x1b[31m@evil\u202e" {
+		t.Fatalf("list --json: %v\n%s", err, js)
+	}
+	h := cards[0].Hash
+	if !strings.Contains(out, "--id r1 --hash "+h[:8]) {
+		t.Errorf("list does not say how to approve r1:\n%s", out)
+	}
+	other := cards[1].Hash
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--id", "r1"}, 2, "run again with --hash " + h[:8]},
+		{[]string{"--id", "r1", "--hash", h[:7]}, 1, "nothing was answered"},
+		{[]string{"--id", "r1", "--hash", other[:8]}, 1, "nothing was answered"},
+	} {
+		code, out, errs := apprRun(append([]string{"approvals", "approve", "--url", url}, c.args...)...)
+		if code != c.code || !strings.Contains(errs, c.want) || !strings.Contains(out, strings.Repeat("m", 200)+"END") {
+			t.Errorf("approve %v: %d\n%s%s\nwant exit %d, the whole card, and %q", c.args, code, out, errs, c.code, c.want)
+		}
+	}
+	select {
+	case r := <-results["r1"]:
+		t.Fatalf("r1 was answered without its hash: %+v %v", r.out, r.err)
+	default:
+	}
+	code, out, errs = apprRun("approvals", "approve", "--url", url, "--id", "r1", "--hash", strings.ToUpper(h[:10]), "--by", "alice")
+	if code != 0 || !strings.Contains(out, "hash:     "+h) || !strings.Contains(out, "approved r1") {
+		t.Fatalf("approve with the hash: %d\n%s%s", code, out, errs)
+	}
+	if r := <-results["r1"]; r.err != nil || !r.out.Verdict.Approved {
+		t.Fatalf("r1 = %+v, %v", r.out, r.err)
 	}
 }
