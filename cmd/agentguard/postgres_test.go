@@ -108,8 +108,8 @@ func TestApprovalsPostgres(t *testing.T) {
 	if cards[0].ID != "r-1" {
 		t.Fatalf("listed %+v", cards)
 	}
-	code, out, errOut := runCmd(append([]string{"approvals", "approve", "--id", "r-1", "--by", "alice", "--grant", "tool 10m"}, pg...)...)
-	if code != 0 || !strings.HasPrefix(out, "approved r-1 (refund) as alice") {
+	code, out, errOut := runCmd(append([]string{"approvals", "approve", "--id", "r-1", "--hash", cards[0].Hash[:8], "--by", "alice", "--grant", "tool 10m"}, pg...)...)
+	if code != 0 || !strings.Contains(out, "hash:     "+cards[0].Hash) || !strings.Contains(out, "\napproved r-1 (refund) as alice") {
 		t.Fatalf("approve: %d %q %q", code, out, errOut)
 	}
 	r := <-done
