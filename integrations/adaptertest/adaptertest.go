@@ -137,8 +137,18 @@ func (s *Setup) Block() {
 	<-s.release
 }
 
+// BlockUntil is the body of a Slow tool that honours its context: it
+// returns when ctx is done (or the test ends).
+func (s *Setup) BlockUntil(ctx context.Context) {
+	s.startOnce.Do(func() { close(s.started) })
+	select {
+	case <-ctx.Done():
+	case <-s.release:
+	}
+}
+
 // TripWhenStarted trips the kill switch for everything as soon as a tool
-// is in Block. Run it on its own goroutine before the agent runs.
+// is in Block or BlockUntil. Run it on its own goroutine before the agent runs.
 func (s *Setup) TripWhenStarted() {
 	<-s.started
 	s.Switch.Trip(killswitch.Scope{}, "operator", KillWhy)
