@@ -43,7 +43,9 @@ func Middleware(g *agentguard.Guard, opts ...agentguard.ToolOption) compose.Tool
 		Streamable: func(next compose.StreamableToolEndpoint) compose.StreamableToolEndpoint {
 			return func(ctx context.Context, in *compose.ToolInput) (*compose.StreamToolOutput, error) {
 				return guard(g, ctx, in, buffered(next, func(o *compose.StreamToolOutput) *schema.StreamReader[string] { return o.Result },
-					func(r *schema.StreamReader[string]) *compose.StreamToolOutput { return &compose.StreamToolOutput{Result: r} }),
+					func(r *schema.StreamReader[string]) *compose.StreamToolOutput {
+						return &compose.StreamToolOutput{Result: r}
+					}),
 					func(d *agentguard.DeniedError) *compose.StreamToolOutput {
 						return &compose.StreamToolOutput{Result: schema.StreamReaderFromArray([]string{d.Error()})}
 					}, opts)
@@ -58,7 +60,9 @@ func Middleware(g *agentguard.Guard, opts ...agentguard.ToolOption) compose.Tool
 		},
 		EnhancedStreamable: func(next compose.EnhancedStreamableToolEndpoint) compose.EnhancedStreamableToolEndpoint {
 			return func(ctx context.Context, in *compose.ToolInput) (*compose.EnhancedStreamableToolOutput, error) {
-				return guard(g, ctx, in, buffered(next, func(o *compose.EnhancedStreamableToolOutput) *schema.StreamReader[*schema.ToolResult] { return o.Result },
+				return guard(g, ctx, in, buffered(next, func(o *compose.EnhancedStreamableToolOutput) *schema.StreamReader[*schema.ToolResult] {
+					return o.Result
+				},
 					func(r *schema.StreamReader[*schema.ToolResult]) *compose.EnhancedStreamableToolOutput {
 						return &compose.EnhancedStreamableToolOutput{Result: r}
 					}),
