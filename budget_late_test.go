@@ -3,6 +3,8 @@ package agentguard_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/hardstop-labs/agentguard"
 	"github.com/hardstop-labs/agentguard/approval"
 	"github.com/hardstop-labs/agentguard/budget"
+	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // lateClock is a clock the tools and approvers of a test move on.
@@ -105,5 +108,27 @@ func TestApprovalWaitDoesNotExpireTheHold(t *testing.T) {
 	var d *agentguard.DeniedError
 	if !errors.As(err, &d) || !strings.HasPrefix(d.Reason, "spent 3 USD of 10 USD") {
 		t.Errorf("fourth call = %v, want refused with 3 USD spent", err)
+	}
+}
+
+// TestPolicyCheckAgreesWithNew: `agentguard policy check` (policy.Load)
+// accepted budget amounts that New then refused; now both refuse them,
+// with the same error naming the file and line. Issue 12, item 6.
+func TestPolicyCheckAgreesWithNew(t *testing.T) {
+	for _, limit := range []string{"1.0000001 USD", "99999999999999999999 USD"} {
+		path := filepath.Join(t.TempDir(), "policy.yaml")
+		src := "version: 1\ndefault: allow\nbudgets:\n  - name: b\n    limit: \"" + limit + "\"\n"
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, checkErr := policy.Load(path)
+		g, newErr := agentguard.New(agentguard.WithPolicyFile(path))
+		if newErr == nil {
+			g.Close()
+		}
+		at := path + ":5:12"
+		if checkErr == nil || newErr == nil || !strings.Contains(checkErr.Error(), at) || !strings.Contains(newErr.Error(), at) {
+			t.Errorf("limit %s: policy check = %v; New = %v; want both refused at %s", limit, checkErr, newErr, at)
+		}
 	}
 }

@@ -22,7 +22,7 @@ func TestWithPolicyWatch(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		write("rules:\n  - {name: reads, match: 'call.tool == \"read\"', effect: allow}\n")
+		write("version: 1\nrules:\n  - {name: reads, match: 'call.tool == \"read\"', effect: allow}\n")
 		var mu sync.Mutex
 		var problems []error
 		g, err := agentguard.New(
@@ -42,7 +42,7 @@ func TestWithPolicyWatch(t *testing.T) {
 		}
 
 		// A new file takes over at the next tick.
-		write("rules:\n  - {name: no-reads, match: 'call.tool == \"read\"', effect: deny, reason: closed}\n")
+		write("version: 1\nrules:\n  - {name: no-reads, match: 'call.tool == \"read\"', effect: deny, reason: closed}\n")
 		time.Sleep(1500 * time.Millisecond)
 		synctest.Wait()
 		_, err = read(context.Background(), "x")
@@ -53,7 +53,7 @@ func TestWithPolicyWatch(t *testing.T) {
 		version := g.Policy().Version()
 
 		// A bad file keeps the policy in force and is reported once.
-		write("rules:\n  - {name: broken, match: 'nope', effect: allow}\n")
+		write("version: 1\nrules:\n  - {name: broken, match: 'nope', effect: allow}\n")
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
 		if g.Policy().Version() != version {

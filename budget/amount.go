@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/hardstop-labs/agentguard/internal/amount"
 )
 
 // ErrAmount is the sentinel of every amount that cannot be parsed or
@@ -26,9 +28,6 @@ type Amount struct {
 // MaxMicros is the largest amount in micro-units; arithmetic saturates at it.
 const MaxMicros = math.MaxInt64
 
-// maxUnitLen bounds a unit's length.
-const maxUnitLen = 32
-
 // amountError builds an error that unwraps to ErrAmount.
 func amountError(s, format string, args ...any) error {
 	return fmt.Errorf("%w %q: %s", ErrAmount, s, fmt.Sprintf(format, args...))
@@ -42,93 +41,14 @@ func amountError(s, format string, args ...any) error {
 // most 32 characters. The number is written with digits and at most one
 // decimal point; signs, exponents, "NaN", "Inf" and separators are errors, as
 // are amounts finer than a micro-unit ("0.0000001 USD") and amounts above
-// MaxMicros micro-units.
+// MaxMicros micro-units. The policy package checks the amounts of a policy
+// file with the same parser, so a policy it loads has amounts this accepts.
 func ParseAmount(s string) (Amount, error) {
-	in := s
-	s = strings.TrimSpace(s)
-	i := strings.IndexAny(s, " \t")
-	if i < 0 {
-		if s == "" {
-			return Amount{}, amountError(in, "empty")
-		}
-		return Amount{}, amountError(in, "missing unit (write it as \"25.00 USD\")")
-	}
-	num, unit := s[:i], strings.TrimSpace(s[i:])
-	if err := checkUnit(unit); err != nil {
-		return Amount{}, amountError(in, "%v", err)
-	}
-	exp := 6 // micro-units
-	switch num[len(num)-1] {
-	case 'K', 'k':
-		exp += 3
-		num = num[:len(num)-1]
-	case 'M':
-		exp += 6
-		num = num[:len(num)-1]
-	case 'G', 'B':
-		exp += 9
-		num = num[:len(num)-1]
-	}
-	whole, frac, dot := strings.Cut(num, ".")
-	if whole == "" && frac == "" {
-		return Amount{}, amountError(in, "missing number")
-	}
-	if dot && frac == "" {
-		return Amount{}, amountError(in, "missing digits after the decimal point")
-	}
-	if !digits(whole) || !digits(frac) {
-		if strings.HasPrefix(num, "-") {
-			return Amount{}, amountError(in, "negative")
-		}
-		return Amount{}, amountError(in, "not a decimal number")
-	}
-	frac = strings.TrimRight(frac, "0")
-	if len(frac) > exp {
-		return Amount{}, amountError(in, "more than %d decimals: finer than a micro-unit", exp)
-	}
-	whole = strings.TrimLeft(whole, "0")
-	ds := whole + frac + strings.Repeat("0", exp-len(frac))
-	ds = strings.TrimLeft(ds, "0")
-	if ds == "" {
-		return Amount{Unit: unit}, nil
-	}
-	if len(ds) > 19 {
-		return Amount{}, amountError(in, "too large")
-	}
-	v, err := strconv.ParseInt(ds, 10, 64)
+	m, unit, err := amount.Parse(s)
 	if err != nil {
-		return Amount{}, amountError(in, "too large")
+		return Amount{}, amountError(s, "%v", err)
 	}
-	return Amount{Micros: v, Unit: unit}, nil
-}
-
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// checkUnit reports whether u is a valid unit.
-func checkUnit(u string) error {
-	if u == "" {
-		return errors.New("missing unit")
-	}
-	if len(u) > maxUnitLen {
-		return fmt.Errorf("unit longer than %d characters", maxUnitLen)
-	}
-	for i := 0; i < len(u); i++ {
-		c := u[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
-		case i > 0 && ('0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'):
-		default:
-			return fmt.Errorf("bad unit %q: a letter, then letters, digits, '_', '-' or '.'", u)
-		}
-	}
-	return nil
+	return Amount{Micros: m, Unit: unit}, nil
 }
 
 // Check reports whether a is a valid amount: non-negative, with a valid unit.
@@ -136,7 +56,7 @@ func (a Amount) Check() error {
 	if a.Micros < 0 {
 		return amountError(a.String(), "negative")
 	}
-	if err := checkUnit(a.Unit); err != nil {
+	if err := amount.CheckUnit(a.Unit); err != nil {
 		return amountError(a.String(), "%v", err)
 	}
 	return nil

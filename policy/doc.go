@@ -15,11 +15,15 @@
 // # File format
 //
 // A policy file is YAML, or JSON when its first non-blank character is
-// '{'. Unknown fields are errors. Files are at most [MaxFileSize] bytes,
-// and YAML aliases may not expand the document beyond [MaxYAMLNodes]
-// nodes.
+// '{'. Unknown fields are errors, and so are, in JSON as in YAML, a key
+// given twice in one object and a key that differs from another, or from
+// a field's name, only in case ("EFFECT"). A file must say its version: a
+// file of "---", "null" or "{}" (one emptied or cut short) is an error,
+// not a policy that denies everything. Files are at most [MaxFileSize]
+// bytes, and YAML aliases may not expand the document beyond
+// [MaxYAMLNodes] nodes.
 //
-//	version: 1                # the format version; 1 (or absent)
+//	version: 1                # required: the format version, 1
 //	default: deny             # deny (when absent), approve or allow: the effect when no rule matches
 //	rules:                    # at most MaxRules
 //	  - name: big-refunds     # required, unique; named in decisions and errors
@@ -39,12 +43,12 @@
 //	  - name: daily-spend     # required, unique
 //	    per: tenant           # tenant, agent or global (when absent)
 //	    tools: ["llm.*"]      # optional: only calls to these tools count
-//	    limit: "25.00 USD"    # a decimal number, optional K, M or G, a space and a unit ("1.5M tokens")
-//	    window: day           # total (when absent), day (UTC), day:Europe/Paris, hour, or a duration ("15m")
+//	    limit: "25.00 USD"    # a decimal number, optional K, M or G, a space and a unit ("1.5M tokens"); exact to a micro-unit, as the budget reads it
+//	    window: day           # total (when absent), day (UTC), day:Europe/Paris, hour, or a duration of 1s or more ("15m")
 //	costs:                    # estimates of a call's cost before it runs; the first entry whose tools match applies
 //	  - tools: ["llm.*"]      # tool names or globs; absent means every tool
 //	    estimate: double(call.args.max_tokens) * 0.000002   # CEL, of type double or int, in whole units
-//	    unit: USD             # letters, digits and '_', starting with a letter
+//	    unit: USD             # a letter, then letters, digits, '_', '-' or '.'; at most 32
 //	breakers:                 # trip the kill switch for an agent; zero thresholds are off
 //	  - name: flaky           # required, unique
 //	    tools: [db.query]     # optional

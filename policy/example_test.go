@@ -59,7 +59,7 @@ rules:
 }
 
 func ExampleParse_errors() {
-	_, err := policy.Parse("bad.yaml", []byte(`
+	_, err := policy.Parse("bad.yaml", []byte(`version: 1
 rules:
   - name: x
     match: cal.tool == "y"
@@ -98,7 +98,7 @@ func ExampleCompile() {
 }
 
 func ExamplePolicy_Estimate() {
-	p, err := policy.Parse("costs.yaml", []byte(`
+	p, err := policy.Parse("costs.yaml", []byte(`version: 1
 costs:
   - tools: ["llm.*"]
     estimate: double(call.args.max_tokens) * 0.00001
@@ -122,7 +122,7 @@ func ExampleWatcher() {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "policy.yaml")
-	os.WriteFile(path, []byte("default: allow\n"), 0o600)
+	os.WriteFile(path, []byte("version: 1\ndefault: allow\n"), 0o600)
 
 	w, err := policy.NewWatcher(path, policy.WatchOptions{
 		OnChange: func(p *policy.Policy) { fmt.Println("new policy") },
@@ -139,16 +139,16 @@ func ExampleWatcher() {
 	}
 	fmt.Println(decide())
 
-	os.WriteFile(path, []byte("default: sometimes\n"), 0o600)
+	os.WriteFile(path, []byte("version: 1\ndefault: sometimes\n"), 0o600)
 	w.Check() // in production, w.Run(ctx, interval) or policy.Watch checks periodically
 	fmt.Println(decide())
 
-	os.WriteFile(path, []byte("default: deny\n"), 0o600)
+	os.WriteFile(path, []byte("version: 1\ndefault: deny\n"), 0o600)
 	w.Check()
 	fmt.Println(decide())
 	// Output:
 	// allow
-	// kept the old policy: policy: FILE:1:10: default: unknown effect "sometimes" (want deny, approve or allow)
+	// kept the old policy: policy: FILE:2:10: default: unknown effect "sometimes" (want deny, approve or allow)
 	// allow
 	// new policy
 	// deny

@@ -244,7 +244,10 @@ func TestCheckAmount(t *testing.T) {
 		{"USD 25", 0, "", true},
 		{"-5 USD", 0, "", true},
 		{"1e3 USD", 0, "", true},
-		{".5 USD", 0, "", true},
+		{".5 USD", 0.5, "USD", false},
+		{"1.0000001 USD", 0, "", true},            // finer than a micro-unit: budget.ParseAmount refuses it
+		{"99999999999999999999 USD", 0, "", true}, // above the largest int64 of micro-units
+		{"9223372036854.775807 USD", 9223372036854.775807, "USD", false},
 		{"5. USD", 0, "", true},
 		{"5 $", 0, "", true},
 		{"5 US D", 0, "", true},

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hardstop-labs/agentguard/internal/strictjson"
 )
 
 // Parse compiles a policy file's contents: YAML, or JSON when the first
@@ -45,11 +48,11 @@ func Parse(name string, data []byte) (*Policy, error) {
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
-		if err := dec.Decode(&s); err != nil {
+		if err := dec.Decode(&s); err != nil && err != io.EOF {
 			return nil, yamlErrors(name, err, doc)
 		}
 	}
-	return compile(s, name, nodeLocator(doc))
+	return compile(s, name, nodeLocator(doc), true)
 }
 
 // readBounded reads r up to MaxFileSize bytes, and fails beyond.
@@ -64,7 +67,71 @@ func readBounded(r io.Reader) ([]byte, error) {
 	return data, nil
 }
 
+// specType is what a JSON policy file decodes into.
+var specType = reflect.TypeFor[Spec]()
+
+// jsonFieldCase refuses a key of a policy file that names a field in
+// another case ("EFFECT" for "effect"): encoding/json would take it, YAML
+// does not, and neither may a policy.
+func jsonFieldCase(path []any, key string) error {
+	t := specType
+	for _, p := range path {
+		switch p := p.(type) {
+		case string:
+			f, ok := jsonField(t, p)
+			if !ok {
+				return nil // unknown: the decoder reports it
+			}
+			t = f.Type
+		case int:
+			if t.Kind() != reflect.Slice {
+				return nil
+			}
+			t = t.Elem()
+		}
+	}
+	if _, ok := jsonField(t, key); ok || t.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := range t.NumField() {
+		if n := jsonName(t.Field(i)); strings.EqualFold(n, key) {
+			return fmt.Errorf("unknown field %q: field names are written in lower case (%q)", key, n)
+		}
+	}
+	return nil
+}
+
+// jsonField returns the field of struct type t whose JSON name is exactly
+// name.
+func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
+	if t.Kind() != reflect.Struct {
+		return reflect.StructField{}, false
+	}
+	for i := range t.NumField() {
+		if f := t.Field(i); jsonName(f) == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func jsonName(f reflect.StructField) string {
+	n, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return n
+}
+
 func decodeJSON(name string, data []byte, s *Spec) error {
+	// Duplicate keys, keys equal but for case, and field names in another
+	// case are refused, as YAML refuses them; encoding/json would let the
+	// last win.
+	if err := strictjson.Check(data, jsonFieldCase); err != nil {
+		var se *strictjson.Error
+		if errors.As(err, &se) {
+			line, col := offsetPos(data, se.Offset)
+			return ErrorList{{File: name, Line: line, Col: col, Msg: se.Error()}}
+		}
+		return ErrorList{{File: name, Msg: err.Error()}}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(s)

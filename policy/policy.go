@@ -311,7 +311,7 @@ func (p *Policy) String() string {
 // Compile compiles a policy built in Go. It returns an ErrorList naming
 // every problem, or a policy.
 func Compile(s Spec) (*Policy, error) {
-	return compile(s, "", nil)
+	return compile(s, "", nil, false)
 }
 
 // Load reads and compiles the policy file at path (YAML or JSON; see
@@ -329,13 +329,19 @@ func Load(path string) (*Policy, error) {
 type locator func(path ...any) (line, col int)
 
 // compile validates and compiles s. loc locates fields in the file name.
-func compile(s Spec, name string, loc locator) (*Policy, error) {
+// file says s comes from a file, which must say its version.
+func compile(s Spec, name string, loc locator, file bool) (*Policy, error) {
 	if loc == nil {
 		loc = func(...any) (int, int) { return 0, 0 }
 	}
 	c := &compiler{file: name, loc: loc}
 	s = s.clone()
 	p := &Policy{name: name}
+	if file && s.Version == 0 {
+		// A file of "---", "null" or "{}", or one cut before its version,
+		// is not a policy that denies everything: it is no policy.
+		c.errorf("", "", "version", []any{"version"}, "missing version: a policy file says \"version: 1\" (an empty or cut file is not a policy)")
+	}
 	c.top(&s, p)
 	c.rules(&s, p)
 	c.costs(&s, p)

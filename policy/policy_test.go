@@ -12,8 +12,13 @@ import (
 	"time"
 )
 
+// mustParse parses a YAML policy; one that does not say its version is
+// given "version: 1", which every file needs, in front.
 func mustParse(t testing.TB, src string) *Policy {
 	t.Helper()
+	if !strings.Contains(src, "version:") {
+		src = "version: 1\n" + src
+	}
 	p, err := Parse("test.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
@@ -547,10 +552,10 @@ func TestErrorFormat(t *testing.T) {
 		t.Fatalf("Parse error = %v, want %s", err, want)
 	}
 	// Every bad rule is reported, and the file is rejected whole.
-	src = "rules:\n  - {name: a, match: 'nope', effect: allow}\n  - {name: b, match: 'true', effect: never}\n  - {name: c, match: 'true', effect: allow}\n"
+	src = "version: 1\nrules:\n  - {name: a, match: 'nope', effect: allow}\n  - {name: b, match: 'true', effect: never}\n  - {name: c, match: 'true', effect: allow}\n"
 	_, err = Parse("bad.yaml", []byte(src))
 	var list ErrorList
-	if !errors.As(err, &list) || len(list) != 2 || list[0].Rule != "a" || list[1].Rule != "b" || list[1].Line != 3 {
+	if !errors.As(err, &list) || len(list) != 2 || list[0].Rule != "a" || list[1].Rule != "b" || list[1].Line != 4 {
 		t.Fatalf("Parse error = %#v, want two errors for a and b", err)
 	}
 }
@@ -625,7 +630,7 @@ rules:
 budgets:
   - {name: d, limit: "25.00 USD", window: day, per: tenant}
 `
-	jsonSrc := `{"budgets": [{"window": "day", "per": "tenant", "name": "d", "limit": "25.00 USD"}],
+	jsonSrc := `{"version": 1, "budgets": [{"window": "day", "per": "tenant", "name": "d", "limit": "25.00 USD"}],
   "rules": [{"effect": "deny", "name": "b", "match": "call.tool == \"y\"", "reason": "no", "mode": "enforce"},
             {"match": "call.tool == \"x\"", "name": "a", "effect": "allow"}]}`
 	p1 := mustParse(t, yamlSrc)
@@ -782,9 +787,9 @@ func TestStaticCostLimit(t *testing.T) {
 }
 
 func TestJSONPositions(t *testing.T) {
-	src := "{\n  \"rules\": [\n    {\"name\": \"j\", \"match\": \"cal.x\", \"effect\": \"allow\"}\n  ]\n}\n"
+	src := "{\n  \"version\": 1,\n  \"rules\": [\n    {\"name\": \"j\", \"match\": \"cal.x\", \"effect\": \"allow\"}\n  ]\n}\n"
 	_, err := Parse("p.json", []byte(src))
-	want := `policy: p.json:3:28: rule "j": match: at 1:1: undeclared reference to 'cal'`
+	want := `policy: p.json:4:28: rule "j": match: at 1:1: undeclared reference to 'cal'`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Parse = %v, want %s", err, want)
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hardstop-labs/agentguard/internal/amount"
 )
 
 // ParseRate parses a rate such as "10/minute", "5/s", "100/hour",
@@ -53,8 +55,8 @@ type Window struct {
 }
 
 // ParseWindow parses a budget window: "" or "total", "day" (UTC),
-// "day:Europe/Paris" (a named time zone), "hour", or a positive Go
-// duration ("15m", "168h").
+// "day:Europe/Paris" (a named time zone), "hour", or a Go duration of at
+// least a second ("15m", "168h"), as budget.ParseWindow reads them.
 func ParseWindow(s string) (Window, error) {
 	switch {
 	case s == "" || s == "total":
@@ -78,70 +80,30 @@ func ParseWindow(s string) (Window, error) {
 	if err != nil || d <= 0 {
 		return Window{}, fmt.Errorf("policy: bad window %q (want total, day, day:ZONE, hour or a duration)", s)
 	}
+	if d < time.Second {
+		return Window{}, fmt.Errorf("policy: bad window %q: a rolling window must be at least 1s", s)
+	}
 	return Window{Kind: "every", Every: d}, nil
 }
 
-// CheckAmount checks the shape of an amount with a unit: a decimal number
-// with an optional K (thousand), M (million) or G (billion) suffix, a
-// space, and a unit of letters: "25.00 USD", "1.5M tokens", "200 EUR". It
-// returns the number, scaled by its suffix, and the unit.
+// CheckAmount parses an amount with a unit exactly as budget.ParseAmount
+// does (one parser: a policy this package loads has amounts a budget
+// accepts): a decimal number with an optional K or k (thousand), M
+// (million), G or B (billion) suffix, white space, and a unit of a letter
+// then letters, digits, '_', '-' or '.': "25.00 USD", "1.5M tokens",
+// "200 EUR". Amounts finer than a micro-unit or above the largest int64 of
+// micro-units are errors. It returns the amount in whole units (rounded to
+// a float64, for display) and the unit.
 func CheckAmount(s string) (value float64, unit string, err error) {
-	num, unit, ok := strings.Cut(strings.TrimSpace(s), " ")
-	unit = strings.TrimSpace(unit)
-	if !ok || !unitOK(unit) {
-		return 0, "", fmt.Errorf("policy: bad amount %q (want a number and a unit, such as \"25.00 USD\")", s)
+	m, unit, err := amount.Parse(s)
+	if err != nil {
+		return 0, "", fmt.Errorf("policy: bad amount %q: %v", s, err)
 	}
-	scale := 1.0
-	switch {
-	case strings.HasSuffix(num, "K"):
-		scale, num = 1e3, strings.TrimSuffix(num, "K")
-	case strings.HasSuffix(num, "M"):
-		scale, num = 1e6, strings.TrimSuffix(num, "M")
-	case strings.HasSuffix(num, "G"):
-		scale, num = 1e9, strings.TrimSuffix(num, "G")
-	}
-	if !decimalOK(num) {
-		return 0, "", fmt.Errorf("policy: bad amount %q: %q is not a decimal number", s, num)
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || math.IsInf(v*scale, 0) {
-		return 0, "", fmt.Errorf("policy: bad amount %q: out of range", s)
-	}
-	return v * scale, unit, nil
+	return float64(m) / 1e6, unit, nil
 }
 
-// decimalOK reports whether s is digits with at most one '.' inside.
-func decimalOK(s string) bool {
-	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
-		return false
-	}
-	dot := false
-	for _, c := range []byte(s) {
-		switch {
-		case c == '.' && !dot:
-			dot = true
-		case c >= '0' && c <= '9':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// unitOK reports whether u is a unit name: 1 to 16 ASCII letters, digits
-// or '_', starting with a letter.
-func unitOK(u string) bool {
-	if u == "" || len(u) > 16 {
-		return false
-	}
-	for i, c := range []byte(u) {
-		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '_')) {
-			return false
-		}
-	}
-	return true
-}
+// unitOK reports whether u is a unit CheckAmount accepts.
+func unitOK(u string) bool { return amount.CheckUnit(u) == nil }
 
 // tools checks a list of tool names or globs.
 func (c *compiler) tools(item string, path []any, tools []string) {
@@ -194,6 +156,9 @@ func (c *compiler) budgets(s *Spec) {
 			item = fmt.Sprintf("budget %q", b.Name)
 			if seen[b.Name] {
 				c.errorf(item, "", "name", at("name"), "duplicate budget name")
+			}
+			if strings.Contains(b.Name, "|") {
+				c.errorf(item, "", "name", at("name"), "a budget's name must not contain '|'")
 			}
 			seen[b.Name] = true
 		}

@@ -13,8 +13,8 @@ import (
 )
 
 const (
-	allowPolicy = "default: allow\n"
-	denyPolicy  = "rules:\n  - {name: r, match: 'call.tool == \"x\"', effect: deny}\ndefault: allow\n"
+	allowPolicy = "version: 1\ndefault: allow\n"
+	denyPolicy  = "version: 1\nrules:\n  - {name: r, match: 'call.tool == \"x\"', effect: deny}\ndefault: allow\n"
 	badPolicy   = "rules:\n  - {name: r, match: 'nope', effect: deny}\n"
 )
 
