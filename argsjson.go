@@ -70,7 +70,11 @@ func decodeArgs(b []byte, mode ambiguity) (map[string]any, error) {
 
 // decodeValue decodes one JSON value as decodeArgs reads values.
 func decodeValue(b []byte, mode ambiguity) (any, error) {
-	d := argsDecoder{b: b, mode: mode}
+	// Room on the stack for the common case.
+	var keys [16]string
+	var path [8]pathElem
+	var buf [64]byte
+	d := argsDecoder{b: b, mode: mode, keys: keys[:0], path: path[:0], buf: buf[:0]}
 	d.skipSpace()
 	v := d.value(0)
 	if d.err == nil {
@@ -91,12 +95,18 @@ type argsDecoder struct {
 	pos  int
 	mode ambiguity
 	err  error
-	// path is where the decoder is, for errors: object keys (string) and
-	// array indexes (int).
-	path []any
+	// path is where the decoder is, for errors.
+	path []pathElem
 	// keys holds the keys of the objects being read, innermost last.
 	keys []string
 	buf  []byte // room for strings with escapes
+}
+
+// pathElem is a step of a path in the arguments: an object's key (idx
+// -1) or an array's index.
+type pathElem struct {
+	key string
+	idx int
 }
 
 // argsError says why arguments were refused and where (args.to,
@@ -155,15 +165,13 @@ func (d *argsDecoder) where() string {
 	var sb strings.Builder
 	sb.WriteString("args")
 	for _, p := range d.path {
-		switch p := p.(type) {
-		case int:
-			sb.WriteString("[" + strconv.Itoa(p) + "]")
-		case string:
-			if identKey(p) && len(p) <= 64 {
-				sb.WriteString("." + p)
-			} else {
-				sb.WriteString("[" + quoteKey(p) + "]")
-			}
+		switch {
+		case p.idx >= 0:
+			sb.WriteString("[" + strconv.Itoa(p.idx) + "]")
+		case identKey(p.key) && len(p.key) <= 64:
+			sb.WriteString("." + p.key)
+		default:
+			sb.WriteString("[" + quoteKey(p.key) + "]")
 		}
 		if sb.Len() > 512 {
 			return cutText(sb.String(), 512) + "…"
@@ -298,7 +306,7 @@ func (d *argsDecoder) object(depth int) any {
 		}
 		d.pos++
 		d.skipSpace()
-		d.path = append(d.path, k)
+		d.path = append(d.path, pathElem{key: k, idx: -1})
 		v := d.value(depth + 1)
 		d.path = d.path[:len(d.path)-1]
 		if d.err != nil {
@@ -348,7 +356,7 @@ func (d *argsDecoder) array(depth int) any {
 		return a
 	}
 	for d.err == nil {
-		d.path = append(d.path, len(a))
+		d.path = append(d.path, pathElem{idx: len(a)})
 		v := d.value(depth + 1)
 		d.path = d.path[:len(d.path)-1]
 		if d.err != nil {
@@ -736,7 +744,7 @@ func (d *argsDecoder) sameNumbers(raw, view any) bool {
 			if !ok {
 				continue
 			}
-			d.path = append(d.path, k)
+			d.path = append(d.path, pathElem{key: k, idx: -1})
 			if !d.sameNumbers(rv, vv) {
 				return false
 			}
@@ -748,7 +756,7 @@ func (d *argsDecoder) sameNumbers(raw, view any) bool {
 			return true
 		}
 		for i := range min(len(r), len(v)) {
-			d.path = append(d.path, i)
+			d.path = append(d.path, pathElem{idx: i})
 			if !d.sameNumbers(r[i], v[i]) {
 				return false
 			}
