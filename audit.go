@@ -18,6 +18,13 @@ import (
 // decision (it is latched after a failed write or fsync, or closed), the
 // call is denied with CodeAuditUnavailable and the tool does not run. The
 // Guard does not close l.
+//
+// A call's result record is appended with audit.Log.AppendLater: it goes
+// out with the next record's write, or within about 10 ms, and costs no
+// system call of its own. A crash of the process can lose the results of
+// its last 10 ms (their decisions are in the log, so those calls read as
+// allowed with no known outcome); decisions, denials and kill-switch
+// records are written before the call goes on.
 func WithAudit(l *audit.Log) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -126,10 +133,25 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 		}
 		rec.Args = nil
 	}
-	if err := r.log.Append(ctx, rec); err != nil {
+	var err error
+	if l, ok := r.log.(lazyLog); ok && e.Kind == EventResult {
+		// Nothing waits on a result: it goes out with the next record's
+		// write (see audit.Log.AppendLater), with no system call of its
+		// own. The decision it follows was written before the tool ran.
+		err = l.AppendLater(ctx, rec)
+	} else {
+		err = r.log.Append(ctx, rec)
+	}
+	if err != nil {
 		return &DeniedError{Code: CodeAuditUnavailable, Reason: "the audit log cannot record this call", Err: err}
 	}
 	return nil
+}
+
+// lazyLog is an auditLog that can take a record without writing it out at
+// once: an *audit.Log.
+type lazyLog interface {
+	AppendLater(ctx context.Context, r *audit.Record) error
 }
 
 // RedactArgs returns args redacted as the log redacts them.

@@ -146,13 +146,32 @@ type Log struct {
 	closed    bool
 	cpSeq     uint64 // seq just after the last checkpoint record
 	since     int    // records since the last checkpoint
-	buf       []byte
 	recovery  *Recovery
+
+	// pend holds the encoded lines of records appended with AppendLater
+	// and not yet written (each with its newline), followed, while a
+	// record is being written, by that record's line: one write(2) takes
+	// them all. written and wprev are seq and prev as far as f holds.
+	pend     []byte
+	written  uint64
+	wprev    Hash
+	lazyOn   bool          // the flusher runs
+	lazyWait bool          // the flusher will write pend within lazyDelay
+	kick     chan struct{} // wakes the flusher
+	stopping bool          // Close has begun: no new flusher
 
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 }
+
+// lazyDelay bounds how long a record appended with AppendLater waits for
+// a write that takes it along.
+const lazyDelay = 10 * time.Millisecond
+
+// maxPend is how many bytes of lazy records are held before they are
+// written without waiting.
+const maxPend = 64 << 10
 
 // Open opens the log at path, creating it if needed, and recovers it: a
 // torn last line (one without its newline, left by a crash in the middle
@@ -169,8 +188,9 @@ func Open(path string, opts Options) (*Log, error) {
 	if err := l.open(); err != nil {
 		return nil, err
 	}
+	l.written, l.wprev = l.seq, l.prev
+	l.stop = make(chan struct{})
 	if opts.Sync == SyncInterval || opts.CheckpointInterval > 0 {
-		l.stop = make(chan struct{})
 		l.wg.Add(1)
 		go l.background()
 	}
@@ -470,10 +490,13 @@ func (l *Log) Path() string { return l.path }
 func (l *Log) Redactor() *Redactor { return l.red }
 
 // Head returns the number of records in the log and the hash of the last
-// line.
+// line. Records appended with AppendLater are written first.
 func (l *Log) Head() (size uint64, head Hash) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.closed && l.err == nil {
+		_ = l.flushLocked() // a failure latches the log and rolls seq back
+	}
 	return l.seq, l.prev
 }
 
@@ -499,10 +522,33 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 		return err
 	}
 
+	return l.append(ctx, r, false)
+}
+
+// AppendLater appends r as Append does, but returns before r is written
+// out of the process: r is written in the same write(2) as the next
+// record appended with Append, or by Sync, Checkpoint, Head or Close, and
+// at the latest about 10 ms after AppendLater returns (then made durable
+// under SyncEach). It costs no system call. It is for records that
+// nothing waits on, such as the result of a call whose decision is in the
+// log already: a crash of the process can lose the records appended this
+// way in its last 10 ms, never one appended with Append. A write that
+// fails while r waits latches the log, and r is lost with the write.
+func (l *Log) AppendLater(ctx context.Context, r *Record) error {
+	if err := l.red.prepare(r, "Log"); err != nil {
+		return err
+	}
+	return l.append(ctx, r, true)
+}
+
+func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 	l.mu.Lock()
-	seq, err := l.writeLocked(r, l.clock())
-	if err == nil && l.opts.Sync == SyncEach {
+	seq, err := l.writeLocked(r, l.clock(), lazy)
+	if err == nil && !lazy && l.opts.Sync == SyncEach {
 		err = l.waitSyncedLocked(seq + 1)
+	}
+	if err == nil && lazy && len(l.pend) > 0 && !l.lazyWait {
+		l.armLocked()
 	}
 	var cp *Checkpoint
 	var cpErr error
@@ -531,8 +577,10 @@ func (l *Log) unavailable() error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, l.err)
 }
 
-// writeLocked writes r as the next line and returns its seq.
-func (l *Log) writeLocked(r *Record, now time.Time) (uint64, error) {
+// writeLocked encodes r as the next line and returns its seq. It writes
+// the line, with the lazy lines before it, unless lazy is set (then the
+// line waits in pend, up to maxPend bytes).
+func (l *Log) writeLocked(r *Record, now time.Time, lazy bool) (uint64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
@@ -540,36 +588,116 @@ func (l *Log) writeLocked(r *Record, now time.Time) (uint64, error) {
 		return 0, l.unavailable()
 	}
 	now = now.UTC()
-	if l.off > 0 && (l.opts.MaxSize > 0 && l.off >= l.opts.MaxSize ||
+	size := l.off + int64(len(l.pend))
+	if size > 0 && (l.opts.MaxSize > 0 && size >= l.opts.MaxSize ||
 		l.opts.MaxAge > 0 && now.Sub(l.fileStart) >= l.opts.MaxAge) {
+		if err := l.flushLocked(); err != nil {
+			return 0, err
+		}
 		if err := l.rotateLocked(); err != nil {
 			return 0, err
 		}
+		size = 0
 	}
 	r.Seq, r.Time, r.Log, r.Prev = l.seq, now, l.id, l.prev
-	buf, err := r.AppendJSON(l.buf[:0])
+	start := len(l.pend)
+	buf, err := r.AppendJSON(l.pend)
 	if err != nil {
+		l.pend = buf[:start]
 		return 0, err
 	}
-	buf = append(buf, '\n')
-	if cap(buf) <= 64<<10 {
-		l.buf = buf
-	}
-	if l.off == 0 {
+	if size == 0 {
 		l.fileStart = now
 	}
-	n, err := l.f.Write(buf)
-	if err == nil && n != len(buf) {
+	l.prev = HashLine(buf[start:])
+	l.pend = append(buf, '\n')
+	l.seq++
+	if !lazy || len(l.pend) >= maxPend {
+		if err := l.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return r.Seq, nil
+}
+
+// flushLocked writes the lines in pend with one write. On failure the
+// log is latched, the file cut back, and the records in pend are lost.
+func (l *Log) flushLocked() error {
+	if len(l.pend) == 0 {
+		return nil
+	}
+	n, err := l.f.Write(l.pend)
+	if err == nil && n != len(l.pend) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
+		l.seq, l.prev = l.written, l.wprev
+		l.pend = l.pend[:0]
 		l.failLocked(fmt.Errorf("write %s: %w", l.path, err), l.off)
-		return 0, l.unavailable()
+		return l.unavailable()
 	}
-	l.off += int64(len(buf))
-	l.prev = HashLine(buf[:len(buf)-1])
-	l.seq++
-	return r.Seq, nil
+	l.off += int64(n)
+	l.written, l.wprev = l.seq, l.prev
+	if cap(l.pend) > maxPend+64<<10 {
+		l.pend = nil
+	} else {
+		l.pend = l.pend[:0]
+	}
+	return nil
+}
+
+// armLocked has the flusher write pend within lazyDelay, starting it on
+// first use.
+func (l *Log) armLocked() {
+	if l.stopping {
+		return
+	}
+	if !l.lazyOn {
+		l.lazyOn = true
+		l.kick = make(chan struct{}, 1)
+		l.wg.Add(1)
+		go l.flusher()
+	}
+	l.lazyWait = true
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// flusher writes the lazy records that no other write took along, within
+// lazyDelay of being armed.
+func (l *Log) flusher() {
+	defer l.wg.Done()
+	t := time.NewTimer(lazyDelay)
+	t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.kick:
+		}
+		t.Reset(lazyDelay)
+		select {
+		case <-l.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		l.lazyWait = false
+		var err error
+		if !l.closed && l.err == nil && len(l.pend) > 0 {
+			err = l.flushLocked()
+			if err == nil && l.opts.Sync == SyncEach {
+				err = l.waitSyncedLocked(l.written)
+			}
+		}
+		l.mu.Unlock()
+		if err != nil {
+			l.logger.Error("audit: writing lazy records failed", zap.Error(err))
+		}
+	}
 }
 
 // failLocked latches the log with cause and cuts the file back to off.
@@ -599,7 +727,7 @@ func (l *Log) waitSyncedLocked(n uint64) error {
 			continue
 		}
 		l.syncing = true
-		f, target, targetOff := l.f, l.seq, l.off
+		f, target, targetOff := l.f, l.written, l.off
 		l.mu.Unlock()
 		err := f.Sync()
 		l.mu.Lock()
@@ -631,7 +759,7 @@ func (l *Log) rotateLocked() error {
 		l.failLocked(fmt.Errorf("sync %s: %w", l.path, err), -1)
 		return l.unavailable()
 	}
-	l.synced, l.syncedOff = l.seq, l.off
+	l.synced, l.syncedOff = l.written, l.off
 	seg := SegmentName(l.path, l.fileSeq)
 	if err := l.fsys.Rename(l.path, seg); err != nil {
 		l.failLocked(fmt.Errorf("rotate %s: %w", l.path, err), -1)
@@ -677,6 +805,11 @@ func (l *Log) Sync() error {
 	if l.closed {
 		return ErrClosed
 	}
+	if l.err == nil {
+		if err := l.flushLocked(); err != nil {
+			return err
+		}
+	}
 	return l.waitSyncedLocked(l.seq)
 }
 
@@ -712,7 +845,7 @@ func (l *Log) checkpointLocked() (*Checkpoint, error) {
 	}
 	cp.Note = msg
 	// The rotation check in writeLocked does not change seq or head.
-	seq, err := l.writeLocked(&Record{Kind: KindCheckpoint, Checkpoint: string(msg)}, now)
+	seq, err := l.writeLocked(&Record{Kind: KindCheckpoint, Checkpoint: string(msg)}, now, false)
 	if err != nil {
 		return nil, err
 	}
@@ -808,16 +941,20 @@ func (l *Log) background() {
 // and closes the file. It returns the latch's error if the log was
 // latched. Close is idempotent.
 func (l *Log) Close() error {
-	if l.stop != nil {
-		l.stopOnce.Do(func() { close(l.stop) })
-		l.wg.Wait()
-	}
+	l.mu.Lock()
+	l.stopping = true
+	l.mu.Unlock()
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.wg.Wait()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return nil
 	}
 	var errs []error
+	if l.err == nil {
+		_ = l.flushLocked() // a failure latches the log, reported below
+	}
 	var cp *Checkpoint
 	if l.err == nil && l.signer != nil && l.seq != l.cpSeq {
 		var err error
@@ -832,7 +969,7 @@ func (l *Log) Close() error {
 		if err := l.f.Sync(); err != nil {
 			l.failLocked(fmt.Errorf("sync %s: %w", l.path, err), -1)
 		} else {
-			l.synced, l.syncedOff = l.seq, l.off
+			l.synced, l.syncedOff = l.written, l.off
 		}
 	}
 	if l.err != nil {

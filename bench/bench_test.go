@@ -25,16 +25,20 @@ func BenchmarkCall(b *testing.B) {
 	}
 	b.Run("bare", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := startCPU()
 		for b.Loop() {
 			out, err := sendEmail(ctx, emailArgs)
 			check(b, out, err)
 		}
+		cpu.stop(b)
 	})
 	guarded := func(name string, rules []benchRule, parallel bool, opts ...agentguard.ToolOption) {
 		b.Run(name, func(b *testing.B) {
 			g := newGuard(b, rules, audit.SyncNever)
 			send := agentguard.Wrap(g, "send_email", sendEmail, append(opts, agentguard.Estimate(estimate))...)
 			b.ReportAllocs()
+			cpu := startCPU()
+			defer cpu.stop(b)
 			if parallel {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -54,11 +58,13 @@ func BenchmarkCall(b *testing.B) {
 		p := newPeer()
 		c := emailCall()
 		b.ReportAllocs()
+		cpu := startCPU()
 		for b.Loop() {
 			if r := p.call(&c); r.Decision != "allow" {
 				b.Fatalf("peer: %s, want allow", r.Decision)
 			}
 		}
+		cpu.stop(b)
 	})
 	guarded("guarded", realisticRules, false)
 	guarded("guarded-cooperative", realisticRules, false, agentguard.Cooperative())
@@ -70,6 +76,8 @@ func BenchmarkCall(b *testing.B) {
 			p := newFloorPipe(b, realisticRules)
 			p.openSideEffects(b)
 			b.ReportAllocs()
+			cpu := startCPU()
+			defer cpu.stop(b)
 			if parallel {
 				b.RunParallel(func(pb *testing.PB) {
 					c := emailCall()
@@ -117,12 +125,28 @@ func BenchmarkCall(b *testing.B) {
 		bad := emailArgs
 		bad.To = "eve@competitor.com"
 		b.ReportAllocs()
+		cpu := startCPU()
 		for b.Loop() {
 			if _, err := send(ctx, bad); !errors.Is(err, agentguard.ErrDenied) {
 				b.Fatalf("denied call: %v, want ErrDenied", err)
 			}
 		}
+		cpu.stop(b)
 	})
+}
+
+// cpuMeter reports the process's CPU time per operation as cpu-ns/op:
+// on a machine shared with other work, wall time per operation moves with
+// the load, CPU time much less. Call start after the setup and stop after
+// the loop.
+type cpuMeter struct{ start int64 }
+
+func startCPU() cpuMeter { return cpuMeter{cpuNanos()} }
+
+func (m cpuMeter) stop(b *testing.B) {
+	if b.N > 0 && m.start > 0 {
+		b.ReportMetric(float64(cpuNanos()-m.start)/float64(b.N), "cpu-ns/op")
+	}
 }
 
 // writers are the numbers of concurrent callers of BenchmarkDurable and

@@ -1,7 +1,8 @@
 #!/bin/sh
 # ratios.sh FILE: the medians of a `go test -bench . -benchmem -count=N`
 # output and every goal of issue 16, computed from those medians, each
-# with whether it is met.
+# with whether it is met; the time goals also on CPU time per call
+# (cpu-ns/op), which moves less than wall time on a loaded machine.
 # Usage: cd bench && go test -run '^$' -bench . -benchmem -count=10 | tee new.txt && ./ratios.sh new.txt
 set -eu
 awk '
@@ -11,6 +12,7 @@ awk '
 		if ($(i+1) == "ns/op") ns[name] = ns[name] " " $i
 		if ($(i+1) == "allocs/op") al[name] = al[name] " " $i
 		if ($(i+1) == "MB/s") mb[name] = mb[name] " " $i
+		if ($(i+1) == "cpu-ns/op") cn[name] = cn[name] " " $i
 	}
 	if (!(name in seen)) { seen[name] = 1; order[++n] = name }
 }
@@ -34,11 +36,11 @@ function median(s,    a, k, i, j, t) {
 	return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
 }
 END {
-	printf "%-34s %12s %10s %10s\n", "benchmark (median)", "ns/op", "allocs/op", "MB/s"
+	printf "%-34s %12s %12s %10s %10s\n", "benchmark (median)", "ns/op", "cpu-ns/op", "allocs/op", "MB/s"
 	for (i = 1; i <= n; i++) {
 		b = order[i]
-		printf "%-34s %12.1f %10s %10s\n", b, median(ns[b]), (b in al) ? median(al[b]) : "", (b in mb) ? median(mb[b]) : ""
-		m[b] = median(ns[b]); if (b in al) a[b] = median(al[b]); if (b in mb) t[b] = median(mb[b])
+		printf "%-34s %12.1f %12s %10s %10s\n", b, median(ns[b]), (b in cn) ? sprintf("%.1f", median(cn[b])) : "", (b in al) ? median(al[b]) : "", (b in mb) ? median(mb[b]) : ""
+		m[b] = median(ns[b]); if (b in al) a[b] = median(al[b]); if (b in mb) t[b] = median(mb[b]); if (b in cn) c[b] = median(cn[b])
 	}
 	print ""
 	printf "%-44s %8s  %-8s %s\n", "goal (issue 16)", "ratio", "target", "met?"
@@ -52,6 +54,14 @@ END {
 	# throughput of RunParallel over the sequential = the inverse ratio of ns/op.
 	ge("guarded-parallel / guarded throughput", m, "Call/guarded", "Call/guarded-parallel", 1.7)
 	ge("verify / sha256 throughput", t, "Verify", "SHA256", 0.5)
+	print ""
+	print "the time goals on CPU time per call (cpu-ns/op; moves less with the machine'"'"'s load):"
+	le("guarded / peer-reference (cpu)", c, "Call/guarded", "Call/peer-reference", 1.0)
+	le("guarded-cooperative / peer-reference (cpu)", c, "Call/guarded-cooperative", "Call/peer-reference", 0.8)
+	le("guarded / floor (cpu)", c, "Call/guarded", "Call/floor", 1.3)
+	ge("opa / guarded (cpu)", c, "Call/opa", "Call/guarded", 10)
+	le("guarded-1000rules / guarded (cpu)", c, "Call/guarded-1000rules", "Call/guarded", 1.2)
+	print ""
 	cnt("allocs per guarded call", "Call/guarded", 4)
 	cnt("allocs per guarded-cooperative call", "Call/guarded-cooperative", 4)
 	cnt("allocs per denied call", "Call/denied", 4)

@@ -53,11 +53,13 @@ func BenchmarkStages(b *testing.B) {
 			b.Cleanup(func() { g.Close() })
 			send := agentguard.Wrap(g, "send_email", sendEmail, agentguard.Estimate(estimate), agentguard.Cooperative())
 			b.ReportAllocs()
+			cpu := startCPU()
 			for b.Loop() {
 				if out, err := send(ctx, emailArgs); err != nil || out != "sent" {
 					b.Fatalf("send = %q, %v", out, err)
 				}
 			}
+			cpu.stop(b)
 		})
 	}
 }
