@@ -3,7 +3,6 @@ package agentguardmcp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -202,60 +201,15 @@ func (m *guard) call(ctx context.Context, next mcp.MethodHandler, req *mcp.CallT
 		}
 		return DenialResult(err), nil
 	}
-	return run(ticket, func(ctx context.Context) (mcp.Result, error) { return next(ctx, "tools/call", req) })
-}
-
-// outcome is what a tool handler returned, or its panic.
-type outcome struct {
-	res      mcp.Result
-	err      error
-	panicked bool
-	p        any
-}
-
-func invoke(ctx context.Context, fn func(context.Context) (mcp.Result, error)) (o outcome) {
-	defer func() {
-		if v := recover(); v != nil {
-			o = outcome{panicked: true, p: v}
-		}
-	}()
-	o.res, o.err = fn(ctx)
-	return o
-}
-
-// run runs an admitted call with the ticket's context and finishes it on
-// every path. With a kill switch the handler runs on a goroutine of its
-// own, so that a trip answers at once; its late result is discarded.
-func run(t *agentguard.Ticket, fn func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-	halted := t.Halted()
-	if halted == nil {
-		return finish(t, invoke(t.Context(), fn))
-	}
-	done := make(chan outcome, 1)
-	go func() { done <- invoke(t.Context(), fn) }()
-	select {
-	case o := <-done:
-		return finish(t, o)
-	case <-halted:
-		return DenialResult(t.Done(nil, nil)), nil
-	}
-}
-
-func finish(t *agentguard.Ticket, o outcome) (mcp.Result, error) {
-	if o.panicked {
-		_ = t.Done(nil, fmt.Errorf("panic: %v", o.p))
-		panic(o.p)
-	}
-	cr, _ := o.res.(*mcp.CallToolResult)
-	toolErr := o.err
-	if toolErr == nil {
-		toolErr = resultError(cr)
-	}
-	var d *agentguard.DeniedError
-	if err := t.Done(cr, toolErr); errors.As(err, &d) {
-		return DenialResult(err), nil // halted while it ran: the result is discarded
-	}
-	return o.res, o.err
+	return mcpproxy.Run(ticket, func(ctx context.Context) (mcp.Result, error) { return next(ctx, "tools/call", req) },
+		func(res mcp.Result, err error) error {
+			if err != nil {
+				return err
+			}
+			cr, _ := res.(*mcp.CallToolResult)
+			return resultError(cr)
+		},
+		func(err error) mcp.Result { return DenialResult(err) })
 }
 
 // Principal returns the principal of a request, from, in order (the first
