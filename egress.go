@@ -259,6 +259,13 @@ func (t *egressTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	opts := t.cfg.toolOpts
+	if argErr != nil {
+		// The request's own fault, said as a fixed sentence; what exactly
+		// is wrong is the denial's cause, in the audit record.
+		argErr = errors.Join(&DeniedError{Code: CodeInvalidCall,
+			Reason: "the HTTP request cannot be checked safely: its URL or Host header is malformed, ambiguous or not http(s)",
+			Needs:  "a corrected request"}, argErr)
+	}
 	if err := errors.Join(t.cfg.err, argErr); err != nil {
 		opts = append(slices.Clip(opts), func(c *toolConfig) { c.err = errors.Join(c.err, err) })
 	}

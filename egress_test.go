@@ -1002,6 +1002,15 @@ func TestEgressBadInput(t *testing.T) {
 			t.Errorf("%s: RoundTrip = %v, want ErrInvalidCall naming %q", c.name, err, c.want)
 			continue
 		}
+		// The model reads a fixed sentence, the detail stays in the cause:
+		// the request's fault as such, the program's as a misconfiguration.
+		wantReason := "the tool is misconfigured in the program"
+		if c.rt == okRT {
+			wantReason = "the HTTP request cannot be checked safely"
+		}
+		if c.name != "nil guard" && !strings.HasPrefix(d.Reason, wantReason) {
+			t.Errorf("%s: reason %q", c.name, d.Reason)
+		}
 		if c.name != "nil guard" && len(rec.all()) != before+1 {
 			t.Errorf("%s: the denial was not recorded", c.name)
 		}

@@ -92,6 +92,13 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		return nil, f.deny(ctx, StageHalt, CodeHalted, &DeniedError{Reason: "the guard is closed", Needs: "a restarted agent"})
 	}
 	if cfg.err != nil {
+		if d := (*DeniedError)(nil); errors.As(cfg.err, &d) && d != nil && d.Err == nil {
+			// An invalid call described for the model (egress's request
+			// checks); the whole error stays the cause.
+			cp := *d
+			cp.Err = cfg.err
+			return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, &cp)
+		}
 		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, &DeniedError{
 			Reason: "the tool is misconfigured in the program that guards it", Needs: "a corrected program", Err: cfg.err})
 	}
