@@ -173,16 +173,22 @@ type Call struct {
 
 func (m *guard) call(ctx context.Context, next mcp.MethodHandler, req *mcp.CallToolRequest) (mcp.Result, error) {
 	name := req.Params.Name
-	t, err := lookup(ctx, next, req, name)
-	if err == nil && t == nil {
-		// No such tool: the server answers with its protocol error and
-		// runs nothing.
-		return next(ctx, "tools/call", req)
+	var t *mcp.Tool
+	var err error
+	if name != refreshTool { // the placeholder of ToolsChanged is no tool: held below
+		if t, err = lookup(ctx, next, req, name); err == nil && t == nil {
+			// No such tool: the server answers with its protocol error and
+			// runs nothing.
+			return next(ctx, "tools/call", req)
+		}
 	}
 	var opts []agentguard.ToolOption
-	if err != nil {
+	switch {
+	case err != nil:
 		opts = []agentguard.ToolOption{agentguard.Hold("tool-definition", "the server's tool definitions could not be read")}
-	} else {
+	case t == nil:
+		opts = []agentguard.ToolOption{agentguard.Hold("tool-unlisted", "the server does not list this tool")}
+	default:
 		d := m.def(t)
 		opts = d.opts
 		if m.opts.Pins != nil {
@@ -278,7 +284,7 @@ func (m *guard) listed(ctx context.Context, req mcp.Request, tools []*mcp.Tool) 
 	}
 	out := tools[:0:0]
 	for _, t := range tools {
-		if t == nil {
+		if t == nil || t.Name == refreshTool {
 			continue
 		}
 		if m.opts.Pins != nil {
