@@ -267,6 +267,9 @@ func (p *Proxy) fromClient(ctx context.Context, line []byte) {
 	case !msg.isRequest():
 		// Notifications and answers to the server's own requests
 		// (elicitation, sampling, roots) pass through.
+		if msg.method == "notifications/cancelled" {
+			p.cancelled(msg)
+		}
 		if err := p.toServer(msg.raw); err != nil {
 			p.gone(fmt.Errorf("writing to the MCP server: %w", err))
 		}
@@ -286,6 +289,31 @@ func (p *Proxy) fromClient(ctx context.Context, line []byte) {
 			p.noteClient(msg)
 		}
 		p.forward(msg, &pending{kind: kindOther})
+	}
+}
+
+// cancelled ends a request the client gave up: a call is finished as
+// cancelled at once (the server's late answer is dropped), and no answer
+// goes to the client, which expects none.
+func (p *Proxy) cancelled(msg *message) {
+	var params struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(msg.m["params"], &params) != nil || len(params.RequestID) == 0 {
+		return
+	}
+	key := idKey(params.RequestID)
+	p.mu.Lock()
+	pd := p.pending[key]
+	p.mu.Unlock()
+	if pd == nil || !p.take(key, pd) {
+		return
+	}
+	switch pd.kind {
+	case kindCall:
+		_ = pd.ticket.Done(nil, errors.New("mcp-proxy: cancelled by the client"))
+	case kindOwn:
+		close(pd.own)
 	}
 }
 

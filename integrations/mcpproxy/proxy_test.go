@@ -431,3 +431,31 @@ func TestProxyPins(t *testing.T) {
 		t.Fatalf("tool events for echo %v, want tool-new then tool-changed", events)
 	}
 }
+
+// TestProxyClientCancels: a call the client cancels is finished at once
+// (recorded), and the cancellation reaches the server.
+func TestProxyClientCancels(t *testing.T) {
+	s := start(t, "ok", mcpproxy.Options{})
+	s.c.initialize()
+	s.c.sendRaw(`{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"slow","arguments":{}}}`)
+	for !s.server.contains(`"slow"`) {
+		time.Sleep(time.Millisecond) // wait for the call to reach the server (polling, not a timed pass)
+	}
+	s.c.sendRaw(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1","reason":"user stopped it"}}`)
+	// The next request is answered, and nothing was answered for c1.
+	if m := s.c.request("tools/list", map[string]any{}); m["result"] == nil {
+		t.Fatalf("tools/list after a cancel: %v", m)
+	}
+	if !s.server.contains("user stopped it") {
+		t.Fatal("the cancellation did not reach the server")
+	}
+	var outcome, errText string
+	for _, rec := range s.verify(t) {
+		if rec.Kind == audit.KindResult && rec.Tool == "slow" {
+			outcome, errText = rec.Outcome, rec.Error
+		}
+	}
+	if outcome != "error" || !strings.Contains(errText, "cancelled by the client") {
+		t.Fatalf("result of the cancelled call: outcome %q error %q", outcome, errText)
+	}
+}
