@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // argsPlan converts a flat struct to the map the policy sees as call.args
@@ -23,6 +24,7 @@ type argsPlan struct {
 
 type argsField struct {
 	index     int
+	offset    uintptr // of the field in the struct, to read it without reflection
 	name      string
 	kind      reflect.Kind
 	omitEmpty bool
@@ -64,7 +66,7 @@ func planArgs(t reflect.Type) *argsPlan {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
-		f := argsField{index: i, name: name, kind: sf.Type.Kind()}
+		f := argsField{index: i, offset: sf.Offset, name: name, kind: sf.Type.Kind()}
 		switch opts {
 		case "":
 		case "omitempty":
@@ -118,13 +120,26 @@ func plainKey(s string) bool {
 // when a value needs the JSON path (invalid UTF-8, which encoding/json
 // replaces, or a non-finite float, which it refuses).
 func (p *argsPlan) args(v any) (map[string]any, bool) {
-	rv := reflect.ValueOf(v)
+	rv := reflect.New(reflect.TypeOf(v))
+	rv.Elem().Set(reflect.ValueOf(v))
+	return p.read(rv.UnsafePointer())
+}
+
+// argsOf is args for the value at in, which it reads in place: Wrap's
+// input is neither boxed nor copied to the heap.
+func argsOf[In any](p *argsPlan, in *In) (map[string]any, bool) {
+	return p.read(unsafe.Pointer(in))
+}
+
+// read builds the map from the struct of the plan's type at base, reading
+// each field at its offset as its kind's underlying type.
+func (p *argsPlan) read(base unsafe.Pointer) (map[string]any, bool) {
 	m := make(map[string]any, len(p.fields))
 	for _, f := range p.fields {
-		fv := rv.Field(f.index)
+		at := unsafe.Add(base, f.offset)
 		switch f.kind {
 		case reflect.String:
-			s := fv.String()
+			s := *(*string)(at)
 			if !utf8.ValidString(s) {
 				return nil, false
 			}
@@ -133,13 +148,13 @@ func (p *argsPlan) args(v any) (map[string]any, bool) {
 			}
 			m[f.name] = s
 		case reflect.Bool:
-			b := fv.Bool()
+			b := *(*bool)(at)
 			if f.omitEmpty && !b {
 				continue
 			}
 			m[f.name] = b
 		case reflect.Float64:
-			x := fv.Float()
+			x := *(*float64)(at)
 			if math.IsNaN(x) || math.IsInf(x, 0) {
 				return nil, false
 			}
@@ -148,13 +163,39 @@ func (p *argsPlan) args(v any) (map[string]any, bool) {
 			}
 			m[f.name] = x
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			n := fv.Int()
+			var n int64
+			switch f.kind {
+			case reflect.Int:
+				n = int64(*(*int)(at))
+			case reflect.Int8:
+				n = int64(*(*int8)(at))
+			case reflect.Int16:
+				n = int64(*(*int16)(at))
+			case reflect.Int32:
+				n = int64(*(*int32)(at))
+			default:
+				n = *(*int64)(at)
+			}
 			if f.omitEmpty && n == 0 {
 				continue
 			}
 			m[f.name] = n
 		default: // the unsigned kinds
-			n := fv.Uint()
+			var n uint64
+			switch f.kind {
+			case reflect.Uint:
+				n = uint64(*(*uint)(at))
+			case reflect.Uint8:
+				n = uint64(*(*uint8)(at))
+			case reflect.Uint16:
+				n = uint64(*(*uint16)(at))
+			case reflect.Uint32:
+				n = uint64(*(*uint32)(at))
+			case reflect.Uintptr:
+				n = uint64(*(*uintptr)(at))
+			default:
+				n = *(*uint64)(at)
+			}
 			if f.omitEmpty && n == 0 {
 				continue
 			}

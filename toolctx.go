@@ -50,7 +50,7 @@ func planCtx[C context.Context]() ctxPlan {
 // to call when it has returned.
 func runContext[C context.Context](plan ctxPlan, ctx C, f *flight) (C, func()) {
 	if rc, ok := any(f.ctx).(C); ok {
-		return rc, func() {}
+		return rc, nothing
 	}
 	if plan.embed >= 0 {
 		v := reflect.ValueOf(&ctx).Elem()
@@ -64,11 +64,16 @@ func runContext[C context.Context](plan ctxPlan, ctx C, f *flight) (C, func()) {
 			if !plan.ptr {
 				cp = cp.Elem()
 			}
-			return cp.Interface().(C), func() {}
+			return cp.Interface().(C), nothing
 		}
 	}
 	return ctx, bind(ctx, f)
 }
+
+// nothing is the unbind function of a context that needed no binding. A
+// func literal in runContext would allocate: it closes over the generic
+// function's dictionary.
+func nothing() {}
 
 // bindings maps framework context values to the calls they run, for tools
 // whose context cannot be replaced. nbound counts them, so that lookups cost

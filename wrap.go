@@ -214,6 +214,13 @@ func Wrap[C context.Context, In, Out any](g *Guard, tool string, fn func(C, In) 
 	cfg.args = planArgs(reflect.TypeFor[In]())
 	cfg.runCtx = planCtx[C]()
 	return func(ctx C, in In) (Out, error) {
+		if cfg.args != nil {
+			// The plan reads in where it is; only a value it cannot
+			// take (see argsPlan.read) is boxed for the JSON path.
+			if m, ok := argsOf(cfg.args, &in); ok {
+				return guarded(g, cfg, tool, ctx, m, in, fn)
+			}
+		}
 		return guarded(g, cfg, tool, ctx, in, in, fn)
 	}
 }
