@@ -97,6 +97,12 @@ type blockReader struct {
 	done  chan struct{}  // closed when run returns
 	wg    sync.WaitGroup // the workers
 	carry []byte         // the start of a line, from the end of the block before
+
+	// For readInline, in place of the channels: the one block, the
+	// scanner, and what takes each block once it is summarized.
+	inline *lineBlock
+	sc     scanner
+	handle func(*lineBlock) bool
 }
 
 // startReading starts reading srcs. Every source yields at least one
@@ -164,6 +170,10 @@ func (rd *blockReader) run() {
 	defer close(rd.done)
 	defer close(rd.full)
 	defer close(rd.work)
+	rd.sources()
+}
+
+func (rd *blockReader) sources() {
 	for i, src := range rd.srcs {
 		if !rd.source(i, src.R) {
 			return
@@ -171,17 +181,51 @@ func (rd *blockReader) run() {
 	}
 }
 
+// readInline reads srcs as startReading does, but on the caller's
+// goroutine, in one block, without the pool: it summarizes each block and
+// hands it to handle, which reports whether to go on, before it reads the
+// next.
+func readInline(srcs []Source, handle func(*lineBlock) bool) {
+	var blk *lineBlock
+	select {
+	case blk = <-inlineBlocks:
+	default:
+		// Room for the most lines a block holds: summarize never grows
+		// the slices, whatever came before.
+		blk = &lineBlock{buf: make([]byte, 0, blockSize),
+			hashes: make([]Hash, 0, maxBlockLines), sums: make([]lineSum, 0, maxBlockLines)}
+	}
+	rd := &blockReader{srcs: srcs, handle: handle, inline: blk}
+	rd.sources()
+	if cap(blk.buf) != blockSize {
+		// Grown by a long line: the next call starts as this one did.
+		blk.buf = make([]byte, 0, blockSize)
+	}
+	select {
+	case inlineBlocks <- blk:
+	default:
+	}
+}
+
+// inlineBlocks keeps readInline's block from one call to the next: a
+// fuzzer's inputs then cost no allocation of a block each, and unlike a
+// sync.Pool, the garbage collector does not empty it (which a
+// coverage-guided fuzzer would take for new coverage).
+var inlineBlocks = make(chan *lineBlock, 1)
+
 // source reads one source; it reports whether to go on to the next.
 func (rd *blockReader) source(i int, r io.Reader) bool {
 	var off int64
 	var pending error // what the reads ended with, after the carried lines
 	rd.carry = rd.carry[:0]
 	for {
-		var blk *lineBlock
-		select {
-		case blk = <-rd.free:
-		case <-rd.quit:
-			return false
+		blk := rd.inline
+		if blk == nil {
+			select {
+			case blk = <-rd.free:
+			case <-rd.quit:
+				return false
+			}
 		}
 		*blk = lineBlock{src: i, off: off, buf: append(blk.buf[:0], rd.carry...), ends: blk.ends[:0],
 			hashes: blk.hashes[:0], sums: blk.sums[:0], ready: blk.ready}
@@ -229,16 +273,23 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 		}
 		blk.buf = blk.buf[:start]
 		off += int64(start)
-		// To the workers first: a block in full is always worked on.
-		select {
-		case rd.work <- blk:
-		case <-rd.quit:
-			return false
-		}
-		select {
-		case rd.full <- blk:
-		case <-rd.quit:
-			return false
+		if rd.handle != nil {
+			blk.summarize(&rd.sc)
+			if !rd.handle(blk) {
+				return false
+			}
+		} else {
+			// To the workers first: a block in full is always worked on.
+			select {
+			case rd.work <- blk:
+			case <-rd.quit:
+				return false
+			}
+			select {
+			case rd.full <- blk:
+			case <-rd.quit:
+				return false
+			}
 		}
 		if last {
 			return false

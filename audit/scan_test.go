@@ -1,10 +1,12 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -256,6 +258,21 @@ func TestScanTime(t *testing.T) {
 	t.Logf("%d times", n)
 }
 
+// strictReaders keep the buffered readers of verifyStrict: readLines
+// uses a *bufio.Reader of its size as it is, and a fuzzer's inputs then
+// cost no allocation of its buffer each.
+var strictReaders = make(chan *bufio.Reader, 4)
+
+func strictReader(r io.Reader) *bufio.Reader {
+	select {
+	case br := <-strictReaders:
+		br.Reset(r)
+		return br
+	default:
+		return bufio.NewReaderSize(r, blockSize)
+	}
+}
+
 // verifyStrict is VerifyReaders as it was before the scanner: every line
 // through the strict parser, read by readLines. TestVerifyMatchesStrict
 // holds VerifyReaders to its answers.
@@ -283,7 +300,8 @@ func verifyStrict(opts VerifyOptions, srcs ...Source) (*Report, error) {
 	for _, s := range srcs {
 		lineNo := 0
 		lastName = s.Name
-		err := readLines(s.R, func(line []byte, off int64, complete bool) error {
+		br := strictReader(s.R)
+		err := readLines(br, func(line []byte, off int64, complete bool) error {
 			lineNo++
 			lastLine, lastOff = lineNo, off
 			if !complete {
@@ -295,6 +313,10 @@ func verifyStrict(opts VerifyOptions, srcs ...Source) (*Report, error) {
 			}
 			return nil
 		})
+		select {
+		case strictReaders <- br:
+		default:
+		}
 		if err != nil {
 			var ve *VerifyError
 			if errors.As(err, &ve) && ve.File == "" {
@@ -312,6 +334,32 @@ func verifyStrict(opts VerifyOptions, srcs ...Source) (*Report, error) {
 	return rep, nil
 }
 
+// verifyModes are the ways verifyReaders is run by the tests: inline
+// alone in a fuzzing engine's worker, where the goroutines and the pool of
+// the other way make coverage depend on timing (each such false "new
+// coverage" costs a minimization, which stalls the worker), and both ways
+// otherwise (the seed corpus, the differential tests).
+func verifyModes() []bool {
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		return []bool{true}
+	}
+	return []bool{false, true}
+}
+
+// boundMinimizing caps at 3s the time the fuzzing engine spends
+// minimizing one input, unless -fuzzminimizetime was given. The engine
+// minimizes every input that finds new coverage, and minimizing a []byte
+// tries O(n²) candidates: on the kilobyte logs these targets take, the
+// default 60s is spent whole each time, with the worker reporting
+// nothing, and a 60s run fuzzes for a few seconds.
+func boundMinimizing() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.fuzzminimizetime" })
+	if !set {
+		flag.Set("test.fuzzminimizetime", "3s")
+	}
+}
+
 // sameVerify runs VerifyReaders and verifyStrict on the same files
 // (split into sources at cuts) and reports how they differ, or "".
 func sameVerify(data []byte, opts VerifyOptions, cuts ...int) string {
@@ -327,14 +375,16 @@ func sameVerify(data []byte, opts VerifyOptions, cuts ...int) string {
 	plain := func(r io.Reader) io.Reader { return r }
 	wantRep, wantErr := verifyStrict(opts, srcs(plain)...)
 	for _, wrap := range []func(io.Reader) io.Reader{plain, iotest.OneByteReader, iotest.HalfReader, iotest.DataErrReader} {
-		rep, err := VerifyReaders(opts, srcs(wrap)...)
-		if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(rep, wantRep) {
-			return fmt.Sprintf("VerifyReaders = %+v, %v; strict: %+v, %v", rep, err, wantRep, wantErr)
-		}
-		var ve, wve *VerifyError
-		if errors.As(err, &ve) != errors.As(wantErr, &wve) || ve != nil &&
-			(ve.Seq != wve.Seq || ve.File != wve.File || ve.Line != wve.Line || ve.Offset != wve.Offset || ve.Err.Error() != wve.Err.Error()) {
-			return fmt.Sprintf("VerifyReaders error %#v; strict %#v", ve, wve)
+		for _, inline := range verifyModes() {
+			rep, err := verifyReaders(opts, srcs(wrap), inline)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(rep, wantRep) {
+				return fmt.Sprintf("VerifyReaders (inline %v) = %+v, %v; strict: %+v, %v", inline, rep, err, wantRep, wantErr)
+			}
+			var ve, wve *VerifyError
+			if errors.As(err, &ve) != errors.As(wantErr, &wve) || ve != nil &&
+				(ve.Seq != wve.Seq || ve.File != wve.File || ve.Line != wve.Line || ve.Offset != wve.Offset || ve.Err.Error() != wve.Err.Error()) {
+				return fmt.Sprintf("VerifyReaders error %#v; strict %#v", ve, wve)
+			}
 		}
 		if len(data) > 4096 {
 			break // small reads of a large log add nothing but time
@@ -629,6 +679,7 @@ func TestVerifyLongLine(t *testing.T) {
 // new and minimizes them (for a minute each by default): run it with
 // -fuzzminimizetime 10x.
 func FuzzVerifyMatchesStrict(f *testing.F) {
+	boundMinimizing()
 	lines := splitLines(scanLog(f))
 	data := bytes.Join(lines[:3], nil)
 	f.Add(data, 0)

@@ -161,6 +161,15 @@ func Verify(opts VerifyOptions, paths ...string) (*Report, error) {
 // of one of srcs is in progress: a reader that blocks holds it up, even
 // after a bad line.
 func VerifyReaders(opts VerifyOptions, srcs ...Source) (*Report, error) {
+	return verifyReaders(opts, srcs, false)
+}
+
+// verifyReaders is VerifyReaders. With inline it reads, hashes and checks
+// every block on the caller's goroutine, one block at a time, with no
+// pool: what runs then depends on the input alone, which is what a
+// coverage-guided fuzzer needs (goroutine timing and a pool emptied by
+// the garbage collector otherwise look like new coverage to it).
+func verifyReaders(opts VerifyOptions, srcs []Source, inline bool) (*Report, error) {
 	var nv note.Verifier
 	if opts.Key != "" {
 		var err error
@@ -181,58 +190,86 @@ func VerifyReaders(opts VerifyOptions, srcs ...Source) (*Report, error) {
 	v := newVerifier(nv)
 	v.ext = ext
 	rep := &Report{Files: len(srcs)}
-	rd := startReading(srcs)
-	defer rd.stop()
-	cur := -1
-	var lineNo int
-	var lastName string
-	var lastLine int
-	var lastOff int64
-	for blk := range rd.full {
-		<-blk.ready
-		if blk.src != cur {
-			cur, lineNo = blk.src, 0
-			lastName = srcs[cur].Name
-		}
-		name := lastName
-		start := 0
-		for i, end := range blk.ends {
-			line := blk.buf[start:end]
-			off := blk.off + int64(start)
-			start = end + 1
-			lineNo++
-			lastLine, lastOff = lineNo, off
-			if len(line) >= longLine {
-				return nil, &VerifyError{Seq: v.seq, File: name, Line: lineNo, Offset: off,
-					Err: fmt.Errorf("%w: line longer than %d bytes", ErrSyntax, maxLine)}
+	c := &checker{v: v, rep: rep, srcs: srcs, cur: -1}
+	if inline {
+		readInline(srcs, c.block)
+	} else {
+		rd := startReading(srcs)
+		defer rd.stop()
+		for blk := range rd.full {
+			<-blk.ready
+			if !c.block(blk) {
+				break
 			}
-			rep.Bytes += int64(len(line)) + 1
-			if sum := &blk.sums[i]; sum.ok && v.advance(sum.seq, sum.prev, blk.buf[sum.log0:sum.log1], blk.hashes[i], name, lineNo, off) {
-				continue
-			}
-			if _, err := v.line(line, name, lineNo, off); err != nil {
-				return nil, v.fail(err, name, lineNo, off)
-			}
+			rd.free <- blk
 		}
-		switch {
-		case blk.torn:
-			off := blk.off + int64(start)
-			return nil, &VerifyError{Seq: v.seq, File: name, Line: lineNo + 1, Offset: off, Err: ErrTorn}
-		case blk.long:
-			return nil, &VerifyError{Seq: v.seq, File: name, Line: lineNo + 1, Offset: blk.off + int64(start),
-				Err: fmt.Errorf("%w: line longer than %d bytes", ErrSyntax, maxLine)}
-		case blk.err != nil:
-			return nil, fmt.Errorf("audit: read: %w", blk.err)
-		}
-		rd.free <- blk
+	}
+	if c.err != nil {
+		return nil, c.err
 	}
 	if err := v.finish(); err != nil {
-		return nil, v.fail(err, lastName, lastLine+1, lastOff)
+		return nil, v.fail(err, c.lastName, c.lastLine+1, c.lastOff)
 	}
 	if err := v.end(rep, opts.RequireCovered, srcs); err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// checker takes the blocks of a log in order and checks their lines.
+type checker struct {
+	v        *verifier
+	rep      *Report
+	srcs     []Source
+	cur      int // the source of the last block
+	lineNo   int // the last line's number in it
+	lastName string
+	lastLine int
+	lastOff  int64
+	err      error // what ended the check early
+}
+
+// block checks the lines of blk, whose hashes and sums are done; it
+// reports whether to go on, and sets c.err when not.
+func (c *checker) block(blk *lineBlock) bool {
+	v := c.v
+	if blk.src != c.cur {
+		c.cur, c.lineNo = blk.src, 0
+		c.lastName = c.srcs[c.cur].Name
+	}
+	name, lineNo := c.lastName, c.lineNo
+	defer func() { c.lineNo = lineNo }()
+	start := 0
+	for i, end := range blk.ends {
+		line := blk.buf[start:end]
+		off := blk.off + int64(start)
+		start = end + 1
+		lineNo++
+		c.lastLine, c.lastOff = lineNo, off
+		if len(line) >= longLine {
+			c.err = &VerifyError{Seq: v.seq, File: name, Line: lineNo, Offset: off,
+				Err: fmt.Errorf("%w: line longer than %d bytes", ErrSyntax, maxLine)}
+			return false
+		}
+		c.rep.Bytes += int64(len(line)) + 1
+		if sum := &blk.sums[i]; sum.ok && v.advance(sum.seq, sum.prev, blk.buf[sum.log0:sum.log1], blk.hashes[i], name, lineNo, off) {
+			continue
+		}
+		if _, err := v.line(line, name, lineNo, off); err != nil {
+			c.err = v.fail(err, name, lineNo, off)
+			return false
+		}
+	}
+	switch {
+	case blk.torn:
+		c.err = &VerifyError{Seq: v.seq, File: name, Line: lineNo + 1, Offset: blk.off + int64(start), Err: ErrTorn}
+	case blk.long:
+		c.err = &VerifyError{Seq: v.seq, File: name, Line: lineNo + 1, Offset: blk.off + int64(start),
+			Err: fmt.Errorf("%w: line longer than %d bytes", ErrSyntax, maxLine)}
+	case blk.err != nil:
+		c.err = fmt.Errorf("audit: read: %w", blk.err)
+	}
+	return c.err == nil
 }
 
 // end fills rep in from v at the end of the log, and checks that the log

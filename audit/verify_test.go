@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -312,12 +313,21 @@ func TestVerifyMissing(t *testing.T) {
 }
 
 func FuzzVerify(f *testing.F) {
+	boundMinimizing()
 	data := readFile(f, writeLog(f, 3, true))
 	f.Add(data)
 	f.Add(data[:len(data)/2])
 	f.Add([]byte("{}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rep, err := verifyBytes(data, VerifyOptions{Key: testVKey})
+		var rep *Report
+		var err error
+		for i, inline := range verifyModes() {
+			r, e := verifyReaders(VerifyOptions{Key: testVKey}, []Source{{Name: "audit.jsonl", R: bytes.NewReader(data)}}, inline)
+			if i > 0 && (fmt.Sprint(e) != fmt.Sprint(err) || !reflect.DeepEqual(r, rep)) {
+				t.Fatalf("inline: %+v, %v; with goroutines: %+v, %v", r, e, rep, err)
+			}
+			rep, err = r, e
+		}
 		if err != nil {
 			var ve *VerifyError
 			if !errors.As(err, &ve) {
