@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hardstop-labs/agentguard/approval"
+	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
 )
 
@@ -207,8 +208,13 @@ func refusal(err error, req ApprovalRequest, timeout time.Duration) approvalDeni
 		d.Code = CodeApprovalInvalid
 		d.Reason = "the verdict was already used once, or this call was already put to the approver: a replay does not count"
 	case errors.Is(err, approval.ErrCancelled):
+		// The wait ended with the call's context: a trip is a halt, the
+		// caller's own cancel or deadline is not.
 		d.Code = CodeCancelled
-		d.Reason = stageReason(StageApproval, CodeCancelled)
+		if halt := (*killswitch.Halt)(nil); errors.As(err, &halt) {
+			d.Code = CodeHalted
+		}
+		d.Reason = stageReason(StageApproval, d.Code)
 	case errors.Is(err, approval.ErrInvalid):
 		d.Code = CodeInternal
 		d.Reason = "the approval request could not be made"

@@ -253,3 +253,40 @@ func TestTypedNilDeniedErrorIsADenial(t *testing.T) {
 		t.Errorf("nil *DeniedError: Error() = %q", d.Error())
 	}
 }
+
+// TestApprovalWaitEndedByCallerOrTrip: a wait for a human that the
+// caller's own cancel ends is recorded as cancelled, in the approval
+// record and the decision alike; one that a kill-switch trip ends, as
+// halted.
+func TestApprovalWaitEndedByCallerOrTrip(t *testing.T) {
+	for _, how := range []string{"cancel", "trip"} {
+		t.Run(how, func(t *testing.T) {
+			sw := killswitch.New(killswitch.Options{})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			approver := approval.Func(func(actx context.Context, r *approval.Request) (approval.Verdict, error) {
+				if how == "cancel" {
+					cancel()
+				} else if err := sw.Trip(killswitch.Scope{Tool: r.Tool}, "ops", "stop refunds"); err != nil {
+					return approval.Verdict{}, err
+				}
+				<-actx.Done()
+				return approval.Verdict{}, context.Cause(actx)
+			})
+			g, rec := newGuard(t, agentguard.WithKillSwitch(sw), agentguard.WithApprover(approver))
+			_, err := agentguard.Wrap(g, "refund", refund)(ctx, RefundArgs{Order: "A", Amount: 500})
+			want := agentguard.CodeCancelled
+			if how == "trip" {
+				want = agentguard.CodeHalted
+			}
+			var d *agentguard.DeniedError
+			if !errors.As(err, &d) || d.Code != want {
+				t.Fatalf("err = %v, want %s", err, want)
+			}
+			got := rec.kinds() // a trip records itself first
+			if n := len(got); n < 2 || got[n-2] != "approval:deny:"+string(want) || got[n-1] != "decision:deny:"+string(want) {
+				t.Errorf("recorded %v, want the approval and the decision as %s", got, want)
+			}
+		})
+	}
+}
