@@ -98,6 +98,38 @@ func TestRawJSONAmbiguousArgsDenied(t *testing.T) {
 			t.Errorf("%s: recorded %s %s %q, want the invalid-call denial", tc.raw, last.Kind, last.Code, last.Reason)
 		}
 	}
+	// A framework's decoded JSON, handed over as a map (Check, or Wrap
+	// with a map input), is checked the same way: a tool that turns the
+	// map into a struct through encoding/json would read either key.
+	checkMap := func(ctx context.Context, m map[string]any) (string, error) {
+		tk, err := g.Check(ctx, "read_file", m)
+		if err != nil {
+			return "", err
+		}
+		ran++
+		return "", tk.Done("", nil)
+	}
+	readMap := agentguard.Wrap(g, "read_file", func(_ context.Context, m map[string]any) (string, error) { ran++; return "", nil })
+	for _, tc := range []struct {
+		call func(context.Context, map[string]any) (string, error)
+		m    map[string]any
+		want string
+	}{
+		{checkMap, map[string]any{"maxTokens": 1, "maxtokens": 100000}, `keys "maxTokens" and "maxtokens" in args differ only in letter case`},
+		{readMap, map[string]any{"opts": map[string]any{"task": 1, "tasK": 2}}, "in args.opts differ only in letter case"},
+		{checkMap, map[string]any{"list": []any{"x", map[string]any{"s": 1, "ſ": 2}}}, "in args.list[1] differ only in letter case"},
+	} {
+		before := ran
+		_, err := tc.call(context.Background(), tc.m)
+		d := wantDenied(t, err, agentguard.CodeInvalidCall, agentguard.ErrInvalidCall)
+		if !strings.Contains(d.Reason, tc.want) || ran != before {
+			t.Errorf("%v: denial %q (ran %v), want a reason containing %q and no run", tc.m, d.Reason, ran != before, tc.want)
+		}
+	}
+	if _, err := checkMap(context.Background(), map[string]any{"path": "/srv/x", "opts": map[string]any{"a": 1, "b": []any{map[string]any{"c": 1}}}}); err != nil {
+		t.Errorf("a plain map: %v", err)
+	}
+
 	// Unambiguous arguments still pass, and the policy still judges them.
 	if _, err := send(context.Background(), `{"to":"bob@acme.com","subject":"hi"}`); err != nil {
 		t.Errorf("a plain call: %v", err)

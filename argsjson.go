@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -70,11 +71,7 @@ func decodeArgs(b []byte, mode ambiguity) (map[string]any, error) {
 
 // decodeValue decodes one JSON value as decodeArgs reads values.
 func decodeValue(b []byte, mode ambiguity) (any, error) {
-	// Room on the stack for the common case.
-	var keys [16]string
-	var path [8]pathElem
-	var buf [64]byte
-	d := argsDecoder{b: b, mode: mode, keys: keys[:0], path: path[:0], buf: buf[:0]}
+	d := argsDecoder{b: b, mode: mode}
 	d.skipSpace()
 	v := d.value(0)
 	if d.err == nil {
@@ -83,8 +80,8 @@ func decodeValue(b []byte, mode ambiguity) (any, error) {
 			d.syntax("data after the arguments")
 		}
 	}
-	if d.err != nil {
-		return nil, d.err
+	if err := d.finish(); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -94,12 +91,41 @@ type argsDecoder struct {
 	b    []byte
 	pos  int
 	mode ambiguity
-	err  error
-	// path is where the decoder is, for errors.
+	err  *argsError
+	// path is where an error is. It is built as the error returns through
+	// the objects and arrays around it, innermost first (finish turns it
+	// around), so that a call that passes spends nothing on it.
 	path []pathElem
-	// keys holds the keys of the objects being read, innermost last.
-	keys []string
-	buf  []byte // room for strings with escapes
+}
+
+// here stands for the error's path among the arguments of a message: the
+// path is known only once the error has returned to the top.
+type whereMark struct{}
+
+var here whereMark
+
+// at records, as an error returns through it, the key or index it came
+// through; it passes the error on.
+func (d *argsDecoder) at(p pathElem) {
+	if d.err != nil {
+		d.path = append(d.path, p)
+	}
+}
+
+// finish formats the error, if any, with its path, and returns it.
+func (d *argsDecoder) finish() error {
+	if d.err == nil {
+		return nil
+	}
+	slices.Reverse(d.path)
+	w := d.where()
+	for i, a := range d.err.args {
+		if _, ok := a.(whereMark); ok {
+			d.err.args[i] = w
+		}
+	}
+	d.err.msg = fmt.Sprintf(d.err.format, d.err.args...)
+	return d.err
 }
 
 // pathElem is a step of a path in the arguments: an object's key (idx
@@ -116,6 +142,9 @@ type pathElem struct {
 type argsError struct {
 	msg string
 	err error // the decoder's own error, if any: never shown to the model
+
+	format string // msg before the path is known (see finish)
+	args   []any
 }
 
 func (e *argsError) Error() string {
@@ -129,7 +158,7 @@ func (e *argsError) Unwrap() error { return e.err }
 
 func (d *argsDecoder) fail(format string, a ...any) {
 	if d.err == nil {
-		d.err = &argsError{msg: fmt.Sprintf(format, a...)}
+		d.err = &argsError{format: format, args: a}
 	}
 }
 
@@ -154,9 +183,9 @@ func cutText(s string, n int) string {
 
 func (d *argsDecoder) syntax(what string) {
 	if d.pos < len(d.b) {
-		d.fail("not valid JSON: %s at byte %d (%q) in %s", what, d.pos, d.b[d.pos], d.where())
+		d.fail("not valid JSON: %s at byte %d (%q) in %s", what, d.pos, d.b[d.pos], here)
 	} else {
-		d.fail("not valid JSON: %s at the end (byte %d) in %s", what, d.pos, d.where())
+		d.fail("not valid JSON: %s at the end (byte %d) in %s", what, d.pos, here)
 	}
 }
 
@@ -213,13 +242,13 @@ func (d *argsDecoder) value(depth int) any {
 	switch c := d.b[d.pos]; {
 	case c == '{':
 		if depth >= maxArgsDepth {
-			d.fail("nested more than %d levels deep at %s", maxArgsDepth, d.where())
+			d.fail("nested more than %d levels deep at %s", maxArgsDepth, here)
 			return nil
 		}
 		return d.object(depth)
 	case c == '[':
 		if depth >= maxArgsDepth {
-			d.fail("nested more than %d levels deep at %s", maxArgsDepth, d.where())
+			d.fail("nested more than %d levels deep at %s", maxArgsDepth, here)
 			return nil
 		}
 		return d.array(depth)
@@ -251,8 +280,8 @@ func (d *argsDecoder) literal(word string, v any) any {
 func (d *argsDecoder) object(depth int) any {
 	d.pos++ // {
 	m := make(map[string]any)
-	start := len(d.keys)
-	defer func() { d.keys = d.keys[:start] }()
+	var arr [16]string // this object's keys, while there are few
+	keys := arr[:0]
 	var folded map[string]string // fold key -> key, for large objects
 	d.skipSpace()
 	if d.pos < len(d.b) && d.b[d.pos] == '}' {
@@ -269,36 +298,30 @@ func (d *argsDecoder) object(depth int) any {
 			return nil
 		}
 		// Refuse a key another key of this object already claims.
-		if n := len(d.keys) - start; n < 16 {
-			for _, prev := range d.keys[start:] {
-				if prev == k {
-					d.fail("duplicate key %s in %s: decoders disagree on which one counts", quoteKey(k), d.where())
-					return nil
-				}
-				if d.mode == strictRaw && strings.EqualFold(prev, k) {
-					d.fail("keys %s and %s in %s differ only in letter case: a tool decoding into a struct would read either one", quoteKey(prev), quoteKey(k), d.where())
+		if n := len(keys); n < len(arr) {
+			for _, prev := range keys {
+				if prev == k || d.mode == strictRaw && strings.EqualFold(prev, k) {
+					d.duplicate(prev, k)
 					return nil
 				}
 			}
 		} else {
 			if folded == nil {
 				folded = make(map[string]string, 2*n)
-				for _, prev := range d.keys[start:] {
+				for _, prev := range keys {
 					folded[d.foldKey(prev)] = prev
 				}
 			}
 			fk := d.foldKey(k)
 			if prev, ok := folded[fk]; ok {
-				if prev == k {
-					d.fail("duplicate key %s in %s: decoders disagree on which one counts", quoteKey(k), d.where())
-				} else {
-					d.fail("keys %s and %s in %s differ only in letter case: a tool decoding into a struct would read either one", quoteKey(prev), quoteKey(k), d.where())
-				}
+				d.duplicate(prev, k)
 				return nil
 			}
 			folded[fk] = k
 		}
-		d.keys = append(d.keys, k)
+		if folded == nil {
+			keys = append(keys, k)
+		}
 		d.skipSpace()
 		if d.pos >= len(d.b) || d.b[d.pos] != ':' {
 			d.syntax("':' expected")
@@ -306,10 +329,9 @@ func (d *argsDecoder) object(depth int) any {
 		}
 		d.pos++
 		d.skipSpace()
-		d.path = append(d.path, pathElem{key: k, idx: -1})
 		v := d.value(depth + 1)
-		d.path = d.path[:len(d.path)-1]
 		if d.err != nil {
+			d.at(pathElem{key: k, idx: -1})
 			return nil
 		}
 		m[k] = v
@@ -326,6 +348,16 @@ func (d *argsDecoder) object(depth int) any {
 		d.syntax("',' or '}' expected")
 	}
 	return nil
+}
+
+// duplicate refuses key b of an object that already has key a, equal to
+// it or equal under case folding.
+func (d *argsDecoder) duplicate(a, b string) {
+	if a == b {
+		d.fail("duplicate key %s in %s: decoders disagree on which one counts", quoteKey(b), here)
+		return
+	}
+	d.fail("keys %s and %s in %s differ only in letter case: a tool decoding into a struct would read either one", quoteKey(a), quoteKey(b), here)
 }
 
 // foldKey returns k with every rune replaced by the smallest rune of its
@@ -356,10 +388,9 @@ func (d *argsDecoder) array(depth int) any {
 		return a
 	}
 	for d.err == nil {
-		d.path = append(d.path, pathElem{idx: len(a)})
 		v := d.value(depth + 1)
-		d.path = d.path[:len(d.path)-1]
 		if d.err != nil {
+			d.at(pathElem{idx: len(a)})
 			return nil
 		}
 		a = append(a, v)
@@ -413,8 +444,8 @@ func (d *argsDecoder) str(key bool) (string, bool) {
 		}
 		d.pos += size
 	}
-	buf := append(d.buf[:0], d.b[start:d.pos]...)
-	defer func() { d.buf = buf[:0] }()
+	var room [64]byte
+	buf := append(room[:0], d.b[start:d.pos]...)
 	for d.pos < len(d.b) {
 		c := d.b[d.pos]
 		switch {
@@ -456,7 +487,7 @@ func (d *argsDecoder) str(key bool) (string, bool) {
 					}
 					pair := utf16.DecodeRune(r, r2)
 					if !ok2 || pair == unicode.ReplacementChar {
-						d.fail("%s in %s has a lone surrogate escape (\\u%04x at byte %d), which is no character: decoders replace it with U+FFFD", what, d.where(), r, d.pos)
+						d.fail("%s in %s has a lone surrogate escape (\\u%04x at byte %d), which is no character: decoders replace it with U+FFFD", what, here, r, d.pos)
 						return "", false
 					}
 					r = pair
@@ -493,10 +524,10 @@ func (d *argsDecoder) str(key bool) (string, bool) {
 
 func (d *argsDecoder) invalidUTF8(what string, key bool) {
 	if key {
-		d.fail("a key in %s is not valid UTF-8 (byte %d): decoders replace it with U+FFFD", d.where(), d.pos)
+		d.fail("a key in %s is not valid UTF-8 (byte %d): decoders replace it with U+FFFD", here, d.pos)
 		return
 	}
-	d.fail("%s at %s is not valid UTF-8 (byte %d): decoders replace it with U+FFFD", what, d.where(), d.pos)
+	d.fail("%s at %s is not valid UTF-8 (byte %d): decoders replace it with U+FFFD", what, here, d.pos)
 }
 
 // hex4 reads four hex digits at i.
@@ -576,17 +607,17 @@ func (d *argsDecoder) number() any {
 			}
 		}
 		if d.mode != fromGo {
-			d.fail("an integer at %s does not fit in 64 bits, so it cannot be read exactly", d.where())
+			d.fail("an integer at %s does not fit in 64 bits, so it cannot be read exactly", here)
 			return nil
 		}
 	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil || math.IsInf(f, 0) {
-		d.fail("a number at %s is out of the range of a double", d.where())
+		d.fail("a number at %s is out of the range of a double", here)
 		return nil
 	}
 	if !shortest(text, f) {
-		d.fail("a number at %s has more digits than a double holds, so it would be rounded", d.where())
+		d.fail("a number at %s has more digits than a double holds, so it would be rounded", here)
 		return nil
 	}
 	return f
@@ -800,4 +831,75 @@ func numEqual(a, b any) bool {
 		return numEqual(b, a)
 	}
 	return false
+}
+
+// checkFolded checks a map of arguments that a framework decoded from
+// JSON (Check or Wrap with a map[string]any): no object in it, at any
+// depth, may have two keys equal under simple case folding, since a tool
+// that turns the map into a struct through encoding/json reads either
+// one; nesting is bounded as for raw JSON. It allocates nothing for a map
+// that passes, unless an object in it has more than 32 keys.
+func checkFolded(m map[string]any) error {
+	d := argsDecoder{}
+	d.folded(m, 0)
+	return d.finish()
+}
+
+func (d *argsDecoder) folded(v any, depth int) {
+	switch v := v.(type) {
+	case map[string]any:
+		if depth >= maxArgsDepth {
+			d.fail("nested more than %d levels deep at %s", maxArgsDepth, here)
+			return
+		}
+		if len(v) > 1 && len(v) <= 32 {
+			var arr [32]string
+			keys := arr[:0]
+			for k := range v {
+				for _, prev := range keys {
+					if strings.EqualFold(prev, k) {
+						d.duplicate(min(prev, k), max(prev, k)) // the same message on every run
+						return
+					}
+				}
+				keys = append(keys, k)
+			}
+		} else if len(v) > 32 {
+			seen := make(map[string]string, len(v))
+			d.mode = strictRaw
+			for k := range v {
+				fk := d.foldKey(k)
+				if prev, ok := seen[fk]; ok {
+					d.duplicate(min(prev, k), max(prev, k))
+					return
+				}
+				seen[fk] = k
+			}
+		}
+		for k, e := range v {
+			switch e.(type) {
+			case map[string]any, []any:
+				d.folded(e, depth+1)
+				if d.err != nil {
+					d.at(pathElem{key: k, idx: -1})
+					return
+				}
+			}
+		}
+	case []any:
+		if depth >= maxArgsDepth {
+			d.fail("nested more than %d levels deep at %s", maxArgsDepth, here)
+			return
+		}
+		for i, e := range v {
+			switch e.(type) {
+			case map[string]any, []any:
+				d.folded(e, depth+1)
+				if d.err != nil {
+					d.at(pathElem{idx: i})
+					return
+				}
+			}
+		}
+	}
 }

@@ -51,7 +51,9 @@
 // and keeps the last, while other parsers keep the first; invalid UTF-8 in
 // a key or string, raw or as a lone surrogate escape, which decoders
 // replace with U+FFFD; an integer beyond 64 bits; a number with more
-// digits than a double holds; nesting deeper than 48 levels.
+// digits than a double holds; nesting deeper than 48 levels. A
+// map[string]any given to Check or Wrap, a framework's decoded JSON, is
+// refused for case-folded keys at any depth as well.
 //
 // Numbers are exact. An integer, from JSON or from a Go integer field, is
 // an int64 in call.args, or a uint64 above the int64 range (CEL int and

@@ -64,14 +64,25 @@ var secretKeyStyles = []string{
 func corpusArgs(s secretShape) map[string]any {
 	args := map[string]any{}
 	nested := map[string]any{}
+	// A key style equal to an earlier one but for case (X-Api-Key and
+	// X-API-KEY) goes into an object of its own: the guard refuses
+	// arguments whose keys collide under case folding.
+	variants, nestedVariants := map[string]any{}, map[string]any{}
 	var list []any
-	for _, k := range secretKeyStyles {
-		args[k] = s.secret
-		nested[k] = s.secret
+	for i, k := range secretKeyStyles {
+		top, nest := args, nested
+		for _, prev := range secretKeyStyles[:i] {
+			if strings.EqualFold(prev, k) {
+				top, nest = variants, nestedVariants
+			}
+		}
+		top[k] = s.secret
+		nest[k] = s.secret
 		list = append(list, map[string]any{"user": "bob", k: s.secret})
 		body, _ := json.Marshal(map[string]any{"user": "bob", k: s.secret, "deep": map[string]any{k: s.secret}})
-		args["body_"+k] = string(body)
+		top["body_"+k] = string(body)
 	}
+	args["case_variants"], nested["case_variants"] = variants, nestedVariants
 	args["config"] = map[string]any{"db": nested, "servers": list}
 	args["dsn"] = "postgres://admin:" + url.PathEscape(s.secret) + "@db.internal:5432/app"
 	args["link"] = "https://api.example.com/v1/items?page=2&api_key=" + url.QueryEscape(s.secret) + "&sort=asc"

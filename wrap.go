@@ -432,7 +432,8 @@ func toArgs(in any, plan *argsPlan) (map[string]any, error) {
 	case nil:
 		return map[string]any{}, nil
 	case map[string]any:
-		return v, nil
+		// A framework's decoded JSON: its keys are checked as raw JSON's.
+		return refused(v, checkFolded(v))
 	case rawJSON:
 		return refused(decodeArgs(v, strictRaw))
 	case json.RawMessage:
@@ -468,7 +469,8 @@ func refused(m map[string]any, err error) (map[string]any, error) {
 // would run. On success the caller runs the tool with the Ticket's Context
 // and then calls Ticket.Done exactly once; on failure the error is the
 // recorded denial and the tool must not run. args is the tool's input as
-// Wrap would see it (a struct, a map, or json.RawMessage for raw JSON,
+// Wrap would see it (a struct; a map, refused when two of its keys, at any
+// depth, are equal under case folding; or json.RawMessage for raw JSON,
 // which is checked as WrapJSON checks it).
 func (g *Guard) Check(ctx context.Context, tool string, args any, opts ...ToolOption) (*Ticket, error) {
 	cfg := newToolConfig(tool, false, opts)
