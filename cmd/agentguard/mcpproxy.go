@@ -41,13 +41,14 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 	pinsFile := fs.String("pins", "", "pin tool definitions in this file; a changed definition holds its calls until accepted (agentguard mcp-pins accept)")
 	hide := fs.Bool("hide", false, "hide from tools/list the tools the policy or the kill switch can never allow")
 	killFile := fs.String("kill-file", "", "a kill file: its presence halts every call (agentguard kill --file)")
+	listen := fs.String("listen", "", "serve MCP clients over streamable HTTP on this address (e.g. 127.0.0.1:8788) instead of stdin and stdout")
 	timeout := fs.Duration("timeout", mcpproxy.DefaultTimeout, "how long a request may wait for the server's answer")
 	agent := fs.String("agent", "", "the agent's name for the policy (default: the client's name)")
 	tenant := fs.String("tenant", "", "the tenant for the policy")
 	requester := fs.String("requester", "", "the person the agent acts for")
 	env := fs.String("env", "", "the environment for the policy (call.env)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: agentguard mcp-proxy --policy FILE [--audit FILE] [--approver console|inbox] [--pins FILE] [--hide] [--kill-file PATH] -- COMMAND [ARGS...]")
+		fmt.Fprintln(stderr, "usage: agentguard mcp-proxy --policy FILE [--audit FILE] [--approver console|inbox] [--pins FILE] [--hide] [--kill-file PATH] [--listen ADDR] -- COMMAND [ARGS...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -154,11 +155,15 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 		defer unwatch()
 		go watchPolicy(ctx, g, p)
 	}
-	err = p.Serve(ctx, mcpproxy.Streams{
-		ClientIn: mcpProxyStdin, ClientOut: stdout,
-		ServerOut: child.Stdout(), ServerIn: child.Stdin(),
-		StopServer: func() { go child.Stop(grace) },
-	})
+	if *listen != "" {
+		err = serveHTTP(ctx, *listen, p, child, grace, stderr)
+	} else {
+		err = p.Serve(ctx, mcpproxy.Streams{
+			ClientIn: mcpProxyStdin, ClientOut: stdout,
+			ServerOut: child.Stdout(), ServerIn: child.Stdin(),
+			StopServer: func() { go child.Stop(grace) },
+		})
+	}
 	if serr := child.Stop(grace); serr != nil {
 		fmt.Fprintf(stderr, "agentguard mcp-proxy: the server: %v\n", serr)
 	}
@@ -169,6 +174,29 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	return 0
+}
+
+// serveHTTP serves the proxy's clients over streamable HTTP on addr until
+// ctx ends (a signal) or the server behind it is gone for good.
+func serveHTTP(ctx context.Context, addr string, p *mcpproxy.Proxy, child *mcpproxy.Child, grace time.Duration, stderr io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	h, done := mcpproxy.NewHTTP(ctx, p, mcpproxy.Streams{ServerOut: child.Stdout(), ServerIn: child.Stdin(),
+		StopServer: func() { go child.Stop(grace) }})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	fmt.Fprintf(stderr, "agentguard mcp-proxy: MCP over HTTP at http://%s/\n", ln.Addr())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	h.Close()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 // watchPolicy tells the client to list tools again when the policy in

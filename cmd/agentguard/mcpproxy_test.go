@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,5 +249,76 @@ func TestMCPPins(t *testing.T) {
 	}
 	if code := run([]string{"mcp-pins", "accept", "--pins", path, "read_file", "short"}, &out, &errb); code != 1 {
 		t.Fatalf("accept of a bad hash: exit %d, want 1", code)
+	}
+}
+
+// TestMCPProxyListen: with --listen the proxy serves MCP over streamable
+// HTTP in front of the real server, and a SIGTERM stops both.
+func TestMCPProxyListen(t *testing.T) {
+	if _, err := os.Stat(filesystemServer); err != nil {
+		t.Skipf("the filesystem server is not installed (run integrations/mcpproxy/.ci.sh, as CI does): %v", err)
+	}
+	dir := t.TempDir()
+	marker, _ := filepath.EvalSymlinks(dir)
+	os.WriteFile(filepath.Join(marker, "a.txt"), []byte("alpha"), 0o600)
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(pol, []byte(fmt.Sprintf("version: 1\ndefault: deny\nrules:\n  - name: reads\n    match: call.tool == \"read_text_file\" && call.args.path.startsWith(%q)\n    effect: allow\n", marker+"/")), 0o600)
+	cmd := exec.Command(os.Args[0], "mcp-proxy", "--policy", pol, "--listen", "127.0.0.1:0", "--", "node", filesystemServer, marker)
+	cmd.Env = append(os.Environ(), "AGENTGUARD_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stderr)
+	url := ""
+	for url == "" && sc.Scan() {
+		if _, after, ok := strings.Cut(sc.Text(), "MCP over HTTP at "); ok {
+			url = after
+		}
+	}
+	if url == "" {
+		t.Fatal("the proxy did not say where it listens")
+	}
+	go io.Copy(io.Discard, stderr)
+	postJSON := func(body string) map[string]any {
+		t.Helper()
+		resp, err := http.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return m
+	}
+	if m := postJSON(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"web","version":"1"}}}`); m["result"] == nil {
+		t.Fatalf("initialize: %v", m)
+	}
+	postJSON(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	m := postJSON(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_text_file","arguments":{"path":%q}}}`, filepath.Join(marker, "a.txt")))
+	if !strings.Contains(fmt.Sprint(m["result"]), "alpha") {
+		t.Fatalf("allowed read over HTTP: %v", m)
+	}
+	m = postJSON(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/tmp/x","content":"x"}}}`)
+	if r, _ := m["result"].(map[string]any); r["isError"] != true {
+		t.Fatalf("denied write over HTTP: %v", m)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(20 * time.Second): // a guard against a hung test
+		t.Fatal("the proxy did not exit on SIGTERM")
+	}
+	if o := orphans(marker); len(o) > 0 {
+		t.Fatalf("processes left behind: %v", o)
 	}
 }
