@@ -71,3 +71,32 @@ rules:
 		t.Error("Replay of a torn log succeeded")
 	}
 }
+
+// TestRecordedEffectOfNewCodes: what the policy had decided, read back
+// from a denial with the codes of issue 11: a verdict that did not count
+// was asked of a human (approve); an unavailable control or the caller's
+// cancel after the policy keeps the policy's effect; before it, the policy
+// did not decide.
+func TestRecordedEffectOfNewCodes(t *testing.T) {
+	for _, c := range []struct {
+		code, stage, approver string
+		want                  policy.Effect
+		ok                    bool
+	}{
+		{"approval_invalid", "approval", "", policy.Approve, true},
+		{"unavailable", "approval", "", policy.Approve, true},
+		{"cancelled", "approval", "", policy.Approve, true},
+		{"unavailable", "budget", "", policy.Allow, true},
+		{"unavailable", "rate", "bob", policy.Approve, true},
+		{"cancelled", "budget", "", policy.Allow, true},
+		{"unavailable", "policy", "", policy.Deny, false},
+		{"cancelled", "policy", "", policy.Deny, false},
+		{"cancelled", "killswitch", "", policy.Deny, false},
+		{"halted", "killswitch", "", policy.Deny, false},
+	} {
+		got, ok := recordedEffect(&Record{Code: c.code, Stage: c.stage, Approver: c.approver})
+		if got != c.want || ok != c.ok {
+			t.Errorf("recordedEffect(%s at %s) = %v, %v; want %v, %v", c.code, c.stage, got, ok, c.want, c.ok)
+		}
+	}
+}
