@@ -40,7 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		next := from
 		err := st.Read(ctx, log, from, func(seq uint64, l []byte) error {
 			if seq != next {
-				return fmt.Errorf("Read gave seq %d, want %d", seq, next)
+				return fmt.Errorf("read gave seq %d, want %d", seq, next)
 			}
 			next++
 			out = append(out, string(l))
