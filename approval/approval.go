@@ -114,6 +114,76 @@ type Request struct {
 	Hash string `json:"hash"`
 }
 
+// UnmarshalJSON decodes a card as encoding/json does, except that the
+// numbers in Args keep their exact values: an integer is an int64 (a
+// uint64 above the int64 range), as the guard holds it, and any other
+// number a float64. A card read back from JSON (a shared store, a webhook
+// receiver written in Go) shows the account 9007199254740993 the call
+// has, not the nearest float64.
+func (r *Request) UnmarshalJSON(b []byte) error {
+	type plain Request
+	v := struct {
+		*plain
+		Args json.RawMessage `json:"args"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	r.Args = nil
+	if len(v.Args) == 0 || string(v.Args) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(v.Args))
+	dec.UseNumber()
+	var args map[string]any
+	if err := dec.Decode(&args); err != nil {
+		return err
+	}
+	if err := exactNumbers(args); err != nil {
+		return fmt.Errorf("approval: card arguments: %w", err)
+	}
+	r.Args = args
+	return nil
+}
+
+// exactNumbers replaces, in place, every json.Number inside v (a map or
+// slice) with an int64, a uint64 or a float64.
+func exactNumbers(v any) error {
+	conv := func(e any) (any, error) {
+		n, ok := e.(json.Number)
+		if !ok {
+			return e, exactNumbers(e)
+		}
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return i, nil
+		}
+		if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+			return u, nil
+		}
+		f, err := strconv.ParseFloat(string(n), 64)
+		if err != nil {
+			return nil, fmt.Errorf("number %s: %w", n, err)
+		}
+		return f, nil
+	}
+	var err error
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if v[k], err = conv(e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if v[i], err = conv(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Approve returns a verdict approving r, bound to its ID and hash.
 func (r *Request) Approve(by, note string) Verdict {
 	return Verdict{Approved: true, By: by, Note: note, ID: r.ID, Hash: r.Hash}

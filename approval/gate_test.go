@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -600,4 +602,31 @@ func TestChain(t *testing.T) {
 		_, err = newGate(t, DenyAll, Options{}).Ask(t.Context(), req("r5", "x", nil))
 		wantRefused(t, err, ErrRejected)
 	})
+}
+
+// TestRequestJSONKeepsIntegers checks that a card read back from JSON (a
+// shared store, a webhook receiver) shows its integers exactly.
+func TestRequestJSONKeepsIntegers(t *testing.T) {
+	r := Request{ID: "c1", Tool: "pay", Hash: strings.Repeat("a", 64), Labels: map[string]string{"team": "billing"},
+		Args: map[string]any{
+			"account": int64(9007199254740993), "id": uint64(18446744073709551615), "amount": 1.5, "neg": int64(-9223372036854775808),
+			"nested": map[string]any{"list": []any{int64(1), 2.25, "x", nil, true, map[string]any{"big": uint64(1 << 63)}}},
+		}}
+	b, err := json.Marshal(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Request
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Args, r.Args) || got.ID != "c1" || got.Tool != "pay" || got.Hash != r.Hash || got.Labels["team"] != "billing" {
+		t.Errorf("round trip:\n got %#v\nwant %#v", got, r)
+	}
+	if err := json.Unmarshal([]byte(`{"id":"c2","args":null}`), &got); err != nil || got.Args != nil || got.ID != "c2" {
+		t.Errorf("null args: %v, %#v", err, got)
+	}
+	if err := json.Unmarshal([]byte(`{"id":"c3","args":[1]}`), &got); err == nil {
+		t.Error("args that are no object: no error")
+	}
 }
