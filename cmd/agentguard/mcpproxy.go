@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,6 +32,8 @@ var mcpProxyStdin io.Reader = os.Stdin
 // runMCPProxy is agentguard mcp-proxy. The protocol runs over stdin and
 // stdout; every message of the proxy's own goes to stderr.
 func runMCPProxy(args []string, stdout, stderr io.Writer) int {
+	// The server's stderr is copied to ours while the proxy writes there too.
+	stderr = &lockedWriter{w: stderr}
 	fs := flag.NewFlagSet("mcp-proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	policyFile := fs.String("policy", "", "the policy file (required); re-read when it changes")
@@ -174,6 +177,18 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	return 0
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // serveHTTP serves the proxy's clients over streamable HTTP on addr until
