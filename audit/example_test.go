@@ -71,3 +71,34 @@ func ExampleVerify_tampered() {
 	// Output:
 	// bad record: seq 0 line 1
 }
+
+// ExampleRedactor_Value redacts a value as the log redacts arguments:
+// secret keys in any naming style, a JSON body, a URL's password, and a
+// credential with no telling key. Marks depend on the hash key.
+func ExampleRedactor_Value() {
+	red, err := audit.NewRedactor(audit.Redaction{HashKey: []byte("example key")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	args := map[string]any{
+		"dbPassword": "hunter2",
+		"max_tokens": 1024,
+		"body":       `{"user":"bob","clientSecret":"s3cr3t"}`,
+		"url":        "https://admin:pw@db.example.com/app",
+		"note":       "deploy with AKIAIOSFODNN7EXAMPLE",
+	}
+	fmt.Println(red.Clean(args))
+	out := red.Value(args).(map[string]any)
+	for _, k := range []string{"dbPassword", "max_tokens", "body", "url", "note"} {
+		fmt.Printf("%s: %v\n", k, out[k])
+	}
+	fmt.Println(red.Clean(map[string]any{"to": "bob@example.com", "max_tokens": 1024}))
+	// Output:
+	// false
+	// dbPassword: [REDACTED:da0217bdfaa5]
+	// max_tokens: 1024
+	// body: {"clientSecret":"[REDACTED:4b6919f4398d]","user":"bob"}
+	// url: https://admin:[REDACTED:5bfd4baffc34]@db.example.com/app
+	// note: deploy with [REDACTED:851f0af5cb06]
+	// true
+}
