@@ -31,7 +31,9 @@ func TestNotifyChanges(t *testing.T) {
 			}
 			defer g.Close()
 			s := mcp.NewServer(&mcp.Implementation{Name: "s"}, nil)
-			h := func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil }
+			h := func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return &mcp.CallToolResult{}, nil
+			}
 			s.AddTool(&mcp.Tool{Name: "a", InputSchema: map[string]any{"type": "object"}}, h)
 			s.AddTool(&mcp.Tool{Name: "b", InputSchema: map[string]any{"type": "object"}}, h)
 			s.AddReceivingMiddleware(agentguardmcp.Middleware(g, agentguardmcp.Options{HideTools: true, KillSwitch: sw}))
