@@ -133,6 +133,12 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 		}
 		rec.Args = nil
 	}
+	if e.Kind == EventResult {
+		// A compact result: what its decision record (the same call ID)
+		// says already is not repeated, only who, which tool and how it
+		// ended.
+		rec.Env, rec.Rule, rec.PolicyVersion, rec.Estimate, rec.Labels = "", "", "", nil, nil
+	}
 	var err error
 	if l, ok := r.log.(lazyLog); ok && e.Kind == EventResult {
 		// Nothing waits on a result: it goes out with the next record's

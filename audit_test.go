@@ -132,7 +132,12 @@ func TestAuditDecisionBeforeTool(t *testing.T) {
 	}
 	recs := auditLines(t, path)
 	if len(recs) != 2 || recs[1].Kind != audit.KindResult || recs[1].Outcome != "ok" || recs[1].Call != recs[0].Call || recs[1].Args != nil {
-		t.Errorf("records after the call: %d, last %+v; want decision then result (without the args)", len(recs), recs[len(recs)-1])
+		t.Fatalf("records after the call: %d, last %+v; want decision then result (without the args)", len(recs), recs[len(recs)-1])
+	}
+	// The result is compact: who, which tool, how it ended; the rule and
+	// the policy's version are its decision's.
+	if d, r := recs[0], recs[1]; r.Tool != "read_file" || r.Principal != d.Principal || r.Rule != "" || r.PolicyVersion != "" || d.PolicyVersion == "" {
+		t.Errorf("result record %+v after decision %+v; want the call's principal and tool, no rule or policy version", r, d)
 	}
 	if _, err := audit.Verify(audit.VerifyOptions{}, path); err != nil {
 		t.Error(err)
