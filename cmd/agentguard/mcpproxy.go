@@ -41,7 +41,7 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 	auditSync := fs.String("audit-sync", "each", "when the audit log is synced to disk: each (before every call runs), interval, or never")
 	approver := fs.String("approver", "", "who approves calls the policy sends for approval: console (this terminal) or inbox (a web page)")
 	inboxAddr := fs.String("inbox-addr", "127.0.0.1:8787", "with --approver inbox: the address of the approval inbox (its token is $AGENTGUARD_TOKEN)")
-	pinsFile := fs.String("pins", "", "pin tool definitions in this file; a changed definition holds its calls until accepted (agentguard mcp-pins accept)")
+	pinsFile := fs.String("pins", "", "keep the pinned tool definitions in this file (default: in memory); a changed definition holds its calls until accepted (agentguard mcp-pins accept)")
 	hide := fs.Bool("hide", false, "hide from tools/list the tools the policy or the kill switch can never allow")
 	killFile := fs.String("kill-file", "", "a kill file: its presence halts every call (agentguard kill --file)")
 	listen := fs.String("listen", "", "serve MCP clients over streamable HTTP on this address (e.g. 127.0.0.1:8788) instead of stdin and stdout")
@@ -146,6 +146,9 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 		Timeout:    *timeout,
 		Log:        stderr,
 	}
+	// Every tool the server shows is recorded and pinned; without --pins
+	// the pins last as long as the process.
+	popts.Pins = mcpproxy.NewPins()
 	if *pinsFile != "" {
 		if popts.Pins, err = mcpproxy.OpenPins(*pinsFile); err != nil {
 			return fail("%v", err)

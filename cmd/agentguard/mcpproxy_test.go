@@ -203,6 +203,21 @@ func TestMCPProxyClientEOF(t *testing.T) {
 	if code := run([]string{"audit", "verify", p.audit}, &out, &errb); code != 0 {
 		t.Fatalf("audit verify: %d %s %s", code, out.String(), errb.String())
 	}
+	// Every tool the server showed was recorded with its definition's hash.
+	b, err := os.ReadFile(p.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen int
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var rec struct{ Kind, Tool, Rule, Note string }
+		if json.Unmarshal(line, &rec) == nil && rec.Kind == "tool" && rec.Rule == "tool-new" && len(rec.Note) == 64 {
+			seen++
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("%d tool-new records, want one per tool of the filesystem server", seen)
+	}
 }
 
 // TestMCPProxySIGTERM: a SIGTERM to the proxy stops it and its server.
