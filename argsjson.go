@@ -92,6 +92,8 @@ type argsDecoder struct {
 	pos  int
 	mode ambiguity
 	err  *argsError
+	// numbers is set by folded when it meets a json.Number.
+	numbers bool
 	// path is where an error is. It is built as the error returns through
 	// the objects and arrays around it, innermost first (finish turns it
 	// around), so that a call that passes spends nothing on it.
@@ -838,11 +840,60 @@ func numEqual(a, b any) bool {
 // depth, may have two keys equal under simple case folding, since a tool
 // that turns the map into a struct through encoding/json reads either
 // one; nesting is bounded as for raw JSON. It allocates nothing for a map
-// that passes, unless an object in it has more than 32 keys.
-func checkFolded(m map[string]any) error {
+// that passes, unless an object in it has more than 32 keys. numbers
+// reports whether the map holds a json.Number (a framework's decoder with
+// UseNumber, or WrapJSONAs), which the policy cannot compare: see
+// exactCopy.
+func checkFolded(m map[string]any) (numbers bool, err error) {
 	d := argsDecoder{}
 	d.folded(m, 0)
-	return d.finish()
+	return d.numbers, d.finish()
+}
+
+// exactCopy returns v with every json.Number in it read as decodeArgs
+// reads a number: an int64, a uint64 or a float64, exactly, or an error
+// naming where. It copies the maps and slices on the way, so that the
+// caller's map keeps its own values.
+func exactCopy(v any) (any, error) {
+	d := argsDecoder{}
+	out := d.exact(v)
+	return out, d.finish()
+}
+
+func (d *argsDecoder) exact(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		n, err := decodeValue([]byte(v), strictRaw)
+		switch n.(type) {
+		case int64, uint64, float64:
+			if err == nil {
+				return n
+			}
+		}
+		d.fail("a number at %s is not one that a 64-bit integer or a double holds exactly", here)
+		return nil
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = d.exact(e)
+			if d.err != nil {
+				d.at(pathElem{key: k, idx: -1})
+				return nil
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = d.exact(e)
+			if d.err != nil {
+				d.at(pathElem{idx: i})
+				return nil
+			}
+		}
+		return out
+	}
+	return v
 }
 
 func (d *argsDecoder) folded(v any, depth int) {
@@ -878,6 +929,8 @@ func (d *argsDecoder) folded(v any, depth int) {
 		}
 		for k, e := range v {
 			switch e.(type) {
+			case json.Number:
+				d.numbers = true
 			case map[string]any, []any:
 				d.folded(e, depth+1)
 				if d.err != nil {
@@ -893,6 +946,8 @@ func (d *argsDecoder) folded(v any, depth int) {
 		}
 		for i, e := range v {
 			switch e.(type) {
+			case json.Number:
+				d.numbers = true
 			case map[string]any, []any:
 				d.folded(e, depth+1)
 				if d.err != nil {

@@ -267,18 +267,18 @@ func TestCheckFolded(t *testing.T) {
 		large["k"+strconv.Itoa(i)] = i
 	}
 	clean := map[string]any{"to": "a", "opts": map[string]any{"x": []any{map[string]any{"y": 1, "Y2": 2}}}, "n": 1}
-	if err := checkFolded(clean); err != nil {
+	if _, err := checkFolded(clean); err != nil {
 		t.Fatalf("checkFolded(clean) = %v", err)
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = checkFolded(clean) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _, _ = checkFolded(clean) }); n != 0 {
 		t.Errorf("checkFolded(clean) allocates %v times, want none", n)
 	}
 	clean["large"] = large
-	if err := checkFolded(clean); err != nil {
+	if _, err := checkFolded(clean); err != nil {
 		t.Fatalf("checkFolded(clean, with a large object) = %v", err)
 	}
 	large["K39"] = 1
-	if err := checkFolded(clean); err == nil || !strings.Contains(err.Error(), `keys "K39" and "k39" in args.large differ only in letter case`) {
+	if _, err := checkFolded(clean); err == nil || !strings.Contains(err.Error(), `keys "K39" and "k39" in args.large differ only in letter case`) {
 		t.Errorf("checkFolded with K39 and k39 in a large object = %v", err)
 	}
 	deep := map[string]any{}
@@ -288,12 +288,12 @@ func TestCheckFolded(t *testing.T) {
 		m["a"] = next
 		m = next
 	}
-	if err := checkFolded(deep); err == nil || !strings.Contains(err.Error(), "nested more than") {
+	if _, err := checkFolded(deep); err == nil || !strings.Contains(err.Error(), "nested more than") {
 		t.Errorf("checkFolded(too deep) = %v", err)
 	}
 	cyclic := map[string]any{}
 	cyclic["self"] = cyclic
-	if err := checkFolded(cyclic); err == nil {
+	if _, err := checkFolded(cyclic); err == nil {
 		t.Error("checkFolded(a map holding itself) = nil")
 	}
 }

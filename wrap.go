@@ -432,8 +432,17 @@ func toArgs(in any, plan *argsPlan) (map[string]any, error) {
 	case nil:
 		return map[string]any{}, nil
 	case map[string]any:
-		// A framework's decoded JSON: its keys are checked as raw JSON's.
-		return refused(v, checkFolded(v))
+		// A framework's decoded JSON: its keys are checked as raw JSON's,
+		// and json.Numbers are read as numbers, in a copy.
+		numbers, err := checkFolded(v)
+		if err != nil || !numbers {
+			return refused(v, err)
+		}
+		m, err := exactCopy(v)
+		if err != nil {
+			return refused(nil, err)
+		}
+		return m.(map[string]any), nil
 	case rawJSON:
 		return refused(decodeArgs(v, strictRaw))
 	case json.RawMessage:

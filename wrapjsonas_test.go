@@ -436,3 +436,36 @@ func sameNumber(args any, text string) error {
 	}
 	return nil
 }
+
+// TestJSONNumbersInMaps checks maps that hold json.Number (a framework's
+// decoder with UseNumber, or WrapJSONAs into a map): the policy compares
+// them as the exact numbers they are, and the tool keeps its own values.
+func TestJSONNumbersInMaps(t *testing.T) {
+	var seen map[string]any
+	g := seeingGuard(t, exactPolicy, &seen)
+	var got map[string]any
+	pay := agentguard.WrapJSONAs[string](g, "pay", func(_ context.Context, m map[string]any) (string, error) { got = m; return "", nil })
+	if _, err := pay(context.Background(), `{"account":9007199254740993,"list":[1.5]}`); err != nil {
+		t.Fatalf("WrapJSONAs into a map: %v", err)
+	}
+	if seen["account"] != int64(9007199254740993) || !reflect.DeepEqual(seen["list"], []any{1.5}) {
+		t.Errorf("the policy saw %#v, want the exact numbers", seen)
+	}
+	if got["account"] != json.Number("9007199254740993") {
+		t.Errorf("the tool got %#v, want its json.Number", got)
+	}
+	in := map[string]any{"account": json.Number("18446744073709551615")}
+	tk, err := g.Check(context.Background(), "pay", in)
+	if err != nil {
+		t.Fatalf("Check with a json.Number: %v", err)
+	}
+	if tk.Call().Args["account"] != uint64(18446744073709551615) || in["account"] != json.Number("18446744073709551615") {
+		t.Errorf("call.args %#v, the caller's map %#v", tk.Call().Args, in)
+	}
+	_ = tk.Done(nil, nil)
+	_, err = g.Check(context.Background(), "pay", map[string]any{"x": []any{json.Number("9007199254740993.0")}})
+	d := wantDenied(t, err, agentguard.CodeInvalidCall, agentguard.ErrInvalidCall)
+	if !strings.Contains(d.Reason, "a number at args.x[0] is not one that a 64-bit integer or a double holds exactly") {
+		t.Errorf("reason %q", d.Reason)
+	}
+}
