@@ -58,6 +58,9 @@
 // [Watcher], at once after every change, so a trip anywhere cancels the
 // calls in flight everywhere. A process that cannot read the store for
 // longer than [StoreOptions].Stale trips everything until it can again.
+// With [StoreOptions].Publish, a trip made in the process some other way
+// (a breaker, a kill file) is written to the store too, so it stops the
+// whole fleet until it is resumed in the store.
 // [Mem] is the in-memory store and the reference; package switchtest
 // checks a store against the contract.
 //

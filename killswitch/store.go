@@ -185,6 +185,12 @@ type StoreOptions struct {
 	Stale time.Duration
 	// Timeout bounds each read of the store; zero means 5 seconds.
 	Timeout time.Duration
+	// Publish makes Run write to the store every trip made in the switch
+	// some other way (a breaker, a kill file, Switch.Trip): the whole
+	// fleet then stops what one process stopped, and only a resume in the
+	// store ends it, everywhere. A trip the store refuses is retried at
+	// every check.
+	Publish bool
 	// OnError receives the errors of the checks Run makes, for logging.
 	OnError func(error)
 	// Clock gives the time of each check; nil means time.Now.
@@ -365,9 +371,28 @@ func (t *StoreTrigger) Run(ctx context.Context, interval time.Duration) error {
 			}
 		})
 	}
+	var pub publisher
+	if t.opts.Publish {
+		// The watcher runs inside Trip, under the switch's lock: it only
+		// queues the trip and wakes the loop.
+		stop := t.sw.Watch(func(e Event) {
+			if e.Kind == EventTrip {
+				pub.add(Halt{Scope: e.Scope, Who: e.Who, Why: e.Why, At: e.Time})
+				changed()
+			}
+		})
+		defer stop()
+		// And the trips made before Run started.
+		for _, h := range t.sw.Status() {
+			pub.add(h)
+		}
+	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
+		if err := t.publish(ctx, &pub); err != nil && ctx.Err() == nil && t.opts.OnError != nil {
+			t.opts.OnError(err)
+		}
 		if err := t.Check(ctx); err != nil && ctx.Err() == nil && t.opts.OnError != nil {
 			t.opts.OnError(err)
 		}
@@ -378,4 +403,51 @@ func (t *StoreTrigger) Run(ctx context.Context, interval time.Duration) error {
 		case <-poke:
 		}
 	}
+}
+
+// publisher queues the switch's trips for Run to publish.
+type publisher struct {
+	mu    sync.Mutex
+	queue []Halt
+}
+
+func (p *publisher) add(h Halt) {
+	p.mu.Lock()
+	p.queue = append(p.queue, h)
+	p.mu.Unlock()
+}
+
+func (p *publisher) take() []Halt {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.queue
+	p.queue = nil
+	return q
+}
+
+// publish writes to the store the queued trips that the trigger did not
+// make itself, and makes them the trigger's, so that a resume in the store
+// ends them here too. Those the store refuses go back to the queue.
+func (t *StoreTrigger) publish(ctx context.Context, p *publisher) error {
+	var errs []error
+	for _, h := range p.take() {
+		t.mu.Lock()
+		cur, ok := t.mine[h.Scope]
+		t.mu.Unlock()
+		if ok && cur.Who == h.Who && cur.Why == h.Why {
+			continue // the store's own trip, or one already published
+		}
+		tctx, cancel := context.WithTimeout(ctx, t.opts.Timeout)
+		err := t.st.Trip(tctx, h)
+		cancel()
+		if err != nil {
+			p.add(h)
+			errs = append(errs, fmt.Errorf("killswitch: publishing the trip of %s: %w", h.Scope, err))
+			continue
+		}
+		t.mu.Lock()
+		t.mine[h.Scope] = h
+		t.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }

@@ -109,3 +109,57 @@ func TestStoreTriggerRunPush(t *testing.T) {
 		t.Fatal("exit of a halted call reported true")
 	}
 }
+
+// With Publish, a trip made in one switch some other way (a breaker) is
+// written to the store and stops the other switch too; a resume in the
+// store ends it in both.
+func TestStoreTriggerPublish(t *testing.T) {
+	st := new(Mem)
+	a, b := New(Options{}), New(Options{})
+	events := func(sw *Switch) chan Event {
+		ch := make(chan Event, 16)
+		sw.Watch(func(e Event) { ch <- e })
+		return ch
+	}
+	evA, evB := events(a), events(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for _, sw := range []*Switch{a, b} {
+		tr, _ := NewStoreTrigger(sw, st, StoreOptions{Publish: true})
+		wg.Go(func() { tr.Run(ctx, time.Hour) })
+	}
+	await := func(ch chan Event, kind EventKind, what string) Event {
+		t.Helper()
+		for {
+			select {
+			case e := <-ch:
+				if e.Kind == kind {
+					return e
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no %s event: %s", kind, what)
+			}
+		}
+	}
+	scope := Scope{Agent: "bot"}
+	if err := a.Trip(scope, "breaker:errors", "5 failures in a row"); err != nil {
+		t.Fatal(err)
+	}
+	await(evA, EventTrip, "the breaker's own trip")
+	if e := await(evB, EventTrip, "the other switch"); e.Scope != scope || e.Who != "breaker:errors" {
+		t.Fatalf("the other switch tripped %+v", e)
+	}
+	if hs, _ := st.Trips(ctx); len(hs) != 1 || hs[0].Why != "5 failures in a row" {
+		t.Fatalf("the store holds %+v", hs)
+	}
+	if err := st.Resume(ctx, scope); err != nil {
+		t.Fatal(err)
+	}
+	await(evA, EventResume, "the resume in the tripping switch")
+	await(evB, EventResume, "the resume in the other switch")
+	if hs, _ := st.Trips(ctx); len(hs) != 0 {
+		t.Fatalf("a resumed trip came back: %+v", hs)
+	}
+}
