@@ -219,7 +219,7 @@ func keyWords(k string, ws []span) []span {
 var (
 	// secretNouns are words that name a secret on their own.
 	secretNouns = []string{
-		"password", "passwords", "passwd", "pwd", "pass", "passphrase", "passcode",
+		"password", "passwords", "passwd", "pwd", "pw", "pass", "passphrase", "passcode",
 		"secret", "secrets", "credential", "credentials", "creds",
 		"token", "auth", "authorization", "bearer", "cookie", "cookies",
 		"apikey", "apikeys", "privatekey", "privkey", "accesskey", "secretkey", "sessionid",
@@ -235,7 +235,7 @@ var (
 	// secret (api key, private key, access key).
 	keyQualifiers = []string{
 		"api", "app", "access", "secret", "private", "priv", "signing", "encryption",
-		"master", "license", "ssh", "account", "consumer", "shared", "hmac", "webhook", "client",
+		"master", "license", "ssh", "account", "consumer", "shared", "hmac", "webhook", "client", "subscription",
 	}
 	// sessionSecrets are words that make a preceding "session" a secret
 	// (session id, session key).
@@ -699,7 +699,7 @@ var (
 // keyClues are lowercase substrings of which every secret key holds one,
 // ignoring ASCII case.
 var keyClues = []string{
-	"pass", "pwd", "secret", "cred", "token", "auth", "bearer", "cookie", "key", "session",
+	"pass", "pw", "secret", "cred", "token", "auth", "bearer", "cookie", "key", "session",
 	"otp", "pin", "ssn", "cvv", "cvc", "jwt", "card",
 }
 

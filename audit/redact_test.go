@@ -173,7 +173,8 @@ func TestSecretKey(t *testing.T) {
 	red := newRedactor(t, Redaction{Keys: []string{"internal id"}})
 	secret := []string{
 		"password", "Password", "PASSWORD", "passwd", "pwd", "db_password", "dbPassword", "DBPassword", "db-password",
-		"db.password", "dbpassword", "user_pass", "password2", "new_password_confirm",
+		"db.password", "dbpassword", "user_pass", "password2", "new_password_confirm", "db_pw", "adminPw", "passwordHash",
+		"Ocp-Apim-Subscription-Key", "x-amz-security-token", "x-goog-api-key",
 		"secret", "clientSecret", "client_secret", "ClientSecret", "CLIENT_SECRET", "client-secret", "webhook.secret",
 		"aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", "awsSecretAccessKey", "secretKey", "SecretAccessKey",
 		"token", "accessToken", "access_token", "AccessToken", "apiToken", "api_token", "refreshToken", "id_token",
@@ -193,6 +194,7 @@ func TestSecretKey(t *testing.T) {
 		"secret_name", "password_policy", "auth_type", "auth_url", "password_file", "token_expires_at",
 		"author", "authors", "passenger", "pinned", "spin", "keyboard", "key", "primary_key", "sort_key",
 		"monkey", "session", "session_start", "secretary", "to", "subject", "body", "url", "amount", "dsn",
+		"token_url", "authorization_endpoint", "session_duration", "pwdx", "power",
 		"", "_", "internal", "id",
 	}
 	for _, k := range secret {
