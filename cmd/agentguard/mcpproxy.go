@@ -39,7 +39,7 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 	policyFile := fs.String("policy", "", "the policy file (required); re-read when it changes")
 	auditFile := fs.String("audit", "", "the audit log (JSON lines, hash-chained); none when empty")
 	auditSync := fs.String("audit-sync", "each", "when the audit log is synced to disk: each (before every call runs), interval, or never")
-	approver := fs.String("approver", "", "who approves calls the policy sends for approval: console (this terminal) or inbox (a web page)")
+	approver := fs.String("approver", "", "who approves calls the policy sends for approval: console (this terminal), inbox (a web page), or client (the MCP client's user, asked through elicitation; only for a client that asks its user)")
 	inboxAddr := fs.String("inbox-addr", "127.0.0.1:8787", "with --approver inbox: the address of the approval inbox (its token is $AGENTGUARD_TOKEN)")
 	pinsFile := fs.String("pins", "", "keep the pinned tool definitions in this file (default: in memory); a changed definition holds its calls until accepted (agentguard mcp-pins accept)")
 	hide := fs.Bool("hide", false, "hide from tools/list the tools the policy or the kill switch can never allow")
@@ -51,7 +51,7 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 	requester := fs.String("requester", "", "the person the agent acts for")
 	env := fs.String("env", "", "the environment for the policy (call.env)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: agentguard mcp-proxy --policy FILE [--audit FILE] [--approver console|inbox] [--pins FILE] [--hide] [--kill-file PATH] [--listen ADDR] -- COMMAND [ARGS...]")
+		fmt.Fprintln(stderr, "usage: agentguard mcp-proxy --policy FILE [--audit FILE] [--approver console|inbox|client] [--pins FILE] [--hide] [--kill-file PATH] [--listen ADDR] -- COMMAND [ARGS...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -130,8 +130,10 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 		defer srv.Close()
 		fmt.Fprintf(stderr, "agentguard mcp-proxy: approvals at http://%s/\n", ln.Addr())
 		opts = append(opts, agentguard.WithApprover(inbox))
+	case "client":
+		opts = append(opts, agentguard.WithApprover(mcpproxy.ClientApprover(nil)))
 	default:
-		return fail("unknown --approver %q (want console or inbox)", *approver)
+		return fail("unknown --approver %q (want console, inbox or client)", *approver)
 	}
 	g, err := agentguard.New(opts...)
 	if err != nil {

@@ -72,8 +72,10 @@ type Proxy struct {
 	tools      map[string]*known // the last definitions the server gave
 	fresh      bool              // tools holds a full listing, and nothing changed since
 	clientName string
-	dead       error // the server is gone; why
-	listing    bool  // the client follows tool lists (a tools/list seen)
+	elicits    bool                     // the client declared elicitation at initialize
+	asks       map[string]chan *message // the proxy's own questions to the client, by ID
+	dead       error                    // the server is gone; why
+	listing    bool                     // the client follows tool lists (a tools/list seen)
 
 	nonce string
 	ownID atomic.Int64
@@ -115,7 +117,7 @@ func New(g *agentguard.Guard, opts Options) *Proxy {
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &Proxy{g: g, opts: opts, pending: map[string]*pending{}, tools: map[string]*known{}, nonce: hex.EncodeToString(b)}
+	return &Proxy{g: g, opts: opts, pending: map[string]*pending{}, tools: map[string]*known{}, asks: map[string]chan *message{}, nonce: hex.EncodeToString(b)}
 }
 
 // Streams are the two sides a Proxy connects.
@@ -264,6 +266,8 @@ func (p *Proxy) fromClient(ctx context.Context, line []byte) {
 		return
 	}
 	switch {
+	case msg.isResponse() && p.answered(msg):
+		// The answer to the proxy's own question.
 	case !msg.isRequest():
 		// Notifications and answers to the server's own requests
 		// (elicitation, sampling, roots) pass through.
@@ -323,10 +327,14 @@ func (p *Proxy) noteClient(msg *message) {
 		ClientInfo struct {
 			Name string `json:"name"`
 		} `json:"clientInfo"`
+		Capabilities struct {
+			Elicitation json.RawMessage `json:"elicitation"`
+		} `json:"capabilities"`
 	}
 	if json.Unmarshal(msg.m["params"], &params) == nil {
 		p.mu.Lock()
 		p.clientName = params.ClientInfo.Name
+		p.elicits = len(params.Capabilities.Elicitation) > 0 && string(params.Capabilities.Elicitation) != "null"
 		p.mu.Unlock()
 	}
 }
@@ -570,7 +578,7 @@ func (p *Proxy) call(ctx context.Context, msg *message) {
 			}
 		}
 	}
-	cctx := agentguard.WithPrincipal(ctx, p.principal(params["_meta"]))
+	cctx := context.WithValue(agentguard.WithPrincipal(ctx, p.principal(params["_meta"])), proxyKey{}, p)
 	t, err := p.g.Check(cctx, name, json.RawMessage(params["arguments"]), opts...)
 	if err != nil {
 		p.toClient(response(msg.id, DenialResult(err)))

@@ -459,3 +459,55 @@ func TestProxyClientCancels(t *testing.T) {
 		t.Fatalf("result of the cancelled call: outcome %q error %q", outcome, errText)
 	}
 }
+
+// TestProxyClientApprover: a call that needs approval is asked of the
+// client's user with an elicitation; yes runs it, no refuses it.
+func TestProxyClientApprover(t *testing.T) {
+	for _, yes := range []bool{true, false} {
+		pol, err := policy.Parse("p.yaml", []byte("version: 1\ndefault: deny\nrules:\n  - name: writes\n    match: call.tool == \"write\"\n    effect: approve\n    reason: writes need the user\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := agentguard.New(agentguard.WithPolicy(pol), agentguard.WithApprover(mcpproxy.ClientApprover(nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		p := mcpproxy.New(g, mcpproxy.Options{})
+		cinR, cinW := io.Pipe()
+		coutR, coutW := io.Pipe()
+		sinR, sinW := io.Pipe()
+		soutR, soutW := io.Pipe()
+		srv := &seen{}
+		go func() { fakeServer(io.TeeReader(sinR, srv), soutW, "ok"); soutW.Close() }()
+		go p.Serve(context.Background(), mcpproxy.Streams{ClientIn: cinR, ClientOut: coutW, ServerOut: soutR, ServerIn: sinW})
+		c := newClient(t, cinW, coutR)
+		m := c.request("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{"elicitation": map[string]any{}},
+			"clientInfo": map[string]any{"name": "desktop", "version": "1"}})
+		if m["result"] == nil {
+			t.Fatal(m)
+		}
+		c.next++
+		c.sendRaw(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"write","arguments":{"path":"x"}}}`, c.next))
+		q := c.read() // the proxy's question
+		if q["method"] != "elicitation/create" || !strings.Contains(fmt.Sprint(q["params"]), "writes need the user") {
+			t.Fatalf("question: %v", q)
+		}
+		ans, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": q["id"], "result": map[string]any{"action": "accept", "content": map[string]any{"approve": yes}}})
+		c.sendRaw(string(ans))
+		r := result(t, c.read())
+		if yes && (r["isError"] == true || !strings.HasPrefix(resultText(r), "write ")) {
+			t.Fatalf("approved call: %v", r)
+		}
+		if !yes && denialCode(r) != "approval_rejected" {
+			t.Fatalf("refused call: %v", r)
+		}
+		if srv.contains(`"approve"`) {
+			t.Fatal("the client's answer to the proxy's question reached the server")
+		}
+		if !yes && srv.contains(`"name":"write"`) {
+			t.Fatal("the refused call reached the server")
+		}
+		cinW.Close()
+	}
+}
