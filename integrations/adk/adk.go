@@ -17,7 +17,7 @@
 // function itself instead of (or as well as) the agent: agentguard.Wrap
 // takes ADK's tool.Context as it is, and a trip returns at once:
 //
-//	functiontool.New(cfg, agentguard.Wrap(g, "search", search))
+//	functiontool.New(cfg, agentguard.Wrap(g, "search", search, agentguard.Preemptive()))
 //
 // Every tool the model calls is guarded, ADK's own (transfer_to_agent,
 // exit_loop) too: the policy must allow those it should.

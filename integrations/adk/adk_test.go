@@ -176,7 +176,7 @@ func TestWrapKillInFlight(t *testing.T) {
 	slow := newTool(t, adaptertest.Slow, agentguard.Wrap(s.Guard, adaptertest.Slow, func(tool.Context, cityArgs) (reply, error) {
 		s.Block()
 		return reply{"late"}, nil
-	}))
+	}, agentguard.Preemptive()))
 	m := &fakeModel{calls: []string{adaptertest.Slow}, seen: map[string]map[string]any{}}
 	go s.TripWhenStarted()
 	run(t, m, []tool.Tool{slow})

@@ -30,8 +30,11 @@ func Tools(g *agentguard.Guard, tools []anthropic.BetaTool, opts ...agentguard.T
 	return out
 }
 
-// Tool returns t guarded as the tool of its own Name.
+// Tool returns t guarded as the tool of its own Name. It is Preemptive: a
+// trip of the kill switch returns at once, whatever the tool does (opts may
+// say agentguard.Cooperative() instead).
 func Tool(g *agentguard.Guard, t anthropic.BetaTool, opts ...agentguard.ToolOption) anthropic.BetaTool {
+	opts = append([]agentguard.ToolOption{agentguard.Preemptive()}, opts...)
 	return &tool{BetaTool: t, exec: agentguard.WrapJSON(g, t.Name(), t.Execute, opts...)}
 }
 

@@ -30,8 +30,11 @@ import (
 
 // Middleware returns the tool middleware that guards every call with g,
 // with opts for every tool, for invokable, streaming and enhanced tools
-// alike.
+// alike. The tools are Preemptive: a trip of the kill switch returns at
+// once, whatever the tool does (opts may say agentguard.Cooperative()
+// instead).
 func Middleware(g *agentguard.Guard, opts ...agentguard.ToolOption) compose.ToolMiddleware {
+	opts = append([]agentguard.ToolOption{agentguard.Preemptive()}, opts...)
 	return compose.ToolMiddleware{
 		Invokable: func(next compose.InvokableToolEndpoint) compose.InvokableToolEndpoint {
 			return func(ctx context.Context, in *compose.ToolInput) (*compose.ToolOutput, error) {

@@ -35,8 +35,11 @@ type Tools struct {
 }
 
 // New guards each of funcs as the tool of its key, with opts for every one
-// (see agentguard.WrapJSON).
+// (see agentguard.WrapJSON). The tools are Preemptive: a trip of the kill
+// switch returns at once, whatever the tool does (opts may say
+// agentguard.Cooperative() instead).
 func New(g *agentguard.Guard, funcs map[string]Func, opts ...agentguard.ToolOption) *Tools {
+	opts = append([]agentguard.ToolOption{agentguard.Preemptive()}, opts...)
 	t := &Tools{funcs: make(map[string]Func, len(funcs))}
 	for name, fn := range funcs {
 		t.funcs[name] = agentguard.WrapJSON(g, name, fn, opts...)
