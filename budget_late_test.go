@@ -132,3 +132,32 @@ func TestPolicyCheckAgreesWithNew(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeArgumentsAgainstADeadline: indexOf on two 120 KB strings under
+// a 50 ms deadline returns a policy denial at once, naming the rule and
+// its cost (it ran for seconds before). Issue 12, item 7.
+func TestHugeArgumentsAgainstADeadline(t *testing.T) {
+	src := "version: 1\ndefault: allow\nrules:\n  - {name: no-echo, match: 'call.args.a.indexOf(call.args.b) >= 0', effect: deny}\n"
+	g, err := agentguard.New(agentguard.WithPolicy(budgetPol(t, src)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	echo := agentguard.Wrap(g, "echo", func(context.Context, map[string]any) (string, error) { return "ran", nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := echo(ctx, map[string]any{"a": strings.Repeat("a", 120<<10), "b": strings.Repeat("a", 60<<10) + "b"})
+		errc <- err
+	}()
+	select {
+	case err = <-errc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not return within 10s")
+	}
+	var d *agentguard.DeniedError
+	if !errors.As(err, &d) || d.Code != agentguard.CodePolicyDenied || d.Rule != "no-echo" || !strings.Contains(d.Reason, "cost limit") {
+		t.Errorf("call = %v, want denied by no-echo for its cost", err)
+	}
+}

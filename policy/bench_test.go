@@ -102,3 +102,15 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkArgsFit is the cost Decide adds to every call to bound the
+// size of its arguments (MaxArgString, MaxArgsSize).
+func BenchmarkArgsFit(b *testing.B) {
+	args := map[string]any{"amount": 12.5, "to": "bob@acme.com", "items": []any{"a", 2.0}, "meta": map[string]any{"k": "v"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !argsFit(args) {
+			b.Fatal("does not fit")
+		}
+	}
+}

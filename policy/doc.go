@@ -151,11 +151,25 @@
 //
 // Expressions are limited at load time to [MaxExprSize] bytes, [MaxNesting]
 // levels of nesting and two levels of nested comprehensions; a rule whose
-// least static cost is over [CostLimit] is rejected. Rules with
-// comprehensions, calls of replace (whose output can be many times its
-// input) or + of strings or lists run with runtime cost tracking and
-// interruption by the context; other rules run in time linear in their
-// size and input, and allocate little.
+// least static cost is over [CostLimit] is rejected.
+//
+// # Bounded evaluation
+//
+// Every evaluation is bounded by [CostLimit] and the call's context. A
+// rule whose worst cost over inputs of any size is within CostLimit (as
+// CEL's static estimate proves it: comparisons, field and key tests,
+// string tests against constants) runs as it is, with no tracking: the
+// hot path. Every other rule (comprehensions, replace, + of strings or
+// lists, searches and matches over arguments, the string functions of
+// cel-go's ext library) runs with runtime cost tracking against
+// CostLimit and, in its loops, interruption when the context ends (its
+// deadline); the context is also checked before each rule. Before such a
+// rule runs for a call, the call's arguments are checked against
+// [MaxArgString] (any string or key, in bytes) and [MaxArgsSize] (all of
+// them): larger arguments deny the call, Rule "argument-size", with an
+// error matching [ErrArgsTooLarge] and a reason that says where and how
+// large (never what). indexOf and lastIndexOf search in linear time
+// (cel-go's compare rune by rune: two 120 KB strings took seconds).
 //
 // Every decision carries the policy's version ([Policy.Version]): the hex
 // SHA-256 of the policy's canonical form, which does not depend on the

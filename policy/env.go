@@ -297,6 +297,7 @@ func celEnv() (*cel.Env, error) {
 			cel.ASTValidators(cel.ValidateComprehensionNestingLimit(2)),
 		}
 		opts = append(opts, helperFunctions()...)
+		opts = append(opts, searchFunctions()...)
 		envVal, envErr = base.Extend(opts...)
 	})
 	return envVal, envErr

@@ -40,6 +40,7 @@ type Policy struct {
 type ruleSet struct {
 	enforced []*rule
 	shadow   []*rule
+	tracked  bool // a rule's cost depends on its input's size: the arguments are bounded first
 }
 
 // rule is one compiled rule.
@@ -52,7 +53,7 @@ type rule struct {
 	timeout time.Duration
 	src     string // the match expression
 	prg     cel.Program
-	loops   bool     // has comprehensions, replace or + of strings or lists: evaluated with cost tracking and interruption
+	loops   bool     // not bounded statically (comprehensions, replace, + of strings or lists, a worst cost over CostLimit): evaluated with cost tracking and interruption
 	tools   []string // the tools it can match; nil when any
 	// residual is prg without its tests of call.tool, which are true for
 	// every tool in tools: what the per-tool rule sets evaluate.
@@ -97,6 +98,9 @@ func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
 	if s, ok := p.byTool[in.Call.Tool]; ok {
 		set = s
 	}
+	if set.tracked && !argsFit(in.Call.Args) {
+		return p.tooLarge(in)
+	}
 	a := newActivation(in)
 	defer a.release()
 
@@ -131,6 +135,17 @@ func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
 	}
 	d.Shadow = p.shadow(ctx, a, set)
 	return d
+}
+
+// tooLarge is the decision on arguments larger than the policy reads.
+func (p *Policy) tooLarge(in *Input) Decision {
+	why := argsTooLarge(in.Call.Args)
+	if why == "" {
+		why = "the arguments are larger than the policy reads"
+	}
+	return Decision{Effect: Deny, Rule: "argument-size", Version: p.version,
+		Reason: "the call was not evaluated: " + why,
+		Err:    &EvalError{Rule: "argument-size", Err: fmt.Errorf("%w: %s", ErrArgsTooLarge, why)}}
 }
 
 // shadow evaluates the shadow rules of set. A shadow rule that fails is
@@ -223,6 +238,9 @@ func (p *Policy) Estimate(ctx context.Context, in *Input) (unit string, amount f
 	for i, c := range p.costs {
 		if !matchTools(c.tools, in.Call.Tool) {
 			continue
+		}
+		if c.loops && !argsFit(in.Call.Args) {
+			return c.unit, 0, true, &EvalError{Rule: fmt.Sprintf("cost #%d", i+1), Err: fmt.Errorf("%w: %s", ErrArgsTooLarge, argsTooLarge(in.Call.Args))}
 		}
 		if err := ctx.Err(); err != nil {
 			return c.unit, 0, true, &EvalError{Rule: fmt.Sprintf("cost #%d", i+1), Err: context.Cause(ctx)}
@@ -557,6 +575,13 @@ func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, 
 		c.errorf(item, ruleName, field, path, "expression costs at least %d, more than the limit of %d", est.Min, CostLimit)
 		return
 	}
+	// Every evaluation is bounded by CostLimit: an expression whose worst
+	// cost, over inputs of any size, is within it runs as it is (the hot
+	// path: comparisons, field tests, constant string tests); any other is
+	// tracked at run time, against CostLimit and the call's deadline.
+	if err != nil || est.Max > CostLimit || callsUnpriced(root) {
+		loops = true
+	}
 	strict, err := strictAST(env, ast)
 	if err != nil {
 		c.errorf(item, ruleName, field, path, "%v", err)
@@ -847,6 +872,7 @@ func (p *Policy) index() {
 			} else {
 				rs.enforced = append(rs.enforced, r)
 			}
+			rs.tracked = rs.tracked || r.loops
 		}
 		slices.SortStableFunc(rs.enforced, func(a, b *rule) int { return int(a.effect) - int(b.effect) })
 		return rs
