@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hardstop-labs/agentguard"
 	"github.com/hardstop-labs/agentguard/approval"
@@ -289,5 +290,63 @@ func TestAmbiguousArguments(t *testing.T) {
 	}
 	if ran.Load() != 0 {
 		t.Fatalf("the tool ran %d times with ambiguous arguments", ran.Load())
+	}
+}
+
+// TestNotifyChanges: a trip tells the client to list its tools again, and
+// the filtered list hides the tripped tool.
+func TestNotifyChanges(t *testing.T) {
+	p, _ := policy.Parse("p.yaml", []byte("version: 1\ndefault: deny\nrules:\n  - name: r\n    match: call.tool in [\"a\", \"b\"]\n    effect: allow\n"))
+	sw := killswitch.New(killswitch.Options{})
+	g, err := agentguard.New(agentguard.WithPolicy(p), agentguard.WithKillSwitch(sw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	opts := agentguardmcpgo.Options{KillSwitch: sw}
+	s := server.NewMCPServer("test", "1", server.WithToolCapabilities(true),
+		server.WithToolHandlerMiddleware(agentguardmcpgo.Middleware(g, opts)), server.WithToolFilter(agentguardmcpgo.ToolFilter(g, opts)))
+	h := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	}
+	s.AddTool(mcp.NewTool("a"), h)
+	s.AddTool(mcp.NewTool("b"), h)
+	c, err := client.NewInProcessClient(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	changed := make(chan struct{}, 8)
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == mcp.MethodNotificationToolsListChanged {
+			changed <- struct{}{}
+		}
+	})
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-06-18"
+	init.Params.ClientInfo = mcp.Implementation{Name: "c", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	stop := agentguardmcpgo.NotifyChanges(ctx, s, g, sw, time.Millisecond)
+	defer stop()
+	if err := sw.Trip(killswitch.Scope{Tool: "a"}, "ops", "a is broken"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second): // a guard against a hung test
+		t.Fatal("no tools/list_changed after a trip")
+	}
+	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tools) != 1 || res.Tools[0].Name != "b" {
+		t.Fatalf("tools after tripping a: %v, want b", res.Tools)
 	}
 }
