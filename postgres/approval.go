@@ -96,6 +96,11 @@ type Approvals struct {
 	// PollInterval is how often a waiting call re-reads its request when
 	// no notification came; zero means 2 seconds.
 	PollInterval time.Duration
+	// Announce, when set, is called once a card waits in the database,
+	// before the wait, to tell people about it: post it to a chat, or to
+	// a webhook (PostWebhook), whose callback any process of the fleet
+	// takes (WebhookHandler). Its error refuses the request.
+	Announce func(ctx context.Context, r *approval.Request) error
 
 	mu      sync.Mutex
 	waiters map[string]chan struct{}
@@ -134,6 +139,11 @@ func (a *Approvals) Approve(ctx context.Context, r *approval.Request) (approval.
 	}
 	defer a.db.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM approval_pending WHERE id = $1`, r.ID)
 	a.ensureListener()
+	if a.Announce != nil {
+		if err := a.Announce(ctx, r); err != nil {
+			return approval.Verdict{}, fmt.Errorf("approval: postgres: announcing %q: %w", r.ID, err)
+		}
+	}
 	poll := a.PollInterval
 	if poll <= 0 {
 		poll = 2 * time.Second

@@ -45,7 +45,11 @@
 // --postgres DSN`) is written once, reaches the waiting process by
 // LISTEN/NOTIFY (or polling), and is taken once. Put it behind an
 // approval.Gate (agentguard.WithApprover does), which binds the verdict
-// to the request's ID, hash and deadline.
+// to the request's ID, hash and deadline. For a webhook, set
+// Approvals.Announce to PostWebhook: the card is posted, signed, once it
+// waits in the database, and Approvals.WebhookHandler, served by any
+// process, takes the signed callback (its nonce once across the fleet)
+// and releases the call wherever it waits.
 //
 // # The kill switch
 //
