@@ -331,7 +331,7 @@ func (g *Guard) record(ctx context.Context, e *Event) (err error) {
 	if r := g.cfg.recorder; r != nil {
 		err = g.safeRecord(ctx, r, e)
 	}
-	g.observe(e)
+	g.observe(ctx, e)
 	return err
 }
 
@@ -347,18 +347,22 @@ func (g *Guard) safeRecord(ctx context.Context, r Recorder, e *Event) (err error
 	return r.Record(ctx, e)
 }
 
-func (g *Guard) observe(e *Event) {
+func (g *Guard) observe(ctx context.Context, e *Event) {
 	for _, o := range g.cfg.observers {
-		g.safeObserve(o, e)
+		g.safeObserve(ctx, o, e)
 	}
 }
 
-func (g *Guard) safeObserve(o Observer, e *Event) {
+func (g *Guard) safeObserve(ctx context.Context, o Observer, e *Event) {
 	defer func() {
 		if v := recover(); v != nil {
 			g.cfg.logger.Error("agentguard: observer panicked", zap.Any("panic", v))
 		}
 	}()
+	if co, ok := o.(ContextObserver); ok {
+		co.ObserveContext(ctx, e)
+		return
+	}
 	o.Observe(e)
 }
 

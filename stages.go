@@ -132,6 +132,16 @@ type Observer interface {
 	Observe(e *Event)
 }
 
+// ContextObserver is an Observer that also takes the context of the event:
+// for an event about a call, the caller's context (its values, such as the
+// current trace span; never cancelled by the call's own cancellation). The
+// Guard calls ObserveContext instead of Observe. Tracing integrations use
+// it to place their spans under the caller's.
+type ContextObserver interface {
+	Observer
+	ObserveContext(ctx context.Context, e *Event)
+}
+
 // ObserverFunc adapts a function to an Observer.
 type ObserverFunc func(e *Event)
 
