@@ -17,9 +17,9 @@ import (
 
 	"github.com/hardstop-labs/agentguard"
 	"github.com/hardstop-labs/agentguard/approval"
+	guardotel "github.com/hardstop-labs/agentguard/integrations/otel"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
-	guardotel "github.com/hardstop-labs/agentguard/integrations/otel"
 )
 
 const pol = `version: 1
