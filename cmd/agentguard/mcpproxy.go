@@ -159,9 +159,8 @@ func runMCPProxy(args []string, stdout, stderr io.Writer) int {
 	p := mcpproxy.New(g, popts)
 	if *hide {
 		// A trip, a resume or a new policy changes what is hidden.
-		unwatch := sw.Watch(func(killswitch.Event) { p.ToolsChanged() })
-		defer unwatch()
-		go watchPolicy(ctx, g, p)
+		stop := mcpproxy.WatchChanges(ctx, g, sw, time.Second, p.ToolsChanged)
+		defer stop()
 	}
 	if *listen != "" {
 		err = serveHTTP(ctx, *listen, p, child, grace, stderr)
@@ -217,25 +216,6 @@ func serveHTTP(ctx context.Context, addr string, p *mcpproxy.Proxy, child *mcppr
 		return err
 	}
 	return nil
-}
-
-// watchPolicy tells the client to list tools again when the policy in
-// force changes.
-func watchPolicy(ctx context.Context, g *agentguard.Guard, p *mcpproxy.Proxy) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	last := g.Policy()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if now := g.Policy(); now != last {
-				last = now
-				p.ToolsChanged()
-			}
-		}
-	}
 }
 
 // runMCPPins is agentguard mcp-pins list|accept.

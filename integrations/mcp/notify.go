@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/integrations/mcpproxy"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -32,35 +33,5 @@ func ToolsChanged(s *mcp.Server) {
 // ReloadPolicy, agentguard.WithPolicyWatch), checking every interval (a
 // second when zero), until ctx ends or stop is called.
 func NotifyChanges(ctx context.Context, s *mcp.Server, g *agentguard.Guard, sw *killswitch.Switch, interval time.Duration) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	unwatch := func() {}
-	if sw != nil {
-		unwatch = sw.Watch(func(killswitch.Event) { ToolsChanged(s) })
-	}
-	if interval <= 0 {
-		interval = time.Second
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		last := g.Policy()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if now := g.Policy(); now != last {
-					last = now
-					ToolsChanged(s)
-				}
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		unwatch()
-		<-done
-	}
+	return mcpproxy.WatchChanges(ctx, g, sw, interval, func() { ToolsChanged(s) })
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/integrations/mcpproxy"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -17,36 +18,5 @@ import (
 // ToolFilter, clients then list again and no longer see what can no
 // longer be allowed.
 func NotifyChanges(ctx context.Context, s *server.MCPServer, g *agentguard.Guard, sw *killswitch.Switch, interval time.Duration) (stop func()) {
-	notify := func() { s.SendNotificationToAllClients(mcp.MethodNotificationToolsListChanged, nil) }
-	ctx, cancel := context.WithCancel(ctx)
-	unwatch := func() {}
-	if sw != nil {
-		unwatch = sw.Watch(func(killswitch.Event) { notify() })
-	}
-	if interval <= 0 {
-		interval = time.Second
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		last := g.Policy()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if now := g.Policy(); now != last {
-					last = now
-					notify()
-				}
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		unwatch()
-		<-done
-	}
+	return mcpproxy.WatchChanges(ctx, g, sw, interval, func() { s.SendNotificationToAllClients(mcp.MethodNotificationToolsListChanged, nil) })
 }
