@@ -2,17 +2,20 @@
 // support agent, driven by a scripted fake model, calls guarded tools. Some
 // calls are allowed, some denied with a reason the model can act on, one
 // waits for a human (answered by a callback), and a model loop runs until
-// its daily budget stops it. It ends by verifying its own audit log.
+// its daily budget stops it. It ends by verifying its own audit log, which
+// it keeps (by default under the temporary directory; -audit PATH to choose),
+// and prints the agentguard command that checks it again.
 //
 // Run it with:
 //
-//	go run ./examples/quickstart
+//	go run ./examples/quickstart [-audit PATH]
 package main
 
 import (
 	"context"
 	_ "embed"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -95,18 +98,23 @@ type step struct {
 }
 
 func main() {
-	if err := run(os.Stdout); err != nil {
+	logPath := flag.String("audit", filepath.Join(os.TempDir(), "agentguard-quickstart", "audit.jsonl"),
+		"where to keep the audit log (a previous run's log there is replaced)")
+	flag.Parse()
+	if err := run(os.Stdout, *logPath); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(w io.Writer) error {
-	dir, err := os.MkdirTemp("", "agentguard-quickstart")
-	if err != nil {
+func run(w io.Writer, logPath string) error {
+	// Each run starts a new log, signed with a new key: a previous run's
+	// log would not verify with it.
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	logPath := filepath.Join(dir, "audit.jsonl")
+	if err := os.Remove(logPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	skey, vkey, err := audit.GenerateKey("quickstart")
 	if err != nil {
 		return err
@@ -186,6 +194,11 @@ func run(w io.Writer) error {
 		return fmt.Errorf("audit log does not verify: %w", err)
 	}
 	fmt.Fprintf(w, "\naudit log: %d records, hash chain intact, %d signed checkpoint(s) verified\n", rep.Records, rep.Checkpoints)
+	abs, err := filepath.Abs(logPath)
+	if err != nil {
+		abs = logPath
+	}
+	fmt.Fprintf(w, "kept at %s; check it again with:\n  go run ./cmd/agentguard audit verify --key %s %s\n", abs, vkey, abs)
 	return nil
 }
 

@@ -2,15 +2,19 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hardstop-labs/agentguard/audit"
 )
 
 // TestQuickstart runs the quickstart and checks what it prints: the
 // decisions of the script, in order, and a verified audit log.
 func TestQuickstart(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(&out); err != nil {
+	logPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := run(&out, logPath); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	got := out.String()
@@ -34,5 +38,31 @@ func TestQuickstart(t *testing.T) {
 			t.Fatalf("quickstart output lacks, in order:\n%s\n--- got:\n%s", w, got)
 		}
 		last += i + len(w)
+	}
+}
+
+// TestQuickstartKeepsItsLog checks that the log is where the quickstart
+// says, and that the command it prints verifies it: with its key, the log
+// at its path.
+func TestQuickstartKeepsItsLog(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "sub", "audit.jsonl")
+	for range 2 { // a second run replaces the first run's log
+		var out bytes.Buffer
+		if err := run(&out, logPath); err != nil {
+			t.Fatalf("run: %v\n%s", err, out.String())
+		}
+		got := out.String()
+		i := strings.Index(got, "audit verify --key ")
+		if i < 0 {
+			t.Fatalf("no verify command in:\n%s", got)
+		}
+		f := strings.Fields(got[i+len("audit verify --key "):])
+		if len(f) < 2 || f[1] != logPath || !strings.Contains(got, "kept at "+logPath) {
+			t.Fatalf("verify command %q, want the key and %s", f, logPath)
+		}
+		rep, err := audit.Verify(audit.VerifyOptions{Key: f[0]}, f[1])
+		if err != nil || rep.Records != 25 || rep.Checkpoints != 1 {
+			t.Fatalf("verify the kept log: %+v, %v", rep, err)
+		}
 	}
 }
