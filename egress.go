@@ -92,8 +92,9 @@ func AllowCIDRs(prefixes ...string) EgressOption {
 
 // AllowPrivate lets requests reach private addresses: RFC 1918
 // (10/8, 172.16/12, 192.168/16), shared (100.64/10) and IPv6 unique local
-// (fc00::/7) addresses. Loopback, link-local, metadata and the other
-// classes stay refused.
+// (fc00::/7) addresses. Loopback, link-local, the other classes and every
+// cloud metadata address stay refused, including those inside these
+// ranges (Alibaba Cloud's 100.100.100.200; see Transport for the list).
 func AllowPrivate() EgressOption {
 	return func(c *egressConfig) { c.allowPrivate = true }
 }
@@ -136,8 +137,11 @@ func EgressToolOptions(opts ...ToolOption) EgressOption {
 // never shown to the policy, the audit log or in the errors Transport
 // returns. A request that cannot be described safely is denied with
 // ErrInvalidCall: a scheme other than http and https, a host that is not
-// ASCII (write IDNs in punycode), a bad port, a path with "." or ".."
-// segments, or a Host header naming another host than the URL.
+// ASCII (write IDNs in punycode), a bad port, a path with a backslash or
+// a segment that a server may read as "." or ".." (".", "..", "..;x" as
+// Tomcat and Spring read it, "...", ". .", and the percent-encoded forms
+// of these, encoded once or twice), or a Host header naming another host
+// than the URL.
 //
 // # Addresses
 //
@@ -145,9 +149,16 @@ func EgressToolOptions(opts ...ToolOption) EgressOption {
 // (EgressResolver), checks every address, and connects to exactly the
 // address it checked, so a name cannot be re-bound between the check and
 // the connection. It refuses, unless AllowCIDRs or AllowPrivate let them
-// through, loopback, private, link-local, unspecified, multicast, reserved
-// and cloud metadata (169.254.169.254, fd00:ec2::254) addresses, and IP
-// literals in the URL are checked the same way. IPv4-mapped and NAT64
+// through, loopback, private, link-local, unspecified, multicast and
+// reserved addresses, and IP literals in the URL are checked the same way.
+// Cloud metadata and credential services stay refused under AllowPrivate
+// and any AllowCIDRs prefix but one that is exactly the address (/32 or
+// /128): 169.254.169.254 (AWS, Google Cloud, Azure, Oracle, DigitalOcean,
+// IBM, OpenStack…), fd00:ec2::254 (AWS IPv6), fd20:ce::254 (Google Cloud
+// IPv6), 169.254.170.2 (AWS ECS), 169.254.170.23 and fd00:ec2::23 (AWS EKS
+// Pod Identity), 100.100.100.200 (Alibaba Cloud), 168.63.129.16 (Azure
+// WireServer), 169.254.0.23 (Tencent Cloud) and 192.0.0.192 (Oracle Cloud
+// Classic). IPv4-mapped and NAT64
 // addresses are checked as the IPv4 address they carry. A request whose
 // host resolves to any refused address is denied with ErrPolicyDenied,
 // Stage StageEgress and Rule RuleEgressAddress, and the denial is
@@ -231,9 +242,10 @@ func HTTPClient(g *Guard, opts ...EgressOption) *http.Client {
 }
 
 type egressTransport struct {
-	g    *Guard
-	cfg  egressConfig
-	base *http.Transport
+	g      *Guard
+	cfg    egressConfig
+	dialFn func(ctx context.Context, network, address string) (net.Conn, error) // nil: a net.Dialer; tests record instead
+	base   *http.Transport
 }
 
 // CloseIdleConnections closes the idle connections of the transport, as
@@ -452,8 +464,10 @@ func egressArgs(req *http.Request) (map[string]any, error) {
 	if path == "" {
 		path = "/"
 	}
-	if hasDotSegment(path) {
-		errs = append(errs, errors.New("agentguard: egress: the path has a \".\" or \"..\" segment"))
+	if strings.Contains(path, "\\") {
+		errs = append(errs, errors.New("agentguard: egress: the path has a backslash, which some servers read as \"/\""))
+	} else if hasDotSegment(path) {
+		errs = append(errs, errors.New("agentguard: egress: the path has a \".\" or \"..\" segment, or one a server may read as such (\"..;\")"))
 	}
 	args["path"] = path
 	q, qerr := queryKeys(u.RawQuery)
@@ -514,9 +528,23 @@ func asciiName(s string) bool {
 	return true
 }
 
+// hasDotSegment reports whether a segment of path (decoded once) may be
+// read by a server as "." or "..": after a second percent-decoding (for
+// servers that decode twice), without its ";" parameters (Tomcat and
+// Spring read "..;x" as ".."), it is dots, possibly with spaces (Windows
+// drops trailing dots and spaces).
 func hasDotSegment(path string) bool {
 	for seg := range strings.SplitSeq(path, "/") {
-		if seg == "." || seg == ".." {
+		if strings.Contains(seg, "%") {
+			if d, err := url.PathUnescape(seg); err == nil {
+				if strings.Contains(d, "/") || strings.Contains(d, "\\") {
+					return true
+				}
+				seg = d
+			}
+		}
+		seg, _, _ = strings.Cut(seg, ";")
+		if strings.Contains(seg, ".") && strings.Trim(seg, ". ") == "" {
 			return true
 		}
 	}
@@ -586,9 +614,13 @@ func (t *egressTransport) dial(ctx context.Context, network, address string) (ne
 		}
 	}
 	d := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	dialFn := d.DialContext
+	if t.dialFn != nil {
+		dialFn = t.dialFn
+	}
 	var errs []error
 	for _, a := range addrs {
-		c, err := d.DialContext(ctx, network, netip.AddrPortFrom(a, uint16(port)).String())
+		c, err := dialFn(ctx, network, netip.AddrPortFrom(a, uint16(port)).String())
 		if err == nil {
 			return c, nil
 		}
@@ -661,9 +693,35 @@ func (c *egressConfig) refused(a netip.Addr) string {
 }
 
 var (
-	metadataAddrs = []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("fd00:ec2::254")}
-	nat64         = netip.MustParsePrefix("64:ff9b::/96")
-	addrClasses   = []struct {
+	// metadataAddrs are the cloud metadata and credential services that
+	// answer on a fixed address inside the instance: refused even by
+	// AllowPrivate, and let through only by an AllowCIDRs prefix that is
+	// exactly the address. Each is listed for the services its provider
+	// documents at that address:
+	//   - 169.254.169.254: the instance metadata service of AWS (IMDS),
+	//     Google Cloud, Azure (IMDS), Oracle Cloud (OCI), DigitalOcean,
+	//     IBM Cloud, Hetzner, OpenStack and others;
+	//   - fd00:ec2::254: AWS IMDS over IPv6 (Nitro instances);
+	//   - fd20:ce::254: Google Cloud's metadata server over IPv6;
+	//   - 169.254.170.2: the AWS ECS task metadata and credentials endpoint;
+	//   - 169.254.170.23, fd00:ec2::23: the AWS EKS Pod Identity agent
+	//     (pod credentials);
+	//   - 100.100.100.200: Alibaba Cloud's metadata service, inside the
+	//     shared 100.64.0.0/10 range that AllowPrivate opens;
+	//   - 168.63.129.16: Azure's WireServer (VM agent, extension settings,
+	//     health), on a public address;
+	//   - 169.254.0.23: Tencent Cloud's metadata service
+	//     (metadata.tencentyun.com);
+	//   - 192.0.0.192: the metadata service of Oracle Cloud Infrastructure
+	//     Classic (the older Oracle cloud), in 192.0.0.0/24.
+	metadataAddrs = []netip.Addr{
+		netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("fd00:ec2::254"), netip.MustParseAddr("fd20:ce::254"),
+		netip.MustParseAddr("169.254.170.2"), netip.MustParseAddr("169.254.170.23"), netip.MustParseAddr("fd00:ec2::23"),
+		netip.MustParseAddr("100.100.100.200"), netip.MustParseAddr("168.63.129.16"), netip.MustParseAddr("169.254.0.23"),
+		netip.MustParseAddr("192.0.0.192"),
+	}
+	nat64       = netip.MustParsePrefix("64:ff9b::/96")
+	addrClasses = []struct {
 		class    string
 		prefixes []netip.Prefix
 	}{

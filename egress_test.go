@@ -447,16 +447,7 @@ func TestAddrClass(t *testing.T) {
 }
 
 func TestEgressRefused(t *testing.T) {
-	cfg := func(opts ...EgressOption) *egressConfig {
-		c := &egressConfig{}
-		for _, o := range opts {
-			o(c)
-		}
-		if c.err != nil {
-			t.Fatal(c.err)
-		}
-		return c
-	}
+	cfg := func(opts ...EgressOption) *egressConfig { return egConfig(t, opts...) }
 	for _, tc := range []struct {
 		name  string
 		cfg   *egressConfig
