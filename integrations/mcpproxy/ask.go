@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hardstop-labs/agentguard/approval"
 )
@@ -20,8 +21,11 @@ func (p *Proxy) answered(msg *message) bool {
 	p.mu.Unlock()
 	if ok {
 		ch <- msg
+		return true
 	}
-	return ok
+	// A late answer to a question nobody waits for any more is the
+	// proxy's too: it never goes to the server.
+	return strings.HasPrefix(key, `"agentguard-`+p.nonce+`-q`)
 }
 
 // ask sends the client a request of the proxy's own and waits for its

@@ -194,6 +194,9 @@ func (p *Proxy) readLines(r io.Reader, fn func([]byte) bool) error {
 			line = append(long, chunk...)
 			long = nil
 		}
+		if len(line) > p.opts.MaxMessage+1 { // +1: the newline
+			return fmt.Errorf("a message longer than %d bytes", p.opts.MaxMessage)
+		}
 		if len(line) > 0 {
 			// The line is used after ReadSlice's buffer moves on: copy it.
 			if !fn(append([]byte(nil), trimEOL(line)...)) {

@@ -511,3 +511,24 @@ func TestProxyClientApprover(t *testing.T) {
 		cinW.Close()
 	}
 }
+
+// TestProxyHugeMessage: a client message over MaxMessage ends the session
+// with an error instead of growing without bound.
+func TestProxyHugeMessage(t *testing.T) {
+	pol, _ := policy.Parse("p.yaml", []byte(proxyPolicy))
+	g, err := agentguard.New(agentguard.WithPolicy(pol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	p := mcpproxy.New(g, mcpproxy.Options{MaxMessage: 1024})
+	sinR, sinW := io.Pipe()
+	soutR, soutW := io.Pipe()
+	go func() { fakeServer(sinR, soutW, "ok"); soutW.Close() }()
+	huge := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"x":"` + strings.Repeat("a", 2000) + `"}}}` + "\n"
+	err = p.Serve(context.Background(), mcpproxy.Streams{ClientIn: strings.NewReader(huge), ClientOut: io.Discard, ServerOut: soutR, ServerIn: sinW})
+	if err == nil || !strings.Contains(err.Error(), "longer than 1024") {
+		t.Fatalf("Serve = %v, want an error about the message's length", err)
+	}
+	sinW.Close()
+}
