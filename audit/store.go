@@ -122,7 +122,15 @@ type StoreOptions struct {
 	Redaction Redaction
 	// Clock gives each record's time; nil means time.Now.
 	Clock func() time.Time
+	// Timeout bounds each append: a store that does not answer fails the
+	// append (and so denies the call) instead of holding it. An append
+	// ignores the cancellation of the caller's context (a cancelled call is
+	// still recorded), so this is its only bound. Zero means 10 seconds.
+	Timeout time.Duration
 }
+
+// DefaultStoreTimeout is the Timeout of a zero StoreOptions.
+const DefaultStoreTimeout = 10 * time.Second
 
 // StoreLog writes an audit log kept in a Store, in the format of Log (see
 // FORMAT.md): the same records, redaction, chain and checkpoints, so that
@@ -151,14 +159,17 @@ func OpenStore(st Store, opts StoreOptions) (*StoreLog, error) {
 		return nil, errors.New("audit: OpenStore: nil store")
 	case opts.ID == "" || strings.ContainsAny(opts.ID, "\n"):
 		return nil, fmt.Errorf("audit: OpenStore: log ID %q: want a non-empty single line", opts.ID)
-	case opts.CheckpointEvery < 0:
-		return nil, fmt.Errorf("audit: OpenStore: negative CheckpointEvery %d", opts.CheckpointEvery)
+	case opts.CheckpointEvery < 0 || opts.Timeout < 0:
+		return nil, fmt.Errorf("audit: OpenStore: negative CheckpointEvery %d or Timeout %v", opts.CheckpointEvery, opts.Timeout)
 	case (opts.CheckpointEvery > 0 || len(opts.Sinks) > 0) && opts.SignerKey == "":
 		return nil, errors.New("audit: OpenStore: checkpoints or sinks configured without SignerKey")
 	}
 	red, err := NewRedactor(opts.Redaction)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultStoreTimeout
 	}
 	l := &StoreLog{st: st, opts: opts, red: red, clock: opts.Clock}
 	if l.clock == nil {
@@ -188,7 +199,9 @@ func (l *StoreLog) Append(ctx context.Context, r *Record) error {
 	if err := l.red.prepare(r, "StoreLog"); err != nil {
 		return err
 	}
-	err := l.st.Append(context.WithoutCancel(ctx), l.opts.ID, func(size uint64, head Hash) ([]byte, error) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
+	defer cancel()
+	err := l.st.Append(actx, l.opts.ID, func(size uint64, head Hash) ([]byte, error) {
 		r.Seq, r.Time, r.Log, r.Prev = size, l.clock().UTC(), l.opts.ID, head
 		return r.AppendJSON(nil)
 	})
@@ -221,7 +234,9 @@ func (l *StoreLog) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 		return nil, ErrNoSigner
 	}
 	var cp *Checkpoint
-	err := l.st.Append(context.WithoutCancel(ctx), l.opts.ID, func(size uint64, head Hash) ([]byte, error) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.Timeout)
+	defer cancel()
+	err := l.st.Append(actx, l.opts.ID, func(size uint64, head Hash) ([]byte, error) {
 		now := l.clock().UTC()
 		c := &Checkpoint{Log: l.opts.ID, Size: size, Head: head, Time: now}
 		msg, err := note.Sign(&note.Note{Text: c.Text()}, l.signer)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 // A store that fails refuses the append, leaves nothing behind, and the
@@ -48,5 +49,32 @@ func TestOpenStoreChecks(t *testing.T) {
 	}
 	if _, err := OpenStore(nil, StoreOptions{ID: "x"}); err == nil {
 		t.Error("OpenStore(nil) succeeded")
+	}
+}
+
+// hungStore never answers until its context ends.
+type hungStore struct{ MemStore }
+
+func (h *hungStore) Append(ctx context.Context, log string, line func(uint64, Hash) ([]byte, error)) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A store that hangs fails the append within Timeout, even for a caller
+// whose context never ends.
+func TestStoreLogHungStore(t *testing.T) {
+	l, err := OpenStore(new(hungStore), StoreOptions{ID: "fleet", Timeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Append(context.Background(), &Record{Kind: KindDecision}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Append to a hung store = %v, want ErrUnavailable and the deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Append to a hung store did not return")
 	}
 }

@@ -27,6 +27,8 @@ func (db *DB) Grants() *Grants { return &Grants{db: db} }
 
 // Put adds p, or replaces the permit with the same ID.
 func (g *Grants) Put(ctx context.Context, p approval.Permit) error {
+	ctx, cancel := g.db.bound(ctx)
+	defer cancel()
 	if p.ID == "" {
 		return errors.New("approval: postgres: permit without ID")
 	}
@@ -44,6 +46,8 @@ func (g *Grants) Put(ctx context.Context, p approval.Permit) error {
 
 // List returns every stored permit by Created, then ID.
 func (g *Grants) List(ctx context.Context) ([]approval.Permit, error) {
+	ctx, cancel := g.db.bound(ctx)
+	defer cancel()
 	rows, err := g.db.pool.Query(ctx, `SELECT permit FROM approval_grants ORDER BY created, id`)
 	if err != nil {
 		return nil, fmt.Errorf("approval: postgres: list grants: %w", err)
@@ -64,6 +68,8 @@ func (g *Grants) List(ctx context.Context) ([]approval.Permit, error) {
 
 // Delete removes the permit id.
 func (g *Grants) Delete(ctx context.Context, id string) error {
+	ctx, cancel := g.db.bound(ctx)
+	defer cancel()
 	tag, err := g.db.pool.Exec(ctx, `DELETE FROM approval_grants WHERE id = $1`, id)
 	if err != nil {
 		return fmt.Errorf("approval: postgres: delete grant: %w", err)
@@ -137,7 +143,11 @@ func (a *Approvals) Approve(ctx context.Context, r *approval.Request) (approval.
 		r.ID, r.Hash, card, created, deadline); err != nil {
 		return approval.Verdict{}, fmt.Errorf("approval: postgres: request %q: %w", r.ID, err)
 	}
-	defer a.db.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM approval_pending WHERE id = $1`, r.ID)
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		a.db.pool.Exec(cctx, `DELETE FROM approval_pending WHERE id = $1`, r.ID)
+	}()
 	a.ensureListener()
 	if a.Announce != nil {
 		if err := a.Announce(ctx, r); err != nil {
@@ -249,6 +259,8 @@ func (a *Approvals) ensureListener() {
 // Pending returns the cards of the calls waiting for an answer, oldest
 // first.
 func (a *Approvals) Pending(ctx context.Context) ([]approval.Request, error) {
+	ctx, cancel := a.db.bound(ctx)
+	defer cancel()
 	rows, err := a.db.pool.Query(ctx, `SELECT card FROM approval_pending
 		WHERE answer IS NULL AND deadline > now() ORDER BY created, id`)
 	if err != nil {
@@ -274,6 +286,8 @@ func (a *Approvals) Pending(ctx context.Context) ([]approval.Request, error) {
 // past its deadline, returns ErrNotPending; one whose hash is not the
 // request's returns ErrHashMismatch.
 func (a *Approvals) Answer(ctx context.Context, ans approval.Answer, approve bool) error {
+	ctx, cancel := a.db.bound(ctx)
+	defer cancel()
 	v := approval.Verdict{Approved: approve, By: ans.By, Note: ans.Note, ID: ans.ID, Hash: ans.Hash}
 	if approve {
 		v.Grant = ans.Grant

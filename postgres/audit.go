@@ -29,6 +29,8 @@ func (db *DB) AuditStore() *AuditStore { return &AuditStore{db: db} }
 
 // Append appends the line that line builds on the log's size and head.
 func (s *AuditStore) Append(ctx context.Context, log string, line func(size uint64, head audit.Hash) ([]byte, error)) error {
+	ctx, cancel := s.db.bound(ctx)
+	defer cancel()
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		var size int64
 		var head []byte

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,6 +28,12 @@ type Options struct {
 	// MaxConns bounds the pool; zero means pgx's default (at least 4, or
 	// the number of CPUs).
 	MaxConns int32
+	// Timeout bounds each operation of the ledger, the rate limits, the
+	// kill switch, the approvals and each audit append, whatever the
+	// caller's context: a server
+	// that stops answering fails the operation (and so refuses the call)
+	// instead of holding it. Zero means 10 seconds.
+	Timeout time.Duration
 	// NoMigrate makes Open only check that the schema is at the code's
 	// version, for a role that may not change it (see DB.GrantAgent): the
 	// owner migrates, the agents use.
@@ -37,8 +44,14 @@ type Options struct {
 // schema migrated. It makes the fleet's stores (Ledger, Grants, Switch,
 // AuditLog…); they share its pool. A DB is safe for concurrent use.
 type DB struct {
-	pool   *pgxpool.Pool
-	schema string
+	pool    *pgxpool.Pool
+	schema  string
+	timeout time.Duration
+}
+
+// bound returns ctx bounded by the DB's Timeout.
+func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, db.timeout)
 }
 
 var schemaRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,47}$`)
@@ -95,6 +108,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	// Every connection resolves names in the schema first.
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	// A server that does not answer must not hold a call forever: connect
+	// within 5 seconds unless the DSN says otherwise (connect_timeout).
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
@@ -102,7 +120,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := &DB{pool: pool, schema: schema}
+	db := &DB{pool: pool, schema: schema, timeout: opts.Timeout}
+	if db.timeout <= 0 {
+		db.timeout = 10 * time.Second
+	}
 	if opts.NoMigrate {
 		err = db.checkVersion(ctx)
 	} else {

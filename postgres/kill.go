@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -32,6 +33,8 @@ func (k *KillStore) channel() string { return k.db.schema + ".kill" }
 
 // Trip records h, replacing the trip of the same scope.
 func (k *KillStore) Trip(ctx context.Context, h killswitch.Halt) error {
+	ctx, cancel := k.db.bound(ctx)
+	defer cancel()
 	_, err := k.db.pool.Exec(ctx, `INSERT INTO kill_trips (tenant, agent, tool, who, why, at) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (tenant, agent, tool) DO UPDATE SET who = excluded.who, why = excluded.why, at = excluded.at`,
 		h.Scope.Tenant, h.Scope.Agent, h.Scope.Tool, h.Who, h.Why, h.At)
@@ -43,6 +46,8 @@ func (k *KillStore) Trip(ctx context.Context, h killswitch.Halt) error {
 
 // Resume removes the trip of exactly scope.
 func (k *KillStore) Resume(ctx context.Context, scope killswitch.Scope) error {
+	ctx, cancel := k.db.bound(ctx)
+	defer cancel()
 	tag, err := k.db.pool.Exec(ctx, `DELETE FROM kill_trips WHERE tenant = $1 AND agent = $2 AND tool = $3`,
 		scope.Tenant, scope.Agent, scope.Tool)
 	if err != nil {
@@ -56,6 +61,8 @@ func (k *KillStore) Resume(ctx context.Context, scope killswitch.Scope) error {
 
 // Trips returns the trips in force.
 func (k *KillStore) Trips(ctx context.Context) ([]killswitch.Halt, error) {
+	ctx, cancel := k.db.bound(ctx)
+	defer cancel()
 	rows, err := k.db.pool.Query(ctx, `SELECT tenant, agent, tool, who, why, at FROM kill_trips ORDER BY tenant, agent, tool`)
 	if err != nil {
 		return nil, fmt.Errorf("killswitch: postgres: trips: %w", err)
@@ -88,7 +95,11 @@ func (db *DB) listen(ctx context.Context, channel string, fn func(payload string
 		return fmt.Errorf("postgres: listen %s: %w", channel, err)
 	}
 	conn := pc.Hijack()
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
 	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return fmt.Errorf("postgres: listen %s: %w", channel, err)
 	}

@@ -28,6 +28,8 @@ func (db *DB) Ledger() *Ledger { return &Ledger{db: db} }
 
 // Reserve records h if every entry fits (see budget.Store).
 func (l *Ledger) Reserve(ctx context.Context, h *budget.Hold) error {
+	ctx, cancel := l.db.bound(ctx)
+	defer cancel()
 	if h == nil || h.ID == "" {
 		return errors.New("budget: postgres: hold without ID")
 	}
@@ -70,6 +72,8 @@ func deref(p *int64) int64 {
 
 // Settle ends the hold id (see budget.Store).
 func (l *Ledger) Settle(ctx context.Context, id string, actual []int64, at time.Time) error {
+	ctx, cancel := l.db.bound(ctx)
+	defer cancel()
 	if actual != nil && len(actual) == 0 {
 		actual = []int64{} // an empty array, not NULL: a commit of a hold with no entries
 	}
@@ -94,6 +98,8 @@ func (l *Ledger) Settle(ctx context.Context, id string, actual []int64, at time.
 
 // Usage reports the accounts named by q at time at (see budget.Store).
 func (l *Ledger) Usage(ctx context.Context, at time.Time, q []budget.Query) ([]budget.Tally, error) {
+	ctx, cancel := l.db.bound(ctx)
+	defer cancel()
 	keys := make([]string, len(q))
 	since := make([]time.Time, len(q))
 	for i := range q {

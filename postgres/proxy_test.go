@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -17,6 +16,7 @@ type cutProxy struct {
 
 	mu    sync.Mutex
 	cut   bool
+	hung  chan struct{} // closed when not hung; nil when never hung
 	conns []net.Conn
 }
 
@@ -59,8 +59,8 @@ func (p *cutProxy) serve() {
 		}
 		p.conns = append(p.conns, c, s)
 		p.mu.Unlock()
-		go func() { io.Copy(s, c); s.Close() }()
-		go func() { io.Copy(c, s); c.Close() }()
+		go func() { p.copy(s, c); s.Close() }()
+		go func() { p.copy(c, s); c.Close() }()
 	}
 }
 
@@ -79,5 +79,45 @@ func (p *cutProxy) Cut() {
 func (p *cutProxy) Restore() {
 	p.mu.Lock()
 	p.cut = false
+	p.mu.Unlock()
+}
+
+// copy forwards src to dst, holding every read while the proxy is hung.
+func (p *cutProxy) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			h := p.hung
+			p.mu.Unlock()
+			if h != nil {
+				<-h
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Hang stops forwarding: connections stay open and nothing answers, as
+// when a server or the network between stalls. Unhang resumes.
+func (p *cutProxy) Hang() {
+	p.mu.Lock()
+	p.hung = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Unhang forwards again what was held.
+func (p *cutProxy) Unhang() {
+	p.mu.Lock()
+	if p.hung != nil {
+		close(p.hung)
+		p.hung = nil
+	}
 	p.mu.Unlock()
 }

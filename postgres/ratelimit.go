@@ -26,6 +26,8 @@ func (db *DB) Limits() *Limits { return &Limits{db: db} }
 
 // Take takes a token from every bucket at time at, or from none.
 func (l *Limits) Take(ctx context.Context, at time.Time, bs []budget.Bucket) (int, time.Duration, error) {
+	ctx, cancel := l.db.bound(ctx)
+	defer cancel()
 	keys := make([]string, len(bs))
 	ivs := make([]int64, len(bs))
 	bursts := make([]int32, len(bs))
