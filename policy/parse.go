@@ -52,7 +52,21 @@ func Parse(name string, data []byte) (*Policy, error) {
 			return nil, yamlErrors(name, err, doc)
 		}
 	}
-	return compile(s, name, nodeLocator(doc), true)
+	loc := nodeLocator(doc)
+	if child(doc, "version") == nil {
+		// No version key: the error is at the top of the file.
+		base := loc
+		loc = func(path ...any) (int, int) {
+			switch {
+			case len(path) == 1 && path[0] == "version":
+				return 1, 1
+			case base == nil:
+				return 0, 0
+			}
+			return base(path...)
+		}
+	}
+	return compile(s, name, loc, true)
 }
 
 // readBounded reads r up to MaxFileSize bytes, and fails beyond.

@@ -133,3 +133,26 @@ rules:
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// TestPolicyCheckRefusesWhatNewRefuses: `policy check` passed files that
+// New then refused or read otherwise: amounts finer than a micro-unit or
+// past int64, a JSON key twice or in another case, a file without its
+// version. Each is refused here, with the file and line. Issue 12, item 6.
+func TestPolicyCheckRefusesWhatNewRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, src, want string }{
+		{"fine.yaml", "version: 1\nbudgets:\n  - {name: b, limit: '1.0000001 USD'}\n", "fine.yaml:3:"},
+		{"huge.yaml", "version: 1\nbudgets:\n  - {name: b, limit: '99999999999999999999 USD'}\n", "huge.yaml:3:"},
+		{"case.json", "{\"version\": 1,\n \"rules\": [{\"name\": \"r\", \"match\": \"true\", \"effect\": \"deny\", \"EFFECT\": \"allow\"}]}\n", "case.json:2:"},
+		{"cut.yaml", "---\n", "cut.yaml:1:"},
+	} {
+		path := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(path, []byte(tc.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCLI("policy", "check", path)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("policy check %s: exit %d, stderr %q; want 1 and an error at %s", tc.name, code, errOut, tc.want)
+		}
+	}
+}
