@@ -133,8 +133,8 @@ func TestSyncFailureLatches(t *testing.T) {
 	if err := l.Append(ctx, sampleRecord(2)); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Append after the failure = %v, want ErrUnavailable (never retry and report success)", err)
 	}
-	if l.Err() == nil {
-		t.Error("Err() = nil on a latched log")
+	if err := l.Err(); !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.EIO) {
+		t.Errorf("Err() = %v on a latched log, want ErrUnavailable and EIO, as Append says", err)
 	}
 	l.Close()
 }

@@ -500,11 +500,15 @@ func (l *Log) Head() (size uint64, head Hash) {
 	return l.seq, l.prev
 }
 
-// Err returns the failure that latched the log, or nil.
+// Err returns the failure that latched the log, or nil. Like the errors of
+// Append and Close, it wraps ErrUnavailable and the cause.
 func (l *Log) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.err
+	if l.err == nil {
+		return nil
+	}
+	return l.unavailable()
 }
 
 // Append redacts r (its Args, and its Error, Reason and Note text, with

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -44,7 +45,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 		var err error
 		doc, err = parseYAMLNode(data)
 		if err != nil {
-			return nil, yamlErrors(name, err, nil)
+			return nil, placeSyntaxError(yamlErrors(name, err, nil), data)
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
@@ -249,8 +250,11 @@ func yamlErrors(name string, err error, doc *yaml.Node) error {
 			e.Col = 1
 			e.Msg = sub[2]
 			if f, ok := strings.CutPrefix(e.Msg, "field "); ok {
-				if fname, _, ok := strings.Cut(f, " not found in type "); ok {
+				if fname, typ, ok := strings.Cut(f, " not found in type "); ok {
 					e.Msg = "unknown field " + strconv.Quote(fname)
+					if near := nearest(fname, yamlFields()[typ]); near != "" {
+						e.Msg += fmt.Sprintf(" (did you mean %q?)", near)
+					}
 				}
 			}
 			e.Item, e.Rule = ruleAtLine(doc, e.Line)
@@ -336,4 +340,106 @@ func nodeLocator(doc *yaml.Node) locator {
 		}
 		return line, col
 	}
+}
+
+// placeSyntaxError moves a YAML syntax error to the line where the
+// document stops reading. yaml.v3 reports an indentation error at the
+// line that opened the block ("line 3: did not find expected key" for a
+// key mis-indented on line 6); the offending line is the first after the
+// longest prefix of whole lines that still reads as YAML. Files larger
+// than maxPlaceLines lines or maxPlaceBytes bytes keep the parser's line.
+func placeSyntaxError(err error, data []byte) error {
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != 1 || list[0].Line == 0 {
+		return err
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > maxPlaceLines || len(data) > maxPlaceBytes {
+		return err
+	}
+	for n := len(lines) - 1; n > 0; n-- {
+		var node yaml.Node
+		if yaml.Unmarshal(bytes.Join(lines[:n], nil), &node) != nil {
+			continue
+		}
+		e := list[0]
+		if n+1 > e.Line && n < len(lines) {
+			e.Msg = fmt.Sprintf("%s (in the block that starts at line %d; check the indentation)", e.Msg, e.Line)
+			e.Line = n + 1
+			e.Col = len(lines[n]) - len(bytes.TrimLeft(lines[n], " \t")) + 1
+		}
+		break
+	}
+	return list
+}
+
+// maxPlaceLines and maxPlaceBytes bound the files whose syntax errors
+// placeSyntaxError places: it parses up to one prefix per line (at most
+// about 8 MB of YAML read for a bad file).
+const (
+	maxPlaceLines = 500
+	maxPlaceBytes = 32 << 10
+)
+
+// yamlFields returns, per Go type name of the policy file's structs
+// ("policy.RuleSpec"), the YAML names of their fields.
+var yamlFields = sync.OnceValue(func() map[string][]string {
+	m := map[string][]string{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || m[t.String()] != nil {
+			return
+		}
+		m[t.String()] = []string{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			n, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if n == "-" || !f.IsExported() {
+				continue
+			}
+			if n == "" {
+				n = strings.ToLower(f.Name)
+			}
+			m[t.String()] = append(m[t.String()], n)
+			walk(f.Type)
+		}
+	}
+	walk(specType)
+	return m
+})
+
+// nearest returns the name among names closest to s, if it is close
+// enough to be a typo of it: at most two edits, and fewer than half of s.
+func nearest(s string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(strings.ToLower(s), n); d < bestD && 2*d < len(s) {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

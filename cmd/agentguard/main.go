@@ -17,13 +17,16 @@
 // kill switch, its approval inbox, its audit log.
 //
 // Every command exits 0 on success, 1 when what it checked is bad, and 2 on
-// a usage error.
+// a usage error. "help", -h and --help print the usage of the command they
+// follow and exit 0.
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 )
 
@@ -42,9 +45,16 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(stderr)
 		return 2
+	}
+	if isHelp(args[0]) {
+		if len(args) > 1 && commands[args[1]].run != nil { // agentguard help policy
+			return help(commands[args[1]], args[2:], stdout)
+		}
+		usage(stdout)
+		return 0
 	}
 	c, ok := commands[args[0]]
 	if !ok {
@@ -52,7 +62,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	for i, a := range args[1:] {
+		if a == "--" { // what follows is another program's (mcp-proxy)
+			break
+		}
+		if isHelp(a) || a == "-help" {
+			return help(c, args[1:i+1], stdout)
+		}
+	}
 	return c.run(args[1:], stdout, stderr)
+}
+
+func isHelp(a string) bool { return a == "help" || a == "-h" || a == "--help" }
+
+// help prints the usage of c (of its subcommand, when sub names one) to
+// stdout and returns 0. Each command prints its usage when asked with
+// --help, to either stream and with whatever status: help gathers both and
+// acts on nothing else of the command line.
+func help(c command, sub []string, stdout io.Writer) int {
+	var buf bytes.Buffer
+	if len(sub) > 0 && len(sub[0]) > 0 && sub[0][0] != '-' {
+		sub = sub[:1] // the subcommand, not its arguments
+	} else {
+		sub = nil
+	}
+	c.run(append(sub, "--help"), &buf, &buf)
+	// A command without a --help of its own says so before its usage.
+	out := bytes.Join(slices.DeleteFunc(bytes.SplitAfter(buf.Bytes(), []byte("\n")), func(l []byte) bool {
+		return bytes.Contains(l, []byte(`"--help"`))
+	}), nil)
+	if len(out) == 0 {
+		out = []byte(c.summary + "\n")
+	}
+	stdout.Write(out)
+	return 0
 }
 
 func usage(w io.Writer) {

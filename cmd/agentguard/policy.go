@@ -40,7 +40,21 @@ time; expect takes effect (allow, approve or deny), rule (the deciding rule;
 shadow (the shadow rules that must match, in policy order; [] for none).
 `
 
+// count says n things: "1 rule", "2 rules".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 func policyMain(args []string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fmt.Fprint(stdout, policyUsage)
+			return 0
+		}
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, policyUsage)
 		return 2
@@ -96,8 +110,8 @@ func policyCheck(file string, stdout, stderr io.Writer) int {
 			shadow++
 		}
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d rules (%d shadow), %d limits, %d budgets, version %s\n",
-		file, len(s.Rules), shadow, len(s.Limits), len(s.Budgets), p.Version()[:12])
+	fmt.Fprintf(stdout, "%s: ok: %s (%d shadow), %s, %s, version %s\n",
+		file, count(len(s.Rules), "rule"), shadow, count(len(s.Limits), "limit"), count(len(s.Budgets), "budget"), p.Version()[:12])
 	return 0
 }
 

@@ -19,7 +19,7 @@ func TestPolicyCheck(t *testing.T) {
 	if code != 0 || errOut != "" {
 		t.Fatalf("check good file: exit %d, stderr %q", code, errOut)
 	}
-	if !strings.HasPrefix(out, "testdata/policy.yaml: ok: 7 rules (1 shadow), 1 limits, 1 budgets, version ") || strings.Count(out, "\n") != 1 {
+	if !strings.HasPrefix(out, "testdata/policy.yaml: ok: 7 rules (1 shadow), 1 limit, 1 budget, version ") || strings.Count(out, "\n") != 1 {
 		t.Errorf("check good file: stdout %q", out)
 	}
 

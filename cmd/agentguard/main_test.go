@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestHelpExitsZero: help, -h and --help print the usage of what they
+// follow to stdout and exit 0, wherever they stand, and never act.
+func TestHelpExitsZero(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in stdout
+	}{
+		{[]string{"help"}, "usage: agentguard COMMAND"},
+		{[]string{"-h"}, "usage: agentguard COMMAND"},
+		{[]string{"--help"}, "usage: agentguard COMMAND"},
+		{[]string{"help", "policy"}, "agentguard policy check FILE"},
+		{[]string{"policy", "--help"}, "agentguard policy check FILE"},
+		{[]string{"policy", "check", "--help"}, "agentguard policy check FILE"},
+		{[]string{"policy", "check", "-h"}, "agentguard policy check FILE"},
+		{[]string{"policy", "test", "policy.yaml", "--help"}, "agentguard policy test FILE CASES"},
+		{[]string{"audit", "verify", "--help"}, "agentguard audit verify"},
+		{[]string{"approvals", "--help"}, "usage: agentguard approvals"},
+		{[]string{"approvals", "list", "-h"}, "usage: agentguard approvals"},
+		{[]string{"kill", "--help"}, "usage: agentguard kill"},
+		{[]string{"kill", "--file", "/nonexistent/dir/KILL", "--reason", "x", "--help"}, "usage: agentguard kill"},
+		{[]string{"status", "-h"}, "usage: agentguard status"},
+		{[]string{"mcp-proxy", "--help"}, "usage: agentguard mcp-proxy"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(tc.args, &out, &errOut)
+		if code != 0 || !strings.Contains(out.String(), tc.want) || strings.Contains(out.String(), "unknown subcommand") {
+			t.Errorf("agentguard %s = %d, stdout %q, stderr %q; want 0 and %q on stdout", strings.Join(tc.args, " "), code, out.String(), errOut.String(), tc.want)
+		}
+		if strings.Contains(out.String()+errOut.String(), "cannot read") {
+			t.Errorf("agentguard %s read a file", strings.Join(tc.args, " "))
+		}
+	}
+	// What follows -- belongs to another program.
+	var out, errOut bytes.Buffer
+	if code := run([]string{"mcp-proxy", "--", "server", "--help"}, &out, &errOut); code == 0 {
+		t.Errorf("mcp-proxy -- server --help = 0, want the proxy's own usage error (no --policy)")
+	}
+	if code := run(nil, &out, &errOut); code != 2 {
+		t.Errorf("no command = %d, want 2", code)
+	}
+}
