@@ -126,7 +126,7 @@ rules:
 }
 
 func TestDecideErrorsDeny(t *testing.T) {
-	bigList := make([]any, 1000)
+	bigList := make([]any, 400) // 400 x 400 steps is well over CostLimit
 	for i := range bigList {
 		bigList[i] = int64(i)
 	}
@@ -237,11 +237,9 @@ rules:
 			if args == nil {
 				args = map[string]any{}
 			}
-			start := time.Now()
+			// No wall-clock bound here: the cost limit is what stops the
+			// bombs, and the error below says it did.
 			got := p.Decide(ctx, &Input{Call: Call{Tool: "t", Args: args}})
-			if time.Since(start) > 5*time.Second {
-				t.Errorf("Decide took %v", time.Since(start))
-			}
 			if got.Effect != Deny || got.Rule != tc.wantRule || got.Default {
 				t.Fatalf("Decide = %+v, want deny by %q", got, tc.wantRule)
 			}
