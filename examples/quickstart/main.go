@@ -21,6 +21,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hardstop-labs/agentguard"
@@ -198,8 +199,19 @@ func run(w io.Writer, logPath string) error {
 	if err != nil {
 		abs = logPath
 	}
-	fmt.Fprintf(w, "kept at %s; check it again with:\n  go run ./cmd/agentguard audit verify --key %s %s\n", abs, vkey, abs)
+	fmt.Fprintf(w, "kept at %s; check it again with:\n  go run ./cmd/agentguard audit verify --key %s %s\n", abs, shellQuote(vkey), shellQuote(abs))
 	return nil
+}
+
+// shellQuote returns s as one word of a POSIX shell: as it is when it
+// holds only characters no shell treats specially, single-quoted
+// otherwise, so that the printed command can be pasted as it is (a temp
+// dir or an -audit path with a space in it).
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=/.,:@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // report prints what the model gets back: the tool's result, or the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,5 +65,42 @@ func TestQuickstartKeepsItsLog(t *testing.T) {
 		if err != nil || rep.Records != 25 || rep.Checkpoints != 1 {
 			t.Fatalf("verify the kept log: %+v, %v", rep, err)
 		}
+	}
+}
+
+// The printed command is read by a real shell as the words it means, even
+// when the log's path has a space and a quote in it: pasted, it verifies
+// the log.
+func TestQuickstartVerifyCommandSurvivesTheShell(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh:", err)
+	}
+	logPath := filepath.Join(t.TempDir(), "it's a dir", "a log.jsonl")
+	var out bytes.Buffer
+	if err := run(&out, logPath); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	const prefix = "  go run ./cmd/agentguard "
+	var line string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no command in:\n%s", out.String())
+	}
+	// The shell prints each word of the command's arguments on its own line.
+	words, err := exec.Command(sh, "-c", `printf '%s\n' `+strings.TrimPrefix(line, prefix)).Output()
+	if err != nil {
+		t.Fatalf("sh: %v", err)
+	}
+	f := strings.Split(strings.TrimSuffix(string(words), "\n"), "\n")
+	if len(f) != 5 || f[0] != "audit" || f[1] != "verify" || f[2] != "--key" || f[4] != logPath {
+		t.Fatalf("the shell reads %q from %q; want audit verify --key KEY %s", f, line, logPath)
+	}
+	if rep, err := audit.Verify(audit.VerifyOptions{Key: f[3]}, f[4]); err != nil || rep.Records != 25 {
+		t.Fatalf("verify as the shell read it: %+v, %v", rep, err)
 	}
 }
