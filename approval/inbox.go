@@ -40,7 +40,41 @@ type InboxOptions struct {
 	// it; an empty name is refused (400). TrustHeader builds one for an
 	// SSO proxy.
 	Authenticate func(r *http.Request) (identity string, ok bool)
+	// Pending is where the waiting requests are read and answered when
+	// they wait outside this process: in a database shared by a fleet
+	// (postgres.Approvals), so that a person using the inbox of one
+	// process answers a call waiting in another. Nil means the Inbox's
+	// own memory: the requests its Approve is given. With Pending set,
+	// the Inbox's Approve hands each request to Pending when Pending is
+	// also an Approver, and refuses it otherwise.
+	Pending PendingStore
 }
+
+// PendingStore holds the requests waiting for a person's answer, for an
+// Inbox to list and answer (InboxOptions.Pending). Its methods are safe
+// for concurrent use.
+type PendingStore interface {
+	// Pending returns the waiting requests, oldest first, leaving out
+	// those past their deadline and those answered already.
+	Pending(ctx context.Context) ([]Request, error)
+	// Answer delivers a to the call waiting for a.ID, as an approval
+	// (with a.Grant) when approve is true and a rejection otherwise;
+	// a.By is who answered, as the audit log will record it. Each
+	// request takes one answer: an answer to a request no call waits for
+	// (unknown, answered already, past its deadline) returns an error
+	// wrapping ErrNotPending, and one whose hash is not the request's an
+	// error wrapping ErrHashMismatch; either way nothing is delivered.
+	Answer(ctx context.Context, a Answer, approve bool) error
+}
+
+// Errors of PendingStore.Answer.
+var (
+	// ErrNotPending: no call waits for the request (unknown, answered
+	// already, or past its deadline).
+	ErrNotPending = errors.New("approval: no call is waiting for this request")
+	// ErrHashMismatch: the answer names another call's hash.
+	ErrHashMismatch = errors.New("approval: hash does not match the request")
+)
 
 // TrustHeader returns an InboxOptions.Authenticate that takes the
 // identity from the request header name, as an SSO or identity-aware
@@ -94,8 +128,14 @@ func validName(s string) bool {
 // request and its hash; the API returns 200 when it was delivered, 400 for
 // a malformed body, 401 without a valid token, 403 for a cross-site
 // request or a bad CSRF token, 404 when no call waits for the request
-// (unknown, answered or past its deadline), and 409 when the hash is not
-// the request's. The JSON API reads bodies of at most 64 KiB.
+// (unknown, answered or past its deadline), 409 when the hash is not
+// the request's, and 503 when the PendingStore cannot be read or written.
+// The JSON API reads bodies of at most 64 KiB.
+//
+// The requests wait in the Inbox's memory, or, with InboxOptions.Pending,
+// in a store shared by the processes of a fleet: then the page and the API
+// list every process's waiting requests, and an answer given here releases
+// the call waiting in another process, once.
 //
 // It is safe for concurrent use; every answer reaches only its own call.
 type Inbox struct {
@@ -103,11 +143,19 @@ type Inbox struct {
 	clock   func() time.Time
 	session time.Duration
 	authn   func(*http.Request) (string, bool)
+	store   PendingStore
+	ask     Approver // where Approve puts requests; nil when store is not an Approver
 	handler http.Handler
 
 	mu       sync.Mutex
-	pending  map[string]*inboxWait
 	sessions map[string]inboxSession // session ID → session
+}
+
+// memPending is an Inbox's own PendingStore: the requests wait in memory.
+type memPending struct {
+	clock   func() time.Time
+	mu      sync.Mutex
+	pending map[string]*inboxWait
 }
 
 type inboxWait struct {
@@ -133,9 +181,15 @@ func NewInbox(opts InboxOptions) (*Inbox, error) {
 		return nil, errors.New("approval: NewInbox: Token shorter than 16 bytes")
 	}
 	in := &Inbox{token: sha256.Sum256([]byte(opts.Token)), clock: opts.Clock, session: opts.Session,
-		authn: opts.Authenticate, pending: map[string]*inboxWait{}, sessions: map[string]inboxSession{}}
+		authn: opts.Authenticate, store: opts.Pending, sessions: map[string]inboxSession{}}
 	if in.clock == nil {
 		in.clock = time.Now
+	}
+	if in.store == nil {
+		mem := &memPending{clock: in.clock, pending: map[string]*inboxWait{}}
+		in.store, in.ask = mem, mem
+	} else {
+		in.ask, _ = in.store.(Approver)
 	}
 	if in.session <= 0 {
 		in.session = 12 * time.Hour
@@ -167,21 +221,39 @@ func securityHeaders(h http.Handler) http.Handler {
 func (in *Inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { in.handler.ServeHTTP(w, r) }
 
 // Approve puts r in the inbox and waits for an answer or the end of ctx.
+// With InboxOptions.Pending, it hands r to that store when the store is
+// an Approver, and refuses r otherwise.
 func (in *Inbox) Approve(ctx context.Context, r *Request) (Verdict, error) {
+	if in.ask == nil {
+		return Verdict{}, fmt.Errorf("approval: inbox: request %q: InboxOptions.Pending is not an Approver; give the Gate the approver whose requests it holds", r.ID)
+	}
+	return in.ask.Approve(ctx, r)
+}
+
+// Pending returns the waiting requests, oldest first. With
+// InboxOptions.Pending, it reads that store and returns nil when it
+// cannot.
+func (in *Inbox) Pending() []Request {
+	out, _ := in.store.Pending(context.Background())
+	return out
+}
+
+// Approve puts r in memory and waits for an answer or the end of ctx.
+func (m *memPending) Approve(ctx context.Context, r *Request) (Verdict, error) {
 	wait := &inboxWait{card: *r, ch: make(chan Verdict, 1)}
-	in.mu.Lock()
-	if _, dup := in.pending[r.ID]; dup {
-		in.mu.Unlock()
+	m.mu.Lock()
+	if _, dup := m.pending[r.ID]; dup {
+		m.mu.Unlock()
 		return Verdict{}, fmt.Errorf("approval: inbox: request %q is already pending", r.ID)
 	}
-	in.pending[r.ID] = wait
-	in.mu.Unlock()
+	m.pending[r.ID] = wait
+	m.mu.Unlock()
 	defer func() {
-		in.mu.Lock()
-		if in.pending[r.ID] == wait {
-			delete(in.pending, r.ID)
+		m.mu.Lock()
+		if m.pending[r.ID] == wait {
+			delete(m.pending, r.ID)
 		}
-		in.mu.Unlock()
+		m.mu.Unlock()
 	}()
 	select {
 	case v := <-wait.ch:
@@ -192,23 +264,44 @@ func (in *Inbox) Approve(ctx context.Context, r *Request) (Verdict, error) {
 }
 
 // Pending returns the waiting requests, oldest first.
-func (in *Inbox) Pending() []Request {
-	now := in.clock()
-	in.mu.Lock()
-	out := make([]Request, 0, len(in.pending))
-	for _, p := range in.pending {
+func (m *memPending) Pending(context.Context) ([]Request, error) {
+	now := m.clock()
+	m.mu.Lock()
+	out := make([]Request, 0, len(m.pending))
+	for _, p := range m.pending {
 		if p.card.Deadline.IsZero() || now.Before(p.card.Deadline) {
 			out = append(out, p.card)
 		}
 	}
-	in.mu.Unlock()
+	m.mu.Unlock()
 	slices.SortFunc(out, func(a, b Request) int {
 		if c := a.Created.Compare(b.Created); c != 0 {
 			return c
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return out
+	return out, nil
+}
+
+// Answer delivers a to the call waiting in memory, once.
+func (m *memPending) Answer(_ context.Context, a Answer, approved bool) error {
+	now := m.clock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	wait, ok := m.pending[a.ID]
+	if !ok || !wait.card.Deadline.IsZero() && !now.Before(wait.card.Deadline) {
+		return ErrNotPending
+	}
+	if subtle.ConstantTimeCompare([]byte(a.Hash), []byte(wait.card.Hash)) != 1 {
+		return ErrHashMismatch
+	}
+	delete(m.pending, a.ID)
+	v := Verdict{Approved: approved, By: a.By, Note: a.Note, ID: a.ID, Hash: a.Hash}
+	if approved {
+		v.Grant = a.Grant
+	}
+	wait.ch <- v
+	return nil
 }
 
 // Answer is an answer to a waiting request, as the JSON API takes it.
@@ -284,24 +377,17 @@ func (in *Inbox) approver(r *http.Request, typed string) (string, int, string) {
 }
 
 // decide delivers an answer; it returns the HTTP status and a message.
-func (in *Inbox) decide(a Answer, approved bool) (int, string) {
-	now := in.clock()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	wait, ok := in.pending[a.ID]
-	if !ok || !wait.card.Deadline.IsZero() && !now.Before(wait.card.Deadline) {
-		return http.StatusNotFound, "approval: no call is waiting for this request"
+func (in *Inbox) decide(ctx context.Context, a Answer, approved bool) (int, string) {
+	err := in.store.Answer(ctx, a, approved)
+	switch {
+	case err == nil:
+		return http.StatusOK, ""
+	case errors.Is(err, ErrNotPending):
+		return http.StatusNotFound, ErrNotPending.Error()
+	case errors.Is(err, ErrHashMismatch):
+		return http.StatusConflict, ErrHashMismatch.Error()
 	}
-	if subtle.ConstantTimeCompare([]byte(a.Hash), []byte(wait.card.Hash)) != 1 {
-		return http.StatusConflict, "approval: hash does not match the request"
-	}
-	delete(in.pending, a.ID)
-	v := Verdict{Approved: approved, By: a.By, Note: a.Note, ID: a.ID, Hash: a.Hash}
-	if approved {
-		v.Grant = a.Grant
-	}
-	wait.ch <- v
-	return http.StatusOK, ""
+	return http.StatusServiceUnavailable, "approval: the answer cannot be delivered now; try again"
 }
 
 // bearer reports whether r carries the token as a bearer token.
@@ -339,13 +425,22 @@ func jsonError(w http.ResponseWriter, code int, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
+// errPendingUnreadable is what the API and the page say when the
+// PendingStore cannot be read.
+const errPendingUnreadable = "approval: the waiting requests cannot be read now; try again"
+
 func (in *Inbox) apiPending(w http.ResponseWriter, r *http.Request) {
 	if !in.bearer(r) {
 		jsonError(w, http.StatusUnauthorized, "approval: bearer token required")
 		return
 	}
+	pending, err := in.store.Pending(r.Context())
+	if err != nil {
+		jsonError(w, http.StatusServiceUnavailable, errPendingUnreadable)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string][]Request{"pending": in.Pending()})
+	json.NewEncoder(w).Encode(map[string][]Request{"pending": pending})
 }
 
 func (in *Inbox) apiDecide(w http.ResponseWriter, r *http.Request, approved bool) {
@@ -369,7 +464,7 @@ func (in *Inbox) apiDecide(w http.ResponseWriter, r *http.Request, approved bool
 		return
 	}
 	a.By = by
-	if code, msg := in.decide(a, approved); code != http.StatusOK {
+	if code, msg := in.decide(r.Context(), a, approved); code != http.StatusOK {
 		jsonError(w, code, msg)
 		return
 	}
@@ -447,7 +542,7 @@ func (in *Inbox) formDecide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.By = by
-	if code, msg := in.decide(a, approved); code != http.StatusOK {
+	if code, msg := in.decide(r.Context(), a, approved); code != http.StatusOK {
 		http.Error(w, msg, code)
 		return
 	}
@@ -499,7 +594,13 @@ func (in *Inbox) page(w http.ResponseWriter, r *http.Request) {
 	d := pageData{CSRF: s.csrf, AuthN: in.authn != nil}
 	d.Identity, _ = in.identity(r)
 	now := in.clock()
-	pending := in.Pending()
+	pending, err := in.store.Pending(r.Context())
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		d.Error = errPendingUnreadable
+		in.render(w, d)
+		return
+	}
 	for _, c := range pending {
 		var args bytes.Buffer
 		enc := json.NewEncoder(&args)
@@ -650,7 +751,7 @@ var inboxPage = template.Must(template.New("inbox").Funcs(template.FuncMap{"vis"
 {{else}}
 {{if .Identity}}<p>You are <b>{{vis .Identity}}</b>; your answers are recorded under that name.</p>{{end}}
 <p>This page refreshes itself every 15 seconds.</p>
-{{if not .Cards}}<p>No call is waiting for approval.</p>{{end}}
+{{if and (not .Cards) (not .Error)}}<p>No call is waiting for approval.</p>{{end}}
 {{range .Cards}}{{$card := .}}
 <div class="card">
 <h2>{{vis .Tool}} <small><code>{{.Short}}</code></small></h2>

@@ -289,7 +289,7 @@ func FuzzInboxRequest(f *testing.F) {
 			t.Fatal(err)
 		}
 		wait := &inboxWait{card: Request{ID: "r1", Tool: "x", Hash: hash}, ch: make(chan Verdict, 1)}
-		in.pending["r1"] = wait
+		in.store.(*memPending).pending["r1"] = wait
 		req, err := http.NewRequest(method, "http://inbox.test"+path, bytes.NewReader(body))
 		if err != nil {
 			return

@@ -80,18 +80,22 @@ func (g *Grants) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Errors of Approvals.Answer.
+// Errors of Approvals.Answer: the approval package's, so that an
+// approval.Inbox over Approvals tells them apart.
 var (
 	// ErrNotPending means no call waits for the request: unknown,
 	// answered already, or past its deadline.
-	ErrNotPending = errors.New("approval: postgres: no call is waiting for this request")
+	ErrNotPending = approval.ErrNotPending
 	// ErrHashMismatch means the answer names another call's hash.
-	ErrHashMismatch = errors.New("approval: postgres: hash does not match the request")
+	ErrHashMismatch = approval.ErrHashMismatch
 )
 
 // Approvals is an approval.Approver whose requests wait in the database
 // until someone answers them through any process (Approvals.Answer, the
-// `agentguard approvals approve --postgres` command): the fleet's inbox.
+// `agentguard approvals approve --postgres` command, the webhook's
+// callback, or a web inbox: approval.NewInbox with InboxOptions.Pending
+// set to it lists the fleet's waiting cards and answers them under the
+// identity the inbox verified): the fleet's inbox.
 // The answer reaches the waiting call by LISTEN/NOTIFY, or by polling
 // every PollInterval when the notification is lost; it is taken exactly
 // once. Put it behind an approval.Gate (agentguard.WithApprover), which
@@ -113,7 +117,10 @@ type Approvals struct {
 	running bool
 }
 
-var _ approval.Approver = (*Approvals)(nil)
+var (
+	_ approval.Approver     = (*Approvals)(nil)
+	_ approval.PendingStore = (*Approvals)(nil)
+)
 
 // Approvals returns the fleet's approval inbox kept in db.
 func (db *DB) Approvals() *Approvals { return &Approvals{db: db, waiters: map[string]chan struct{}{}} }

@@ -49,7 +49,12 @@
 // Approvals.Announce to PostWebhook: the card is posted, signed, once it
 // waits in the database, and Approvals.WebhookHandler, served by any
 // process, takes the signed callback (its nonce once across the fleet)
-// and releases the call wherever it waits.
+// and releases the call wherever it waits. For people in a browser,
+// approval.NewInbox(approval.InboxOptions{Pending: db.Approvals(), …}),
+// served by any process, lists every process's waiting cards and answers
+// them once, under the identity the inbox verified
+// (InboxOptions.Authenticate), which the waiting call's audit record names
+// as its approver.
 //
 // # The kill switch
 //

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"log"
+	"net/http"
 	"os"
 	"time"
 
@@ -47,4 +48,27 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer g.Close()
+}
+
+// Any process of a fleet serves the web inbox over the fleet's pending
+// approvals: a person behind the SSO proxy sees every process's waiting
+// cards, and an answer releases the call wherever it waits, once, under
+// the identity the proxy vouched for.
+func Example_inbox() {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, os.Getenv("AGENTGUARD_POSTGRES"), postgres.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	in, err := approval.NewInbox(approval.InboxOptions{
+		Token:        os.Getenv("AGENTGUARD_TOKEN"),
+		Authenticate: approval.TrustHeader("X-Forwarded-User"),
+		Pending:      db.Approvals(),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	http.Handle("/approvals/", http.StripPrefix("/approvals", in))
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", nil))
 }
