@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -307,7 +308,7 @@ func (p *Policy) Spec() Spec {
 func (p *Policy) UsesUsage() bool { return p != nil && p.usesUsage }
 
 // String returns a one-line summary: "policy.yaml: 4 rules (1 shadow),
-// 1 limits, 1 budgets, version 1a2b3c4d5e6f".
+// 1 limit, 2 budgets, version 1a2b3c4d5e6f".
 func (p *Policy) String() string {
 	if p == nil {
 		return "policy: <nil>"
@@ -322,8 +323,16 @@ func (p *Policy) String() string {
 	if name == "" {
 		name = "policy"
 	}
-	return fmt.Sprintf("%s: %d rules (%d shadow), %d limits, %d budgets, version %s",
-		name, len(p.rules), shadow, len(p.spec.Limits), len(p.spec.Budgets), p.version[:12])
+	return fmt.Sprintf("%s: %s (%d shadow), %s, %s, version %s",
+		name, plural(len(p.rules), "rule"), shadow, plural(len(p.spec.Limits), "limit"), plural(len(p.spec.Budgets), "budget"), p.version[:12])
+}
+
+// plural says n things: "1 rule", "2 rules", "0 rules".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return strconv.Itoa(n) + " " + thing + "s"
 }
 
 // Compile compiles a policy built in Go. It returns an ErrorList naming

@@ -714,7 +714,12 @@ costs:
 
 func TestString(t *testing.T) {
 	p := mustParse(t, "rules:\n  - {name: a, match: 'true', effect: allow}\n  - {name: b, match: 'true', effect: deny, mode: shadow}\nlimits:\n  - {rate: 1/s}\n")
-	want := "test.yaml: 2 rules (1 shadow), 1 limits, 0 budgets, version " + p.Version()[:12]
+	want := "test.yaml: 2 rules (1 shadow), 1 limit, 0 budgets, version " + p.Version()[:12]
+	if got := p.String(); got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	p = mustParse(t, "rules:\n  - {name: a, match: 'true', effect: allow}\nbudgets:\n  - {name: d, limit: 5 USD}\n")
+	want = "test.yaml: 1 rule (0 shadow), 0 limits, 1 budget, version " + p.Version()[:12]
 	if got := p.String(); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}

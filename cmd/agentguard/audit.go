@@ -193,8 +193,8 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "OK: log %s: %d records in %d file(s), head %s, %d checkpoint(s) verified",
-		auditOr(rep.Log, "(empty)"), rep.Records, rep.Files, rep.Head, rep.Checkpoints)
+	fmt.Fprintf(stdout, "OK: log %s: %s in %s, head %s, %s verified",
+		auditOr(rep.Log, "(empty)"), count(rep.Records, "record"), count(rep.Files, "file"), rep.Head, count(rep.Checkpoints, "checkpoint"))
 	if opts.Key == "" {
 		fmt.Fprint(stdout, " (no --key: signatures not checked, the records prove nothing)")
 	}

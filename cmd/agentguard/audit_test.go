@@ -69,10 +69,10 @@ func TestAuditKeygenVerify(t *testing.T) {
 	writeAuditLog(t, path, strings.TrimSpace(string(skey)), cp)
 
 	code, out, errOut = auditRun(t, "audit", "verify", "--key", vkey, "--checkpoint", cp, path)
-	if code != 0 || !strings.HasPrefix(out, "OK: ") || !strings.Contains(out, "6 records") || !strings.Contains(out, "1 checkpoint(s) verified") {
+	if code != 0 || !strings.HasPrefix(out, "OK: ") || !strings.Contains(out, "6 records in 1 file,") || !strings.Contains(out, "1 checkpoint verified") {
 		t.Fatalf("verify = %d, %q %q", code, out, errOut)
 	}
-	if code, out, _ := auditRun(t, "audit", "verify", path, "--key-file", filepath.Join(dir, "ops.pub")); code != 0 || !strings.Contains(out, "1 checkpoint(s) verified") {
+	if code, out, _ := auditRun(t, "audit", "verify", path, "--key-file", filepath.Join(dir, "ops.pub")); code != 0 || !strings.Contains(out, "1 checkpoint verified") {
 		t.Errorf("verify --key-file after the log = %d, %q", code, out)
 	}
 
@@ -95,6 +95,11 @@ func TestAuditKeygenVerify(t *testing.T) {
 	}
 	if code, out, _ := auditRun(t, "audit", "verify", path); code != 0 || !strings.Contains(out, "prove nothing") {
 		t.Errorf("verify without a key of a log without a checkpoint = %d, %q; want 0 saying it proves nothing", code, out)
+	}
+	// One record reads "1 record", not "1 records".
+	os.WriteFile(path, lines[0], 0o600)
+	if code, out, _ := auditRun(t, "audit", "verify", path); code != 0 || !strings.Contains(out, ": 1 record in 1 file, ") || !strings.Contains(out, ", 0 checkpoints verified") {
+		t.Errorf("verify of a one-record log = %d, %q; want 1 record in 1 file, 0 checkpoints", code, out)
 	}
 	for _, args := range [][]string{
 		{"audit"}, {"audit", "nope"}, {"audit", "verify"}, {"audit", "verify", "--key", "k", "--key-file", "f", path},

@@ -41,7 +41,7 @@ shadow (the shadow rules that must match, in policy order; [] for none).
 `
 
 // count says n things: "1 rule", "2 rules".
-func count(n int, thing string) string {
+func count[N int | uint64](n N, thing string) string {
 	if n == 1 {
 		return "1 " + thing
 	}

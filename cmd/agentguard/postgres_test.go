@@ -147,7 +147,7 @@ func TestAuditExportVerifyPostgres(t *testing.T) {
 		t.Fatalf("export: %d %q", code, errOut)
 	}
 	code, out, _ := runCmd("audit", "verify", "--key", vkey, file)
-	if code != 0 || !strings.Contains(out, "OK: log fleet-log: 6 records") || !strings.Contains(out, "1 checkpoint(s) verified") {
+	if code != 0 || !strings.Contains(out, "OK: log fleet-log: 6 records") || !strings.Contains(out, "1 checkpoint verified") {
 		t.Fatalf("verify of the export: %d %q", code, out)
 	}
 	code, out, _ = runCmd(append([]string{"audit", "verify", "--key", vkey}, pg...)...)
