@@ -53,7 +53,8 @@ func runContext[C context.Context](plan ctxPlan, ctx C, f *flight) (C, func()) {
 		return rc, nothing
 	}
 	if plan.embed >= 0 {
-		v := reflect.ValueOf(&ctx).Elem()
+		c := ctx // &ctx itself would move ctx to the heap on every path
+		v := reflect.ValueOf(&c).Elem()
 		if plan.ptr && !v.IsNil() {
 			v = v.Elem()
 		}

@@ -218,7 +218,7 @@ func Wrap[C context.Context, In, Out any](g *Guard, tool string, fn func(C, In) 
 			// The plan reads in where it is; only a value it cannot
 			// take (see argsPlan.read) is boxed for the JSON path.
 			if m, ok := argsOf(cfg.args, &in); ok {
-				return guarded(g, cfg, tool, ctx, m, in, fn)
+				return guarded(g, cfg, tool, ctx, planned(m), in, fn)
 			}
 		}
 		return guarded(g, cfg, tool, ctx, in, in, fn)
@@ -306,6 +306,10 @@ func checkDenyAsValue[Out any](cfg *toolConfig, tool string) {
 		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: DenyAsValue on tool %q whose result type %v is not a string", tool, reflect.TypeFor[Out]()))
 	}
 }
+
+// planned marks the map the args plan built from a Wrap input: it is
+// call.args as it is, with nothing left to check.
+type planned map[string]any
 
 // rawJSON marks arguments that are already JSON.
 type rawJSON []byte
@@ -431,6 +435,8 @@ func toArgs(in any, plan *argsPlan) (map[string]any, error) {
 	switch v := in.(type) {
 	case nil:
 		return map[string]any{}, nil
+	case planned:
+		return v, nil
 	case map[string]any:
 		// A framework's decoded JSON: its keys are checked as raw JSON's,
 		// and json.Numbers are read as numbers, in a copy.
@@ -466,8 +472,11 @@ func toArgs(in any, plan *argsPlan) (map[string]any, error) {
 // invalid-call denial the model reads: what is wrong and where (never a
 // value), so that it can correct the call.
 func refused(m map[string]any, err error) (map[string]any, error) {
+	if err == nil {
+		return m, nil // before ae, which escapes: no allocation on this path
+	}
 	var ae *argsError
-	if err == nil || !errors.As(err, &ae) {
+	if !errors.As(err, &ae) {
 		return m, err
 	}
 	return nil, &DeniedError{Code: CodeInvalidCall, Reason: "the arguments were refused: " + ae.msg, Err: err}
