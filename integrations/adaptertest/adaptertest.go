@@ -32,13 +32,7 @@ const (
 )
 
 // Policy is the policy of every Setup.
-const Policy = `version: 1
-default: deny
-rules:
-  - name: reads
-    match: call.tool.startsWith("read_")
-    effect: allow
-  - name: no-deletes
+const Policy = ReadsPolicy + `  - name: no-deletes
     match: call.tool.startsWith("delete_")
     effect: deny
     reason: deleting accounts is never automatic
@@ -152,4 +146,30 @@ func (s *Setup) BlockUntil(ctx context.Context) {
 func (s *Setup) TripWhenStarted() {
 	<-s.started
 	s.Switch.Trip(killswitch.Scope{}, "operator", KillWhy)
+}
+
+// ReadsPolicy allows the tools whose names start with read_ and denies the
+// rest: the policy of the adapters' runnable examples.
+const ReadsPolicy = `version: 1
+default: deny
+rules:
+  - name: reads
+    match: call.tool.startsWith("read_")
+    effect: allow
+`
+
+// ExampleGuard returns a guard with ReadsPolicy, for the adapters'
+// runnable examples, which have no testing.T: it panics on error. A real
+// program builds its own (agentguard.New with a policy file, an approver,
+// an audit log).
+func ExampleGuard() *agentguard.Guard {
+	pol, err := policy.Parse("policy.yaml", []byte(ReadsPolicy))
+	if err != nil {
+		panic(err)
+	}
+	g, err := agentguard.New(agentguard.WithPolicy(pol))
+	if err != nil {
+		panic(err)
+	}
+	return g
 }

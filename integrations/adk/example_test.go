@@ -13,29 +13,15 @@ import (
 	"google.golang.org/adk/tool/functiontool"
 	"google.golang.org/genai"
 
-	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/integrations/adaptertest"
 	guardadk "github.com/hardstop-labs/agentguard/integrations/adk"
-	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // An ADK agent whose every tool call is guarded by one plugin, against a
 // fake model: one call runs, the other is denied, and the model reads the
 // denial as the tool's response.
 func Example() {
-	pol, err := policy.Parse("policy.yaml", []byte(`version: 1
-default: deny
-rules:
-  - name: reads
-    match: call.tool.startsWith("read_")
-    effect: allow
-`))
-	if err != nil {
-		panic(err)
-	}
-	g, err := agentguard.New(agentguard.WithPolicy(pol))
-	if err != nil {
-		panic(err)
-	}
+	g := adaptertest.ExampleGuard() // a real program: agentguard.New(agentguard.WithPolicyFile(...), ...)
 	defer g.Close()
 	weather, _ := functiontool.New(functiontool.Config{Name: "read_weather", Description: "the weather"},
 		func(_ tool.Context, in cityArgs) (reply, error) { return reply{"sunny in " + in.City}, nil })

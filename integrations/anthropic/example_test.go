@@ -8,29 +8,15 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
-	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/integrations/adaptertest"
 	guardanthropic "github.com/hardstop-labs/agentguard/integrations/anthropic"
-	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // An Anthropic tool runner, its tools guarded in one line, against a fake
 // model on loopback: one call runs, the other is denied, and the model
 // gets the denial as a tool_result with is_error.
 func Example() {
-	pol, err := policy.Parse("policy.yaml", []byte(`version: 1
-default: deny
-rules:
-  - name: reads
-    match: call.tool.startsWith("read_")
-    effect: allow
-`))
-	if err != nil {
-		panic(err)
-	}
-	g, err := agentguard.New(agentguard.WithPolicy(pol))
-	if err != nil {
-		panic(err)
-	}
+	g := adaptertest.ExampleGuard() // a real program: agentguard.New(agentguard.WithPolicyFile(...), ...)
 	defer g.Close()
 	tools := []anthropic.BetaTool{
 		textTool("read_weather", func(city string) string { return "sunny in " + city }),

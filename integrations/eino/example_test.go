@@ -10,9 +10,8 @@ import (
 	"github.com/cloudwego/eino/flow/agent/react"
 	"github.com/cloudwego/eino/schema"
 
-	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/integrations/adaptertest"
 	guardeino "github.com/hardstop-labs/agentguard/integrations/eino"
-	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // An Eino ReAct agent whose every tool call is guarded by one middleware,
@@ -20,20 +19,7 @@ import (
 // reads the denial as the tool's result (Eino would end the run on an
 // error).
 func Example() {
-	pol, err := policy.Parse("policy.yaml", []byte(`version: 1
-default: deny
-rules:
-  - name: reads
-    match: call.tool.startsWith("read_")
-    effect: allow
-`))
-	if err != nil {
-		panic(err)
-	}
-	g, err := agentguard.New(agentguard.WithPolicy(pol))
-	if err != nil {
-		panic(err)
-	}
+	g := adaptertest.ExampleGuard() // a real program: agentguard.New(agentguard.WithPolicyFile(...), ...)
 	defer g.Close()
 	weather, _ := utils.InferTool("read_weather", "the weather", func(_ context.Context, in cityArgs) (string, error) { return "sunny in " + in.City, nil })
 	del, _ := utils.InferTool("delete_account", "delete", func(context.Context, cityArgs) (string, error) { return "deleted", nil })

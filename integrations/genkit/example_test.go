@@ -7,29 +7,15 @@ import (
 	"github.com/firebase/genkit/go/ai"
 	"github.com/firebase/genkit/go/genkit"
 
-	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/integrations/adaptertest"
 	guardgenkit "github.com/hardstop-labs/agentguard/integrations/genkit"
-	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // Genkit tools defined through the guard, against a fake model: one call
 // runs, the other is denied, and the model reads the denial as the tool's
 // output (Genkit would end the generation on an error).
 func Example() {
-	pol, err := policy.Parse("policy.yaml", []byte(`version: 1
-default: deny
-rules:
-  - name: reads
-    match: call.tool.startsWith("read_")
-    effect: allow
-`))
-	if err != nil {
-		panic(err)
-	}
-	g, err := agentguard.New(agentguard.WithPolicy(pol))
-	if err != nil {
-		panic(err)
-	}
+	g := adaptertest.ExampleGuard() // a real program: agentguard.New(agentguard.WithPolicyFile(...), ...)
 	defer g.Close()
 	ctx := context.Background()
 	gk := genkit.Init(ctx)

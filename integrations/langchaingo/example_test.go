@@ -9,29 +9,15 @@ import (
 	"github.com/tmc/langchaingo/chains"
 	"github.com/tmc/langchaingo/tools"
 
-	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/integrations/adaptertest"
 	guardlangchaingo "github.com/hardstop-labs/agentguard/integrations/langchaingo"
-	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // A langchaingo agent whose tools are guarded in one line, against a fake
 // model: one call runs, the other is denied, and the model reads the
 // denial as the observation (the executor would end the run on an error).
 func Example() {
-	pol, err := policy.Parse("policy.yaml", []byte(`version: 1
-default: deny
-rules:
-  - name: reads
-    match: call.tool.startsWith("read_")
-    effect: allow
-`))
-	if err != nil {
-		panic(err)
-	}
-	g, err := agentguard.New(agentguard.WithPolicy(pol))
-	if err != nil {
-		panic(err)
-	}
+	g := adaptertest.ExampleGuard() // a real program: agentguard.New(agentguard.WithPolicyFile(...), ...)
 	defer g.Close()
 	ts := []tools.Tool{
 		textTool{"read_weather", func(city string) string { return "sunny in " + city }},

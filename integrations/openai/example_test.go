@@ -8,29 +8,15 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
-	"github.com/hardstop-labs/agentguard"
+	"github.com/hardstop-labs/agentguard/integrations/adaptertest"
 	guardopenai "github.com/hardstop-labs/agentguard/integrations/openai"
-	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // An OpenAI tool loop, guarded in one line, against a fake model on
 // loopback: the model asks for two tools; one runs, the other is denied,
 // and the model reads the denial as the tool's message.
 func Example() {
-	pol, err := policy.Parse("policy.yaml", []byte(`version: 1
-default: deny
-rules:
-  - name: reads
-    match: call.tool.startsWith("read_")
-    effect: allow
-`))
-	if err != nil {
-		panic(err)
-	}
-	g, err := agentguard.New(agentguard.WithPolicy(pol))
-	if err != nil {
-		panic(err)
-	}
+	g := adaptertest.ExampleGuard() // a real program: agentguard.New(agentguard.WithPolicyFile(...), ...)
 	defer g.Close()
 	tools := guardopenai.New(g, map[string]guardopenai.Func{
 		"read_weather":   func(context.Context, string) (string, error) { return "sunny in Paris", nil },

@@ -17,21 +17,11 @@ import (
 
 	"github.com/hardstop-labs/agentguard"
 	"github.com/hardstop-labs/agentguard/approval"
+	"github.com/hardstop-labs/agentguard/integrations/adaptertest"
 	guardotel "github.com/hardstop-labs/agentguard/integrations/otel"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
 )
-
-const pol = `version: 1
-default: deny
-rules:
-  - name: reads
-    match: call.tool.startsWith("read_")
-    effect: allow
-  - name: refunds
-    match: call.tool == "refund"
-    effect: approve
-`
 
 func attrs(kv []attribute.KeyValue) map[string]string {
 	m := map[string]string{}
@@ -50,7 +40,7 @@ func TestSpansAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Parse("p.yaml", []byte(pol))
+	p, err := policy.Parse("p.yaml", []byte(adaptertest.Policy))
 	if err != nil {
 		t.Fatal(err)
 	}
