@@ -28,6 +28,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // A command runs with its arguments (after its name) and writes to stdout
@@ -66,11 +67,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if a == "--" { // what follows is another program's (mcp-proxy)
 			break
 		}
-		if isHelp(a) || a == "-help" {
+		if (isHelp(a) || a == "-help") && !notHelp(args[1:], i) {
 			return help(c, args[1:i+1], stdout)
 		}
 	}
 	return c.run(args[1:], stdout, stderr)
+}
+
+// notHelp reports whether args[i], a help word, is an argument rather than
+// a request for help: the value of the flag before it ("kill --reason
+// help", "--note -h", as package flag reads them), or the word help after
+// the command's first argument or its subcommand's (a file called help).
+// Reading those as help would print the usage and exit 0 without doing
+// what was asked: a kill that is not written.
+func notHelp(args []string, i int) bool {
+	if i > 0 {
+		if p := args[i-1]; len(p) > 1 && p[0] == '-' && p != "--" && !strings.Contains(p, "=") && !isHelp(p) && p != "-help" {
+			return true
+		}
+	}
+	return args[i] == "help" && i > 1 || args[i] == "help" && i == 1 && strings.HasPrefix(args[0], "-")
 }
 
 func isHelp(a string) bool { return a == "help" || a == "-h" || a == "--help" }

@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hardstop-labs/agentguard/killswitch"
 )
 
 // TestHelpExitsZero: help, -h and --help print the usage of what they
@@ -45,5 +50,43 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 	if code := run(nil, &out, &errOut); code != 2 {
 		t.Errorf("no command = %d, want 2", code)
+	}
+}
+
+// A help word that is a flag's value, or an argument after the first, is
+// not a request for help: "kill --reason help" trips the switch. Read as
+// help it would print the usage and exit 0, and the operator would believe
+// the fleet stopped.
+func TestHelpWordAsAValueIsNoHelp(t *testing.T) {
+	dir := t.TempDir()
+	for i, reason := range []string{"help", "-h", "--help", "-help"} {
+		path := filepath.Join(dir, fmt.Sprintf("KILL%d", i))
+		code, out, errOut := runCmd("kill", "--file", path, "--reason", reason)
+		if code != 0 || strings.Contains(out, "usage") {
+			t.Errorf("kill --reason %q = %d, %q %q; want the kill written", reason, code, out, errOut)
+		}
+		data, err := killswitch.ReadKillFile(path)
+		if err != nil {
+			t.Errorf("kill --reason %q wrote no kill file: %v", reason, err)
+			continue
+		}
+		if kf, err := killswitch.ParseKillFile(data); err != nil || kf.Reason != reason {
+			t.Errorf("kill --reason %q wrote %+v, %v", reason, kf, err)
+		}
+	}
+	// Where it stands as a flag, it is help, and nothing is written.
+	path := filepath.Join(dir, "KILL-help")
+	for _, args := range [][]string{
+		{"kill", "--file", path, "--reason", "x", "--help"},
+		{"kill", "--reason=x", "-h", "--file", path},
+		{"kill", "help"},
+		{"policy", "check", "help"},
+	} {
+		if code, out, _ := runCmd(args...); code != 0 || !strings.Contains(out, "usage") {
+			t.Errorf("%q = %d, %q; want the usage", args, code, out)
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Error("kill --help wrote the kill file")
 	}
 }
