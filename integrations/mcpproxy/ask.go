@@ -95,16 +95,8 @@ func ClientApprover(fallback approval.Approver) approval.Approver {
 			}
 			return r.Reject("agentguard", "the MCP client cannot be asked"), nil
 		}
-		args, _ := json.Marshal(r.Args)
-		msg := fmt.Sprintf("The assistant wants to call the tool %q with %s.", r.Tool, args)
-		if r.Reason != "" {
-			msg += " " + r.Reason + "."
-		}
-		res, err := p.ask(ctx, "elicitation/create", map[string]any{
-			"mode": "form", "message": msg + " Do you approve this call?",
-			"requestedSchema": map[string]any{"type": "object", "required": []string{"approve"},
-				"properties": map[string]any{"approve": map[string]any{"type": "boolean", "title": "Approve this call"}}},
-		})
+		msg, schema := ApprovalQuestion(r)
+		res, err := p.ask(ctx, "elicitation/create", map[string]any{"mode": "form", "message": msg, "requestedSchema": schema})
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return approval.Verdict{}, err
@@ -115,7 +107,7 @@ func ClientApprover(fallback approval.Approver) approval.Approver {
 			Action  string         `json:"action"`
 			Content map[string]any `json:"content"`
 		}
-		if json.Unmarshal(res, &ans) == nil && ans.Action == "accept" && ans.Content["approve"] == true {
+		if json.Unmarshal(res, &ans) == nil && ApprovalAnswer(ans.Action, ans.Content) {
 			return r.Approve(by, "approved through elicitation"), nil
 		}
 		return r.Reject(by, "refused through elicitation"), nil
