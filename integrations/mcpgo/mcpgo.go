@@ -11,7 +11,10 @@
 // its annotations as labels (see mcpproxy.Tool.Labels); a refused call is
 // a tool result with IsError (mcp.NewToolResultError) carrying the text the
 // model reads and the JSON denial in _meta; the call is finished on every
-// path. The adapter decides nothing itself.
+// path. The adapter decides nothing itself. A call the policy sends for
+// approval waits for the Guard's approver; ClientApprover asks the
+// client's user through the protocol (elicitation) when the configuration
+// trusts the client to.
 package agentguardmcpgo
 
 import (
@@ -80,7 +83,7 @@ func Middleware(g *agentguard.Guard, opts Options) server.ToolHandlerMiddleware 
 				}
 				raw = b
 			}
-			pctx := agentguard.WithPrincipal(ctx, principal(ctx, opts.Principal))
+			pctx := context.WithValue(agentguard.WithPrincipal(ctx, principal(ctx, opts.Principal)), callKey{}, &req)
 			t, err := g.Check(pctx, name, raw, topts...)
 			if err != nil {
 				return DenialResult(err), nil

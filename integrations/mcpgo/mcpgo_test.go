@@ -58,6 +58,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, gopts ...agentguard.Option) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil, gopts...)
+}
+
+// newFixtureWith is newFixture with the client built with copts (an
+// elicitation handler, say).
+func newFixtureWith(t *testing.T, copts []client.ClientOption, gopts ...agentguard.Option) *fixture {
+	t.Helper()
 	f := &fixture{ran: map[string]*atomic.Int32{}, started: make(chan struct{}, 4), release: make(chan struct{})}
 	p, err := policy.Parse("p.yaml", []byte(testPolicy))
 	if err != nil {
@@ -105,7 +112,7 @@ func newFixture(t *testing.T, gopts ...agentguard.Option) *fixture {
 			close(f.release)
 		}
 	})
-	f.c, err = client.NewInProcessClient(s)
+	f.c, err = client.NewInProcessClientWithOptions(s, copts...)
 	if err != nil {
 		t.Fatal(err)
 	}
