@@ -68,12 +68,25 @@
 //
 // # Adapters
 //
-//   - Console asks at a terminal: y, n, or "always [DURATION] [SCOPE]".
+//   - Console asks at a terminal: y, n, or "always [DURATION] [SCOPE]",
+//     each naming its numbered card ("y 2") once a second card was shown.
 //   - Webhook POSTs the card as signed JSON and waits for a signed callback
 //     on its http.Handler (see the Webhook type for the wire format).
 //   - Inbox is an http.Handler that lists pending cards and takes verdicts,
 //     by a JSON API with a bearer token and by an HTML page for a person in
-//     a browser, protected against cross-site requests.
+//     a browser, protected against cross-site requests. Who answered is
+//     the identity InboxOptions.Authenticate verifies (TrustHeader for an
+//     SSO proxy), or else a typed name recorded as "typed:NAME".
 //   - Chain asks several approvers at once; the first answer wins.
 //   - AllowAll and DenyAll answer at once, for tests.
+//
+// # What people see
+//
+// A person approves the call they saw. WriteCard, the console, the inbox
+// page and the agentguard CLI show a card whole, its arguments in full,
+// with every character that is invisible or reorders text (controls, bidi
+// controls, zero-width characters, odd spaces, bytes that are not UTF-8)
+// escaped by Visible; the inbox page also lists what differs between two
+// pending cards of the same tool, and the CLI approves only with the start
+// of the card's hash.
 package approval
