@@ -74,3 +74,14 @@ func ExampleConsole() {
 	// (card #1 call-1: approved)
 	// ops tool <nil>
 }
+
+// Visible shows what a card holds, not what a terminal or a browser would
+// make of it: here a right-to-left override, which reverses on screen
+// whatever follows it, and a zero-width space.
+func ExampleVisible() {
+	fmt.Println(approval.Visible("eve@evil.com\u202e"))
+	fmt.Println(approval.Visible("pay\u200bee"))
+	// Output:
+	// eve@evil.com\u202e
+	// pay\u200bee
+}
