@@ -4,44 +4,46 @@ import (
 	"context"
 	"fmt"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-
 	"github.com/hardstop-labs/agentguard"
 	guardotel "github.com/hardstop-labs/agentguard/integrations/otel"
 	"github.com/hardstop-labs/agentguard/policy"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
-// The guard's decisions as spans: one per guarded call, with the GenAI
-// attributes and the guard's. A real program passes its own providers (or
-// none, for the global ones) and exports them.
-func Example() {
-	spans := tracetest.NewSpanRecorder()
-	obs, err := guardotel.New(guardotel.Options{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))})
+// The Observer is installed with WithObserver: each guarded call becomes
+// an "execute_tool" span under the caller's span, with the guard's
+// decision on it.
+func ExampleNew() {
+	spans := tracetest.NewSpanRecorder() // in production: an OTLP exporter
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	obs, err := guardotel.New(guardotel.Options{TracerProvider: tp}) // MeterProvider: the global one
 	if err != nil {
 		panic(err)
 	}
-	pol, _ := policy.Parse("policy.yaml", []byte("version: 1\ndefault: deny\n"))
-	g, err := agentguard.New(agentguard.WithPolicy(pol), agentguard.WithObserver(obs)) // the observer
+	pol, _ := policy.Parse("policy.yaml", []byte("version: 1\nrules:\n  - name: reads\n    match: call.tool == \"read\"\n    effect: allow\n"))
+	g, err := agentguard.New(agentguard.WithPolicy(pol), agentguard.WithObserver(obs))
 	if err != nil {
 		panic(err)
 	}
 	defer g.Close()
-	del := agentguard.Wrap(g, "delete_account", func(context.Context, string) (string, error) { return "deleted", nil })
-	del(context.Background(), "bob")
+	read := agentguard.Wrap(g, "read", func(_ context.Context, path string) (string, error) { return "contents", nil })
+	write := agentguard.Wrap(g, "write", func(_ context.Context, path string) (string, error) { return "written", nil })
 
-	s := spans.Ended()[0]
-	fmt.Println(s.Name(), s.Status().Code)
-	for _, a := range s.Attributes() {
-		switch a.Key {
-		case "gen_ai.tool.name", "agentguard.effect", "agentguard.code", "agentguard.stage":
-			fmt.Printf("  %s=%s\n", a.Key, a.Value.Emit())
+	ctx, parent := tp.Tracer("my-agent").Start(context.Background(), "agent turn")
+	read(ctx, "notes.txt")
+	write(ctx, "notes.txt")
+	parent.End()
+	for _, s := range spans.Ended() {
+		if s.Parent().IsValid() {
+			a := map[string]string{}
+			for _, kv := range s.Attributes() {
+				a[string(kv.Key)] = kv.Value.Emit()
+			}
+			fmt.Printf("%s: %s %s %s\n", s.Name(), a["agentguard.effect"], a["agentguard.code"], s.Status().Code)
 		}
 	}
 	// Output:
-	// execute_tool delete_account Error
-	//   gen_ai.tool.name=delete_account
-	//   agentguard.effect=deny
-	//   agentguard.code=policy_denied
-	//   agentguard.stage=policy
+	// execute_tool read: allow  Unset
+	// execute_tool write: deny policy_denied Error
 }
