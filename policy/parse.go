@@ -108,12 +108,18 @@ func jsonFieldCase(path []any, key string) error {
 	if _, ok := jsonField(t, key); ok || t.Kind() != reflect.Struct {
 		return nil
 	}
+	names := make([]string, 0, t.NumField())
 	for i := range t.NumField() {
-		if n := jsonName(t.Field(i)); strings.EqualFold(n, key) {
+		n := jsonName(t.Field(i))
+		if strings.EqualFold(n, key) {
 			return fmt.Errorf("unknown field %q: field names are written in lower case (%q)", key, n)
 		}
+		names = append(names, n)
 	}
-	return nil
+	if near := nearest(key, names); near != "" {
+		return fmt.Errorf("unknown field %q (did you mean %q?)", key, near)
+	}
+	return nil // unknown, and like no field: the decoder reports it
 }
 
 // jsonField returns the field of struct type t whose JSON name is exactly

@@ -511,6 +511,8 @@ func TestBadPolicies(t *testing.T) {
 		{"breaker duplicate", "breakers:\n  - {name: k}\n  - {name: k}\n", "", "duplicate breaker name"},
 		{"breaker spend", "breakers:\n  - {name: k, spend_per_minute: '5'}\n", "", "bad amount"},
 		{"JSON unknown field", `{"rules": [], "extra": 1}`, "", `unknown field "extra"`},
+		{"JSON did you mean", `{"rules": [{"name": "r1", "match": "true", "efect": "allow"}]}`, "", `test.yaml:1:51: rules[0]: unknown field "efect" (did you mean "effect"?)`},
+		{"JSON did you mean, top level", `{"defualt": "deny"}`, "", `unknown field "defualt" (did you mean "default"?)`},
 		{"JSON syntax", `{"rules": [}`, "", "test.yaml:1:"},
 		{"JSON trailing", `{"default": "deny"} {}`, "", "data after"},
 		{"JSON type", `{"version": "one"}`, "", "cannot use a JSON string"},
