@@ -2,6 +2,7 @@ package agentguardmcpgo_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,8 +13,11 @@ import (
 	"github.com/hardstop-labs/agentguard/approval"
 	"github.com/hardstop-labs/agentguard/audit"
 	agentguardmcpgo "github.com/hardstop-labs/agentguard/integrations/mcpgo"
+	"github.com/hardstop-labs/agentguard/policy"
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 )
 
 // user is a client's elicitation handler: answer decides each question.
@@ -54,8 +58,9 @@ func (f *fixture) approvers(t *testing.T) []string {
 	return out
 }
 
-// TestClientApproval: a trusted client's user approves a call through
-// elicitation and the tool runs once; any other answer (decline, cancel,
+// TestClientApproval: on a session-based revision and on 2026-07-28 (in
+// process, where mcp-go lets the server ask), a trusted client's user
+// approves a call through elicitation and the tool runs once; any other answer (decline, cancel,
 // approve false, approve not a boolean, no content) refuses it and the
 // tool never runs.
 func TestClientApproval(t *testing.T) {
@@ -71,30 +76,35 @@ func TestClientApproval(t *testing.T) {
 		{"approve-string", answer(mcp.ElicitationResponseActionAccept, map[string]any{"approve": "true"}), false},
 		{"no-content", answer(mcp.ElicitationResponseActionAccept, nil), false},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var asked atomic.Int32
-			f := newFixtureWith(t, answering(tc.res, &asked), trusted(nil))
-			res := f.call(t, "refund", map[string]any{"amount": 400})
-			if asked.Load() != 1 {
-				t.Fatalf("the user was asked %d times, want 1", asked.Load())
-			}
-			if tc.ok {
-				if res.IsError || text(res) != "refunded" || f.ran["refund"].Load() != 1 {
-					t.Fatalf("approved call: %q, ran %d", text(res), f.ran["refund"].Load())
+	for _, rev := range []string{"2025-06-18", mcp.LATEST_PROTOCOL_VERSION} {
+		for _, tc := range cases {
+			t.Run(rev+"/"+tc.name, func(t *testing.T) {
+				var asked atomic.Int32
+				f := newFixtureWith(t, rev, answering(tc.res, &asked), trusted(nil))
+				if got := f.c.ProtocolVersion(); got != rev {
+					t.Fatalf("the client speaks %s, want %s", got, rev)
 				}
-			} else {
-				wantDenied(t, res, "approval_rejected")
-				if f.ran["refund"].Load() != 0 {
-					t.Fatal("a refused call ran")
+				res := f.call(t, "refund", map[string]any{"amount": 400})
+				if asked.Load() != 1 {
+					t.Fatalf("the user was asked %d times, want 1", asked.Load())
 				}
-			}
-			want := map[bool]string{true: "allow", false: "deny"}[tc.ok]
-			got := f.approvers(t)
-			if len(got) != 1 || got[0] != "mcp-client:test-client:"+want {
-				t.Fatalf("approvals recorded %v, want the client's user, %s", got, want)
-			}
-		})
+				if tc.ok {
+					if res.IsError || text(res) != "refunded" || f.ran["refund"].Load() != 1 {
+						t.Fatalf("approved call: %q, ran %d", text(res), f.ran["refund"].Load())
+					}
+				} else {
+					wantDenied(t, res, "approval_rejected")
+					if f.ran["refund"].Load() != 0 {
+						t.Fatal("a refused call ran")
+					}
+				}
+				want := map[bool]string{true: "allow", false: "deny"}[tc.ok]
+				got := f.approvers(t)
+				if len(got) != 1 || got[0] != "mcp-client:test-client:"+want {
+					t.Fatalf("approvals recorded %v, want the client's user, %s", got, want)
+				}
+			})
+		}
 	}
 }
 
@@ -110,7 +120,7 @@ func TestClientApprovalUntrusted(t *testing.T) {
 	})
 	for _, fb := range []approval.Approver{fallback, nil} {
 		var asked atomic.Int32
-		f := newFixtureWith(t, answering(yes, &asked), agentguard.WithApprover(agentguardmcpgo.ClientApprover(agentguardmcpgo.ClientApproval{Fallback: fb})))
+		f := newFixtureWith(t, mcp.LATEST_PROTOCOL_VERSION, answering(yes, &asked), agentguard.WithApprover(agentguardmcpgo.ClientApprover(agentguardmcpgo.ClientApproval{Fallback: fb})))
 		wantDenied(t, f.call(t, "refund", map[string]any{"amount": 400}), "approval_rejected")
 		if asked.Load() != 0 || f.ran["refund"].Load() != 0 {
 			t.Fatalf("fallback %v: asked the client %d times, the tool ran %d; want 0, 0", fb != nil, asked.Load(), f.ran["refund"].Load())
@@ -154,7 +164,7 @@ func TestClientApprovalTimeout(t *testing.T) {
 		close(gone)
 		return answer(mcp.ElicitationResponseActionAccept, map[string]any{"approve": true}), nil
 	}))}
-	f := newFixtureWith(t, opts, trusted(nil), agentguard.WithApprovalTimeout(50*time.Millisecond))
+	f := newFixtureWith(t, mcp.LATEST_PROTOCOL_VERSION, opts, trusted(nil), agentguard.WithApprovalTimeout(50*time.Millisecond))
 	wantDenied(t, f.call(t, "refund", map[string]any{"amount": 400}), "approval_timeout")
 	<-gone
 	if f.ran["refund"].Load() != 0 {
@@ -182,7 +192,7 @@ func TestClientApprovalBound(t *testing.T) {
 		}
 		return answer(mcp.ElicitationResponseActionAccept, map[string]any{"approve": false}), nil
 	}))}
-	f := newFixtureWith(t, opts, trusted(nil))
+	f := newFixtureWith(t, mcp.LATEST_PROTOCOL_VERSION, opts, trusted(nil))
 	results := make([]*mcp.CallToolResult, 2)
 	var wg sync.WaitGroup
 	for i, amount := range []int{400, 5000} {
@@ -215,5 +225,63 @@ func TestClientApproverOutsideMiddleware(t *testing.T) {
 	v, err := a.Approve(context.Background(), r)
 	if err != nil || v.Approved || v.By != "agentguard" {
 		t.Fatalf("verdict %+v, %v; want a rejection by agentguard", v, err)
+	}
+}
+
+// TestClientApprovalModernHTTP: over streamable HTTP on 2026-07-28, where
+// mcp-go lets no server-initiated request out, the client is not asked and
+// the fallback decides.
+func TestClientApprovalModernHTTP(t *testing.T) {
+	p, err := policy.Parse("p.yaml", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fellBack atomic.Int32
+	g, err := agentguard.New(agentguard.WithPolicy(p), trusted(approval.Func(func(ctx context.Context, r *approval.Request) (approval.Verdict, error) {
+		fellBack.Add(1)
+		return r.Reject("ops", "no"), nil
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	var ran atomic.Int32
+	s := server.NewMCPServer("test", "1", server.WithToolHandlerMiddleware(agentguardmcpgo.Middleware(g, agentguardmcpgo.Options{})))
+	s.AddTool(mcp.NewTool("refund"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		ran.Add(1)
+		return mcp.NewToolResultText("refunded"), nil
+	})
+	hs := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	defer hs.Close()
+	tr, err := transport.NewStreamableHTTP(hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked atomic.Int32
+	c := client.NewClient(tr, answering(answer(mcp.ElicitationResponseActionAccept, map[string]any{"approve": true}), &asked)...)
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "test-client", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ProtocolVersion(); got != mcp.LATEST_PROTOCOL_VERSION {
+		t.Fatalf("the client speaks %s, want %s", got, mcp.LATEST_PROTOCOL_VERSION)
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "refund"
+	req.Params.Arguments = map[string]any{"amount": 400}
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDenied(t, res, "approval_rejected")
+	if asked.Load() != 0 || fellBack.Load() != 1 || ran.Load() != 0 {
+		t.Fatalf("asked the client %d times, the fallback %d, the tool ran %d; want 0, 1, 0", asked.Load(), fellBack.Load(), ran.Load())
 	}
 }

@@ -58,12 +58,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, gopts ...agentguard.Option) *fixture {
 	t.Helper()
-	return newFixtureWith(t, nil, gopts...)
+	return newFixtureWith(t, mcp.LATEST_PROTOCOL_VERSION, nil, gopts...)
 }
 
-// newFixtureWith is newFixture with the client built with copts (an
-// elicitation handler, say).
-func newFixtureWith(t *testing.T, copts []client.ClientOption, gopts ...agentguard.Option) *fixture {
+// newFixtureWith is newFixture with the client speaking protocol revision
+// rev, built with copts (an elicitation handler, say).
+func newFixtureWith(t *testing.T, rev string, copts []client.ClientOption, gopts ...agentguard.Option) *fixture {
 	t.Helper()
 	f := &fixture{ran: map[string]*atomic.Int32{}, started: make(chan struct{}, 4), release: make(chan struct{})}
 	p, err := policy.Parse("p.yaml", []byte(testPolicy))
@@ -122,7 +122,7 @@ func newFixtureWith(t *testing.T, copts []client.ClientOption, gopts ...agentgua
 		t.Fatal(err)
 	}
 	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ProtocolVersion = rev
 	init.Params.ClientInfo = mcp.Implementation{Name: "test-client", Version: "1"}
 	if _, err := f.c.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
