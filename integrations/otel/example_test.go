@@ -38,7 +38,7 @@ func ExampleNew() {
 		if s.Parent().IsValid() {
 			a := map[string]string{}
 			for _, kv := range s.Attributes() {
-				a[string(kv.Key)] = kv.Value.Emit()
+				a[string(kv.Key)] = kv.Value.String()
 			}
 			fmt.Printf("%s: %s %s %s\n", s.Name(), a["agentguard.effect"], a["agentguard.code"], s.Status().Code)
 		}
