@@ -48,7 +48,7 @@ func runApprovals(args []string, stdout, stderr io.Writer) int {
 	}
 	fset := flag.NewFlagSet("approvals "+sub, flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprintln(stderr, apprUsage) }
+	fset.Usage = func() { fmt.Fprintln(stderr, apprUsage); fset.PrintDefaults() }
 	url := fset.String("url", "", "where the inbox is served (required)")
 	tokenFile := fset.String("token-file", "", "a file holding the inbox token (else $AGENTGUARD_TOKEN)")
 	asJSON := fset.Bool("json", false, "list: print the pending cards as JSON")

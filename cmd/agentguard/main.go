@@ -67,26 +67,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if a == "--" { // what follows is another program's (mcp-proxy)
 			break
 		}
-		if (isHelp(a) || a == "-help") && !notHelp(args[1:], i) {
+		if (isHelp(a) || a == "-help") && !notHelp(c, args[1:], i) {
 			return help(c, args[1:i+1], stdout)
 		}
 	}
 	return c.run(args[1:], stdout, stderr)
 }
 
-// notHelp reports whether args[i], a help word, is an argument rather than
-// a request for help: the value of the flag before it ("kill --reason
-// help", "--note -h", as package flag reads them), or the word help after
-// the command's first argument or its subcommand's (a file called help).
-// Reading those as help would print the usage and exit 0 without doing
-// what was asked: a kill that is not written.
-func notHelp(args []string, i int) bool {
+// notHelp reports whether args[i], a help word, is an argument of c
+// rather than a request for help: the value of the flag before it ("kill
+// --reason help", "--note -h", as package flag reads them; a boolean flag
+// takes no value), or the word help after the command's first argument or
+// its subcommand's (a file called help). Reading those as help would print
+// the usage and exit 0 without doing what was asked: a kill that is not
+// written.
+func notHelp(c command, args []string, i int) bool {
 	if i > 0 {
 		if p := args[i-1]; len(p) > 1 && p[0] == '-' && p != "--" && !strings.Contains(p, "=") && !isHelp(p) && p != "-help" {
-			return true
+			return !boolFlag(c, args, p)
 		}
 	}
 	return args[i] == "help" && i > 1 || args[i] == "help" && i == 1 && strings.HasPrefix(args[0], "-")
+}
+
+// boolFlag reports whether flag (-name or --name) is a boolean flag of c,
+// or of the subcommand args[0] names: its usage (package flag's, which
+// asking for it prints without acting) lists the flag with no value.
+func boolFlag(c command, args []string, flag string) bool {
+	var sub []string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub = args[:1]
+	}
+	var buf bytes.Buffer
+	c.run(append(slices.Clip(sub), "--help"), &buf, &buf)
+	return bytes.Contains(buf.Bytes(), []byte("\n  -"+strings.TrimLeft(flag, "-")+"\n"))
 }
 
 func isHelp(a string) bool { return a == "help" || a == "-h" || a == "--help" }

@@ -81,6 +81,10 @@ func TestHelpWordAsAValueIsNoHelp(t *testing.T) {
 		{"kill", "--reason=x", "-h", "--file", path},
 		{"kill", "help"},
 		{"policy", "check", "help"},
+		// After a boolean flag, which takes no value, it is help again.
+		{"audit", "verify", "--require-covered", "--help"},
+		{"approvals", "list", "--json", "-h"},
+		{"mcp-proxy", "--hide", "--help"},
 	} {
 		if code, out, _ := runCmd(args...); code != 0 || !strings.Contains(out, "usage") {
 			t.Errorf("%q = %d, %q; want the usage", args, code, out)
