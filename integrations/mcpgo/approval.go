@@ -2,6 +2,7 @@ package agentguardmcpgo
 
 import (
 	"context"
+	"time"
 
 	"github.com/hardstop-labs/agentguard/approval"
 	"github.com/hardstop-labs/agentguard/integrations/mcpproxy"
@@ -18,41 +19,62 @@ type ClientApproval struct {
 	Trusted bool
 	// Fallback decides the calls the client is not asked about: calls that
 	// did not come through Middleware, calls from an untrusted client, or
-	// a client that cannot be asked (it declared no elicitation, or its
-	// protocol revision forbids server-initiated requests). Nil rejects
-	// them.
+	// a client that cannot be asked (it declared no elicitation). Nil
+	// rejects them.
 	Fallback approval.Approver
+	// Key seals the requestState of the 2026-07-28 revision (HMAC-SHA256).
+	// Nil means a random key for this process: a question asked before a
+	// restart cannot be answered after it.
+	Key []byte
+	// Clock is the source of time; nil means time.Now.
+	Clock func() time.Time
 }
+
+// inputID is the ID of the guard's question in an input-required result.
+const inputID = "agentguard-approval"
 
 // ClientApprover returns an approver that asks the MCP client's user
 // whether a call the policy sent for approval may run, through the
-// protocol (install it with agentguard.WithApprover): it sends an
-// elicitation request (MCPServer.RequestElicitation) from inside the call
-// and waits for the answer. The question names the tool and its arguments
-// and is asked while the call waits, so its answer decides that call
-// only, once; a client that does not answer before the approval's
-// deadline is refused by the Guard (approval_timeout).
+// protocol (install it with agentguard.WithApprover):
 //
-// The answer counts as a human's only when c.Trusted says the client
-// asks its user; otherwise c.Fallback decides. The approver is safe for
-// concurrent use.
+//   - On the 2026-07-28 revision, where a server sends no requests of its
+//     own, the call is answered with an input-required result that asks
+//     (an elicitation) and carries a sealed requestState bound to the
+//     call's hash (tool, arguments, principal) and to the approval's
+//     deadline. The client retries with the answer; a retry with other
+//     arguments, a second use of the same state, or an answer after the
+//     deadline is refused. The first round is recorded as a refusal whose
+//     note says the client was asked.
+//   - On the older revisions it sends an elicitation request
+//     (MCPServer.RequestElicitation) from inside the call and waits: the
+//     answer decides that call only, once; a client that does not answer
+//     before the approval's deadline is refused by the Guard
+//     (approval_timeout).
 //
-// Unlike the go-sdk integration it does not answer the stateless
-// 2026-07-28 revision with an input-required round trip: mcp-go refuses
-// server-initiated requests there, and such a call goes to c.Fallback.
+// The question names the tool and its arguments. The answer counts as a
+// human's only when c.Trusted says the client asks its user; otherwise
+// c.Fallback decides. The approver is safe for concurrent use.
 func ClientApprover(c ClientApproval) approval.Approver {
-	return &clientApprover{c: c}
+	return &clientApprover{c: c, seal: mcpproxy.NewSealer(c.Key, c.Clock)}
 }
 
-type clientApprover struct{ c ClientApproval }
+type clientApprover struct {
+	c    ClientApproval
+	seal *mcpproxy.Sealer
+}
 
-// callKey marks a context as the one Middleware built for a tools/call;
-// its value is the call's request.
+// callKey marks a context as the one Middleware built for a tools/call.
 type callKey struct{}
 
+// call is what Middleware tells ClientApprover about a tools/call.
+type call struct {
+	req   *mcp.CallToolRequest
+	input *mcp.CallToolResult // set by ClientApprover: ask the client instead of denying
+}
+
 func (a *clientApprover) Approve(ctx context.Context, r *approval.Request) (approval.Verdict, error) {
-	req, _ := ctx.Value(callKey{}).(*mcp.CallToolRequest)
-	if req == nil || !a.c.Trusted {
+	c, _ := ctx.Value(callKey{}).(*call)
+	if c == nil || !a.c.Trusted {
 		return a.fallback(ctx, r, "the MCP client is not trusted to ask a human")
 	}
 	srv := server.ServerFromContext(ctx)
@@ -66,6 +88,24 @@ func (a *clientApprover) Approve(ctx context.Context, r *approval.Request) (appr
 	by := "mcp-client"
 	if r.Principal.Agent != "" {
 		by += ":" + r.Principal.Agent
+	}
+	if mcp.IsModernProtocol(server.RequestProtocolVersion(ctx)) {
+		p := c.req.Params
+		if p.RequestState != "" || p.InputResponses != nil {
+			if err := a.seal.Open(p.RequestState, r.Hash); err != nil {
+				return r.Reject("agentguard", "the answer does not belong to this call: "+err.Error()), nil
+			}
+			if approved(server.ElicitationResponse(p.InputResponses, inputID)) {
+				return r.Approve(by, "approved through an input-required round trip"), nil
+			}
+			return r.Reject(by, "refused through an input-required round trip"), nil
+		}
+		state, err := a.seal.Seal(r.Hash, r.Deadline)
+		if err != nil {
+			return approval.Verdict{}, err
+		}
+		c.input = server.NewInputRequestBuilder(state).Elicit(inputID, question(r)).ToolResult()
+		return r.Reject(by, "the client was asked to approve; its answer comes with a retry of the call"), nil
 	}
 	res, err := srv.RequestElicitation(ctx, mcp.ElicitationRequest{Params: question(r)})
 	if err != nil {

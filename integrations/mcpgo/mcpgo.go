@@ -14,7 +14,8 @@
 // path. The adapter decides nothing itself. A call the policy sends for
 // approval waits for the Guard's approver; ClientApprover asks the
 // client's user through the protocol (elicitation) when the configuration
-// trusts the client to.
+// trusts the client to (elicitation, or an input-required round trip on
+// 2026-07-28).
 package agentguardmcpgo
 
 import (
@@ -83,9 +84,13 @@ func Middleware(g *agentguard.Guard, opts Options) server.ToolHandlerMiddleware 
 				}
 				raw = b
 			}
-			pctx := context.WithValue(agentguard.WithPrincipal(ctx, principal(ctx, opts.Principal)), callKey{}, &req)
+			c := &call{req: &req}
+			pctx := context.WithValue(agentguard.WithPrincipal(ctx, principal(ctx, opts.Principal)), callKey{}, c)
 			t, err := g.Check(pctx, name, raw, topts...)
 			if err != nil {
+				if c.input != nil { // ClientApprover asks the client first (2026-07-28)
+					return c.input, nil
+				}
 				return DenialResult(err), nil
 			}
 			return mcpproxy.Run(t, func(ctx context.Context) (*mcp.CallToolResult, error) { return next(ctx, req) },
