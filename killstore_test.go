@@ -43,13 +43,19 @@ func TestWithKillStore(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the other guard's call was not halted")
 	}
-	halts := 0
-	for _, e := range recB.snapshot() {
-		if e.Kind == agentguard.EventHalt && e.Control.Why == "fleet stop" {
-			halts++
+	// The trip cancels the call before the guard records the halt, so the
+	// record may come just after the call returned: wait for it.
+	countHalts := func(events []agentguard.Event) int {
+		n := 0
+		for _, e := range events {
+			if e.Kind == agentguard.EventHalt && e.Control.Why == "fleet stop" {
+				n++
+			}
 		}
+		return n
 	}
-	if halts != 1 {
+	recB.await(10*time.Second, func(events []agentguard.Event) bool { return countHalts(events) > 0 })
+	if halts := countHalts(recB.snapshot()); halts != 1 {
 		t.Errorf("the other guard recorded %d halts, want 1", halts)
 	}
 	// A third guard starting while the trip is in force refuses at once.

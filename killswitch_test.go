@@ -23,13 +23,44 @@ import (
 type ksRecorder struct {
 	mu     sync.Mutex
 	events []agentguard.Event
+	wake   chan struct{} // closed at the next Record; see await
 }
 
 func (r *ksRecorder) Record(_ context.Context, e *agentguard.Event) error {
 	r.mu.Lock()
 	r.events = append(r.events, *e)
+	if r.wake != nil {
+		close(r.wake)
+		r.wake = nil
+	}
 	r.mu.Unlock()
 	return nil
+}
+
+// await waits until ok holds for the recorded events, or until d has
+// passed, and reports whether it holds. It is for events recorded by
+// another goroutine (a trip pushed from a store), never a sleep: it wakes
+// on each Record.
+func (r *ksRecorder) await(d time.Duration, ok func([]agentguard.Event) bool) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		if ok(r.events) {
+			r.mu.Unlock()
+			return true
+		}
+		if r.wake == nil {
+			r.wake = make(chan struct{})
+		}
+		w := r.wake
+		r.mu.Unlock()
+		select {
+		case <-w:
+		case <-deadline.C:
+			return ok(r.snapshot())
+		}
+	}
 }
 
 func (r *ksRecorder) snapshot() []agentguard.Event {
