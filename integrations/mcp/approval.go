@@ -2,19 +2,11 @@ package agentguardmcp
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/hardstop-labs/agentguard/approval"
+	"github.com/hardstop-labs/agentguard/integrations/mcpproxy"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -59,21 +51,12 @@ const inputID = "agentguard-approval"
 // asks its user; otherwise c.Fallback decides. The approver is safe for
 // concurrent use.
 func ClientApprover(c ClientApproval) approval.Approver {
-	a := &clientApprover{c: c, used: map[string]time.Time{}}
-	if len(a.c.Key) == 0 {
-		a.c.Key = make([]byte, 32)
-		_, _ = rand.Read(a.c.Key)
-	}
-	if a.c.Clock == nil {
-		a.c.Clock = time.Now
-	}
-	return a
+	return &clientApprover{c: c, sealer: mcpproxy.NewSealer(c.Key, c.Clock)}
 }
 
 type clientApprover struct {
-	c    ClientApproval
-	mu   sync.Mutex
-	used map[string]time.Time // nonces answered, until they expire
+	c      ClientApproval
+	sealer *mcpproxy.Sealer // the stateless revision's requestState, one use per call
 }
 
 // inputRequired is the question the middleware returns instead of the
@@ -97,7 +80,7 @@ func (a *clientApprover) Approve(ctx context.Context, r *approval.Request) (appr
 		if req.Params.RequestState != "" || req.Params.InputResponses != nil {
 			return a.answer(r, req, by), nil
 		}
-		state, err := a.seal(r.Hash, r.Deadline)
+		state, err := a.sealer.Seal(r.Hash, r.Deadline)
 		if err != nil {
 			return approval.Verdict{}, err
 		}
@@ -135,38 +118,20 @@ func (a *clientApprover) fallback(ctx context.Context, r *approval.Request, why 
 	return r.Reject("agentguard", why), nil
 }
 
-// question is the elicitation that asks the user about r.
+// question is the elicitation that asks the user about r, in the words
+// the proxy and the mcp-go integration use.
 func question(r *approval.Request) *mcp.ElicitParams {
-	args, _ := json.Marshal(r.Args)
-	msg := fmt.Sprintf("The assistant wants to call the tool %q with %s.", r.Tool, args)
-	if r.Reason != "" {
-		msg += " " + r.Reason + "."
-	}
-	msg += " Do you approve this call?"
-	return &mcp.ElicitParams{
-		Mode:    "form",
-		Message: msg,
-		RequestedSchema: map[string]any{
-			"type": "object",
-			"properties": map[string]any{
-				"approve": map[string]any{"type": "boolean", "title": "Approve this call"},
-			},
-			"required": []string{"approve"},
-		},
-	}
+	msg, schema := mcpproxy.ApprovalQuestion(r)
+	return &mcp.ElicitParams{Mode: "form", Message: msg, RequestedSchema: schema}
 }
 
 func approved(res *mcp.ElicitResult) bool {
-	if res == nil || res.Action != "accept" {
-		return false
-	}
-	v, ok := res.Content["approve"].(bool)
-	return ok && v
+	return res != nil && mcpproxy.ApprovalAnswer(res.Action, res.Content)
 }
 
 // answer checks a retry's sealed state and its answer.
 func (a *clientApprover) answer(r *approval.Request, req *mcp.CallToolRequest, by string) approval.Verdict {
-	if err := a.open(req.Params.RequestState, r.Hash); err != nil {
+	if err := a.sealer.Open(req.Params.RequestState, r.Hash); err != nil {
 		return r.Reject("agentguard", "the answer does not belong to this call: "+err.Error())
 	}
 	res, _ := req.Params.InputResponses[inputID].(*mcp.ElicitResult)
@@ -174,68 +139,6 @@ func (a *clientApprover) answer(r *approval.Request, req *mcp.CallToolRequest, b
 		return r.Approve(by, "approved through an input-required round trip")
 	}
 	return r.Reject(by, "refused through an input-required round trip")
-}
-
-// seal returns the requestState for the call of hash, valid until
-// deadline: hash|nonce|deadline and its HMAC.
-func (a *clientApprover) seal(hash string, deadline time.Time) (string, error) {
-	n := make([]byte, 16)
-	if _, err := rand.Read(n); err != nil {
-		return "", err
-	}
-	payload := hash + "|" + hex.EncodeToString(n) + "|" + strconv.FormatInt(deadline.UnixNano(), 10)
-	return base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(a.mac(payload)), nil
-}
-
-func (a *clientApprover) mac(payload string) []byte {
-	m := hmac.New(sha256.New, a.c.Key)
-	m.Write([]byte(payload))
-	return m.Sum(nil)
-}
-
-// open checks a requestState: sealed by this approver, for the call of
-// hash, before its deadline, and not used before. It marks it used.
-func (a *clientApprover) open(state, hash string) error {
-	p64, m64, ok := strings.Cut(state, ".")
-	if !ok {
-		return fmt.Errorf("malformed requestState")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(p64)
-	if err != nil {
-		return fmt.Errorf("malformed requestState")
-	}
-	mac, err := base64.RawURLEncoding.DecodeString(m64)
-	if err != nil || !hmac.Equal(mac, a.mac(string(payload))) {
-		return fmt.Errorf("requestState not sealed by this server")
-	}
-	parts := strings.Split(string(payload), "|")
-	if len(parts) != 3 {
-		return fmt.Errorf("malformed requestState")
-	}
-	if parts[0] != hash {
-		return fmt.Errorf("the call is not the one asked about (other arguments, tool or principal)")
-	}
-	ns, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil {
-		return fmt.Errorf("malformed requestState")
-	}
-	now := a.c.Clock()
-	deadline := time.Unix(0, ns)
-	if !now.Before(deadline) {
-		return fmt.Errorf("the question expired")
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for n, exp := range a.used {
-		if !now.Before(exp) {
-			delete(a.used, n)
-		}
-	}
-	if _, dup := a.used[parts[1]]; dup {
-		return fmt.Errorf("the answer was already used")
-	}
-	a.used[parts[1]] = deadline
-	return nil
 }
 
 // statelessRequest reports whether a request follows the stateless
