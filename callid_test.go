@@ -17,7 +17,7 @@ func TestCallID(t *testing.T) {
 	var last atomic.Int64
 	var prev string
 	for i, at := range []time.Time{t0, t0, t0, t0.Add(-time.Hour), t0.Add(time.Millisecond), t0.Add(time.Hour)} {
-		id, err := newCallID(&last, at)
+		id, err := newCallID(&last, at, new([36]byte))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func TestCallID(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 500 {
-				id, err := newCallID(&last, t0)
+				id, err := newCallID(&last, t0, new([36]byte))
 				if err != nil {
 					t.Error(err)
 					return

@@ -15,6 +15,8 @@ import (
 
 // flight is one guarded call on its way through the pipeline. It holds
 // everything the call needs, so that the allowed path allocates little.
+// A flight is never reused: strings and contexts handed out during the
+// call (the call ID, the tool's context) point into it.
 type flight struct {
 	g    *Guard
 	cfg  *toolConfig
@@ -29,6 +31,7 @@ type flight struct {
 	dec  policy.Decision
 	appr Approval
 	ran  time.Time // when the tool started
+	id   [36]byte  // the bytes of call.ID (see newCallID): a flight is never reused
 
 	mu      sync.Mutex
 	charges []Cost
@@ -81,7 +84,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	c.Labels = cfg.labels
 	p, _ := PrincipalFrom(ctx)
 	c.Principal = p.fill(g.cfg.defaultPrincipal)
-	id, err := newCallID(&g.lastID, c.Time)
+	id, err := newCallID(&g.lastID, c.Time, &f.id)
 	if err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInternal, fmt.Errorf("agentguard: call ID: %w", err))
 	}
