@@ -290,3 +290,44 @@ func TestApprovalWaitEndedByCallerOrTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestDeniedErrorUnwrap checks that a denial matches agentguard.ErrDenied, its
+// code's sentinel and its cause, and that matching a denial with no cause
+// allocates nothing (a denied call's cost includes the caller's errors.Is).
+func TestDeniedErrorUnwrap(t *testing.T) {
+	cause := errors.New("the store is down")
+	for _, tc := range []struct {
+		d     *agentguard.DeniedError
+		wants []error
+	}{
+		{&agentguard.DeniedError{Code: agentguard.CodePolicyDenied}, []error{agentguard.ErrDenied, agentguard.ErrPolicyDenied}},
+		{&agentguard.DeniedError{Code: agentguard.CodeInternal}, []error{agentguard.ErrDenied, agentguard.ErrInternal}},
+		{&agentguard.DeniedError{Code: agentguard.CodeUnavailable, Err: cause}, []error{agentguard.ErrDenied, agentguard.ErrUnavailable, cause}},
+		{&agentguard.DeniedError{Code: "no-such-code"}, []error{agentguard.ErrDenied, agentguard.ErrInternal}},
+		{nil, []error{agentguard.ErrDenied}},
+	} {
+		for _, w := range tc.wants {
+			if !errors.Is(tc.d, w) {
+				t.Errorf("errors.Is(%#v, %v) = false, want true", tc.d, w)
+			}
+		}
+		if tc.d != nil && tc.d.Code != agentguard.CodeHalted && errors.Is(tc.d, agentguard.ErrHalted) {
+			t.Errorf("errors.Is(%#v, agentguard.ErrHalted) = true", tc.d)
+		}
+	}
+	d := &agentguard.DeniedError{Code: agentguard.CodePolicyDenied}
+	if n := testing.AllocsPerRun(100, func() {
+		if !errors.Is(d, agentguard.ErrPolicyDenied) {
+			t.Fatal("not agentguard.ErrPolicyDenied")
+		}
+	}); n != 0 {
+		t.Errorf("errors.Is on a denial without a cause: %v allocations, want 0", n)
+	}
+	// Two denials of one code share an answer; appending to one must not
+	// reach the other.
+	a, b := (&agentguard.DeniedError{Code: agentguard.CodeRateLimited}).Unwrap(), (&agentguard.DeniedError{Code: agentguard.CodeRateLimited}).Unwrap()
+	_ = append(a, cause)
+	if len(b) != 2 || b[1] != agentguard.ErrRateLimited {
+		t.Errorf("Unwrap = %v after an append to another denial's, want [agentguard.ErrDenied agentguard.ErrRateLimited]", b)
+	}
+}

@@ -185,10 +185,31 @@ func (e *DeniedError) retryable() bool {
 	return e.Code == CodeRateLimited || e.Code == CodeBudgetExceeded && e.RetryAfter > 0
 }
 
-// Unwrap returns ErrDenied, the sentinel of the code, and the cause.
+// plainUnwraps holds Unwrap's answer for a denial of each known code
+// with no cause, so that errors.Is on such a denial allocates nothing.
+var plainUnwraps = func() map[Code][]error {
+	m := make(map[Code][]error)
+	for _, c := range []Code{CodePolicyDenied, CodeRateLimited, CodeBudgetExceeded, CodeApprovalRequired,
+		CodeApprovalRejected, CodeApprovalTimeout, CodeHalted, CodeAuditUnavailable, CodeInvalidCall,
+		CodeInternal, CodeUnavailable, CodeCancelled, CodeApprovalInvalid} {
+		m[c] = []error{ErrDenied, c.sentinel()}
+	}
+	return m
+}()
+
+var nilDeniedUnwrap = []error{ErrDenied}
+
+// Unwrap returns ErrDenied, the sentinel of the code, and the cause. The
+// slice may be shared with other denials: read it, do not modify it (as
+// errors.Is and errors.As do).
 func (e *DeniedError) Unwrap() []error {
 	if e == nil {
-		return []error{ErrDenied}
+		return nilDeniedUnwrap
+	}
+	if e.Err == nil {
+		if errs, ok := plainUnwraps[e.Code]; ok {
+			return errs[:len(errs):len(errs)]
+		}
 	}
 	errs := []error{ErrDenied, e.Code.sentinel()}
 	if e.Err != nil {
