@@ -193,6 +193,14 @@ func TestPipelines(t *testing.T) {
 	if p.log.seq != 4 {
 		t.Errorf("floor log: %d records, want 4", p.log.seq)
 	}
+	// The floor writes what the guard writes: its log verifies as one.
+	path := p.log.f.f.Name()
+	if err := p.log.close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.Verify(audit.VerifyOptions{}, path); err != nil || rep.Records != 4 {
+		t.Errorf("floor log: Verify = %+v, %v; want 4 records and no error", rep, err)
+	}
 	if p.led.spent != 2*estimate.Micros || p.led.reserved != 0 {
 		t.Errorf("floor ledger: spent %d reserved %d, want %d and 0", p.led.spent, p.led.reserved, 2*estimate.Micros)
 	}

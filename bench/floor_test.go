@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -114,11 +113,11 @@ func (l *floorLedger) commit(est, actual int64) {
 
 // floorLog is the least a hash-chained log needs: each line is encoded by
 // hand, with the same fields as the guard's records, carries the hash of
-// the previous one, and is written to the file with one write, under a
-// mutex.
+// the previous one, and is copied into the file's shared mapping (on
+// Linux; see mapFile) under a mutex.
 type floorLog struct {
 	mu   sync.Mutex
-	f    *os.File
+	f    *mapFile
 	id   string
 	seq  uint64
 	prev [32]byte
@@ -126,14 +125,14 @@ type floorLog struct {
 }
 
 func openFloorLog(path string) (*floorLog, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := openMapFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return &floorLog{f: f, id: "0193b6c8-7c4e-7000-8000-000000000000", buf: make([]byte, 0, 1024)}, nil
 }
 
-func (l *floorLog) close() error { return l.f.Close() }
+func (l *floorLog) close() error { return l.f.close() }
 
 // record is what the floor writes about a call: its decision (with the
 // arguments) or its result.
@@ -159,7 +158,7 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, l.seq, 10)
 	b = append(b, `,"time":"`...)
-	b = now.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
 	b = append(b, `","log":`...)
 	b = appendString(b, l.id)
 	b = append(b, `,"kind":`...)
@@ -174,11 +173,24 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	b = appendString(b, r.c.Tenant)
 	b = append(b, `,"session":`...)
 	b = appendString(b, r.c.Session)
-	b = append(b, `},"env":`...)
-	b = appendString(b, r.c.Env)
-	b = append(b, `,"tool":`...)
-	b = appendString(b, r.c.Tool)
-	if r.kind == "decision" {
+	if r.kind == "result" {
+		// The guard's result record: only what the decision record does
+		// not already say.
+		b = append(b, `},"tool":`...)
+		b = appendString(b, r.c.Tool)
+		b = append(b, `,"actual":[{"unit":`...)
+		b = appendString(b, estimate.Unit)
+		b = append(b, `,"micros":`...)
+		b = strconv.AppendInt(b, r.actual, 10)
+		b = append(b, `}],"outcome":`...)
+		b = appendString(b, r.outcome)
+		b = append(b, `,"duration_ns":`...)
+		b = strconv.AppendInt(b, int64(r.duration), 10)
+	} else {
+		b = append(b, `},"env":`...)
+		b = appendString(b, r.c.Env)
+		b = append(b, `,"tool":`...)
+		b = appendString(b, r.c.Tool)
 		b = append(b, `,"args":{`...)
 		for i, k := range r.c.argOrder {
 			if i > 0 {
@@ -195,25 +207,17 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 		}
 		b = append(b, `},"decision":`...)
 		b = appendString(b, r.decision)
-	}
-	b = append(b, `,"rule":`...)
-	b = appendString(b, r.rule)
-	b = append(b, `,"policy":`...)
-	b = appendString(b, floorPolicyVersion)
-	b = append(b, `,"estimate":[{"unit":`...)
-	b = appendString(b, estimate.Unit)
-	b = append(b, `,"micros":`...)
-	b = strconv.AppendInt(b, estimate.Micros, 10)
-	b = append(b, `}]`...)
-	if r.kind == "result" {
-		b = append(b, `,"actual":[{"unit":`...)
+		if r.rule != "" {
+			b = append(b, `,"rule":`...)
+			b = appendString(b, r.rule)
+		}
+		b = append(b, `,"policy":`...)
+		b = appendString(b, floorPolicyVersion)
+		b = append(b, `,"estimate":[{"unit":`...)
 		b = appendString(b, estimate.Unit)
 		b = append(b, `,"micros":`...)
-		b = strconv.AppendInt(b, r.actual, 10)
-		b = append(b, `}],"outcome":`...)
-		b = appendString(b, r.outcome)
-		b = append(b, `,"duration_ns":`...)
-		b = strconv.AppendInt(b, int64(r.duration), 10)
+		b = strconv.AppendInt(b, estimate.Micros, 10)
+		b = append(b, `}]`...)
 	}
 	b = append(b, `,"prev":"`...)
 	b = hex.AppendEncode(b, l.prev[:])
@@ -221,7 +225,7 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	l.prev = sha256.Sum256(b)
 	b = append(b, '\n')
 	l.buf = b
-	if _, err := l.f.Write(b); err != nil {
+	if err := l.f.write(b); err != nil {
 		return err
 	}
 	l.seq++

@@ -117,6 +117,9 @@ type floorPipe struct {
 	lim   *rate.Limiter
 	led   *floorLedger
 	log   *floorLog
+	// halted is the least a kill switch needs: one flag, read before the
+	// policy and again before the tool runs.
+	halted atomic.Bool
 }
 
 func newFloorPipe(tb testing.TB, rules []benchRule) *floorPipe {
@@ -151,6 +154,9 @@ func (p *floorPipe) run(ctx context.Context, c *benchCall, args EmailArgs, decid
 		return "", err
 	}
 	callID := id.String()
+	if p.halted.Load() {
+		return "", errRefused
+	}
 	effect, rule, err := decide()
 	if err != nil {
 		return "", err
@@ -167,6 +173,10 @@ func (p *floorPipe) run(ctx context.Context, c *benchCall, args EmailArgs, decid
 	if err := p.log.append(&floorRecord{kind: "decision", call: callID, c: c, decision: effect, rule: rule}, time.Now()); err != nil {
 		p.led.commit(estimate.Micros, 0)
 		return "", err
+	}
+	if p.halted.Load() {
+		p.led.commit(estimate.Micros, 0)
+		return "", errRefused
 	}
 	out, err := sendEmail(ctx, args)
 	p.led.commit(estimate.Micros, estimate.Micros)
