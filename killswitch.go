@@ -214,14 +214,29 @@ var (
 func (h *switchHalter) Enter(ctx context.Context, c *Call) (context.Context, func() bool, error) {
 	hctx, exit, err := h.sw.Enter(ctx, killswitch.Key{Tenant: c.Principal.Tenant, Agent: c.Principal.Agent, Tool: c.Tool})
 	if err != nil {
-		var halt *killswitch.Halt
-		if errors.As(err, &halt) {
-			return nil, nil, &DeniedError{Code: CodeHalted, Rule: halt.Scope.String(),
-				Reason: nonEmpty(halt.Why, "the kill switch was tripped"), Err: halt}
-		}
-		return nil, nil, err
+		return nil, nil, haltDenial(err)
 	}
 	return hctx, exit, nil
+}
+
+// admit is Enter for the pipeline's own use: fl, in the call's state,
+// becomes the call's context, and nothing is allocated.
+func (h *switchHalter) admit(ctx context.Context, c *Call, fl *killswitch.Flight) error {
+	err := h.sw.Admit(ctx, killswitch.Key{Tenant: c.Principal.Tenant, Agent: c.Principal.Agent, Tool: c.Tool}, fl)
+	if err != nil {
+		return haltDenial(err)
+	}
+	return nil
+}
+
+// haltDenial is the denial of a call that a trip refused.
+func haltDenial(err error) error {
+	var halt *killswitch.Halt
+	if errors.As(err, &halt) {
+		return &DeniedError{Code: CodeHalted, Rule: halt.Scope.String(),
+			Reason: nonEmpty(halt.Why, "the kill switch was tripped"), Err: halt}
+	}
+	return err
 }
 
 // Observe feeds the breakers from the Guard's events.

@@ -729,3 +729,70 @@ breakers:
 		t.Errorf("New with breakers and a kill switch: %v", err)
 	}
 }
+
+// discardRecorder records nothing.
+type discardRecorder struct{}
+
+func (discardRecorder) Record(context.Context, *agentguard.Event) error { return nil }
+
+// TestKillSwitchAllocatesNothing: the built-in kill switch adds no
+// allocation to an allowed call whose tool does not watch its context.
+func TestKillSwitchAllocatesNothing(t *testing.T) {
+	allocs := func(opts ...agentguard.Option) float64 {
+		opts = append([]agentguard.Option{agentguard.WithPolicy(ksPolicy(t, ksAllowAll)), agentguard.WithRecorder(discardRecorder{})}, opts...)
+		g, err := agentguard.New(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		tool := agentguard.Wrap(g, "t", func(context.Context, struct{}) (string, error) { return "ok", nil })
+		ctx := as("bot")
+		return testing.AllocsPerRun(200, func() {
+			if out, err := tool(ctx, struct{}{}); err != nil || out != "ok" {
+				t.Fatalf("tool = %q, %v", out, err)
+			}
+		})
+	}
+	without := allocs()
+	with := allocs(agentguard.WithKillSwitch(killswitch.New(killswitch.Options{})))
+	if with > without {
+		t.Errorf("allowed call: %v allocations with the kill switch, %v without", with, without)
+	}
+}
+
+// TestKillSwitchToolSeesCause: the tool's context, watched only after the
+// call started, reports the trip as Err and Cause, and context.Cause of a
+// context derived from it too.
+func TestKillSwitchToolSeesCause(t *testing.T) {
+	sw := killswitch.New(killswitch.Options{})
+	g, _ := ksGuard(t, sw, ksAllowAll)
+	started := make(chan struct{})
+	type seen struct {
+		err, cause, derived error
+	}
+	got := make(chan seen, 1)
+	tool := agentguard.Wrap(g, "watch", func(ctx context.Context, _ struct{}) (string, error) {
+		child, cancel := context.WithCancel(ctx)
+		defer cancel()
+		close(started)
+		<-ctx.Done()
+		got <- seen{ctx.Err(), context.Cause(ctx), context.Cause(child)}
+		return "late", nil
+	})
+	errc := make(chan error)
+	go func() {
+		_, err := tool(as("bot"), struct{}{})
+		errc <- err
+	}()
+	ksAwait(t, started, errc)
+	if err := sw.Trip(killswitch.Scope{Agent: "bot"}, "ops", "why"); err != nil {
+		t.Fatal(err)
+	}
+	s := <-got
+	if !errors.Is(s.err, context.Canceled) || !errors.Is(s.cause, killswitch.ErrHalted) || !errors.Is(s.derived, killswitch.ErrHalted) {
+		t.Errorf("tool saw Err %v, Cause %v, derived Cause %v; want Canceled and ErrHalted", s.err, s.cause, s.derived)
+	}
+	if err := <-errc; !errors.Is(err, agentguard.ErrHalted) {
+		t.Errorf("caller got %v, want ErrHalted", err)
+	}
+}

@@ -26,12 +26,18 @@ type flight struct {
 
 	ctx  context.Context // the context the tool runs with
 	fctx flightCtx       // what ctx is once the call is admitted
-	exit func() bool     // the kill switch's exit; nil without a Halter
+	exit func() bool     // a custom Halter's exit, until called; see leave
 	res  Reservation     // nil without a Budgeter
 	dec  policy.Decision
 	appr Approval
 	ran  time.Time // when the tool started
 	id   [36]byte  // the bytes of call.ID (see newCallID): a flight is never reused
+
+	// halting is set when a Halter admitted the call (the built-in kill
+	// switch or another): a trip may halt it.
+	halting bool
+	kso     bool              // ks is admitted and not yet exited
+	ks      killswitch.Flight // the built-in kill switch's call: f.ctx while kso
 
 	mu      sync.Mutex
 	charges []Cost
@@ -114,11 +120,21 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 
 	// 2. Kill switch.
 	if h := g.cfg.halter; h != nil {
-		hctx, exit, err := safeEnter(h, ctx, c)
-		if err != nil {
-			return nil, f.deny(ctx, StageHalt, CodeHalted, f.stoppedOr(ctx, err))
+		if sh, ok := h.(*switchHalter); ok {
+			// The built-in switch: its call lives in the flight, no
+			// context is allocated unless the tool watches it.
+			if err := sh.admit(ctx, c, &f.ks); err != nil {
+				return nil, f.deny(ctx, StageHalt, CodeHalted, f.stoppedOr(ctx, err))
+			}
+			f.ctx, f.kso = &f.ks, true
+		} else {
+			hctx, exit, err := safeEnter(h, ctx, c)
+			if err != nil {
+				return nil, f.deny(ctx, StageHalt, CodeHalted, f.stoppedOr(ctx, err))
+			}
+			f.ctx, f.exit = hctx, exit
 		}
-		f.ctx, f.exit = hctx, exit
+		f.halting = true
 	}
 
 	if cfg.estimate != nil {
@@ -229,7 +245,7 @@ func (f *flight) stopped(ctx context.Context) error {
 	}
 	cause := context.Cause(f.ctx)
 	var halt *killswitch.Halt
-	if errors.As(cause, &halt) || ctx.Err() == nil && f.exit != nil {
+	if errors.As(cause, &halt) || ctx.Err() == nil && f.halting {
 		d := haltError(f.ctx).(*DeniedError)
 		d.Stage = StageHalt
 		return d
@@ -390,10 +406,7 @@ func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) er
 	if f.res != nil {
 		f.settle(ctx, nil, true)
 	}
-	if f.exit != nil {
-		f.exit()
-		f.exit = nil
-	}
+	f.leave()
 	f.decisionEvent(policy.Deny)
 	f.ev.Code, f.ev.Stage, f.ev.Rule, f.ev.Reason, f.ev.RetryAfter, f.ev.Err = d.Code, d.Stage, d.Rule, d.Reason, d.RetryAfter, d.Err
 	if f.call.ID != "" {
@@ -405,6 +418,22 @@ func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) er
 		}
 	}
 	return d
+}
+
+// leave ends the call's flight under the kill switch, once: it reports
+// whether the call left before any trip covering it (false without a
+// Halter, or when it already left).
+func (f *flight) leave() bool {
+	switch {
+	case f.kso:
+		f.kso = false
+		return f.ks.Exit()
+	case f.exit != nil:
+		exit := f.exit
+		f.exit = nil
+		return exit()
+	}
+	return false
 }
 
 // settle ends the call's reservation once.
@@ -434,7 +463,7 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 	f.done = true
 	f.mu.Unlock()
 	halted := false
-	if f.exit != nil && !f.exit() {
+	if f.halting && !f.leave() {
 		halted = true
 	}
 	if outcome == OutcomeHalted && !halted {

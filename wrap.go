@@ -321,7 +321,7 @@ func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool str
 	}
 	runCtx, unbind := runContext(cfg.runCtx, ctx, f)
 	defer unbind()
-	if f.exit == nil || !cfg.preemptive {
+	if !f.halting || !cfg.preemptive {
 		out, p, err := runInline(fn, runCtx, in)
 		if p != nil {
 			f.finish(ctx, nil, fmt.Errorf("panic: %v", p.v), OutcomePanic)
@@ -558,7 +558,7 @@ func (t *Ticket) Done(result any, err error) error {
 // nil without a kill switch. Adapters that cannot replace their context
 // select on it to return ErrHalted at once.
 func (t *Ticket) Halted() <-chan struct{} {
-	if t.f.exit == nil {
+	if !t.f.halting {
 		return nil
 	}
 	return t.f.ctx.Done()

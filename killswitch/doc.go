@@ -21,11 +21,14 @@
 // that runs the tool on a goroutine of its own (agentguard's Preemptive
 // tools) can return at once without waiting for them.
 //
-// When nothing is tripped, Enter is one atomic load, a derived context and
-// a slot taken under one of 64 mutexes; exit gives the slot back. The pair
-// costs about a hundred nanoseconds more than the cancellable context it
-// must create, and three allocations, two of them the context's own (see
-// BenchmarkEnterExit).
+// When nothing is tripped, Enter is one atomic load and a slot taken under
+// one of 64 mutexes; exit gives the slot back. [Switch.Admit] does the same
+// with the call's state in a [Flight] the caller keeps (agentguard keeps
+// it in its per-call state): the Flight is the call's context, and its
+// Done channel, the only part that needs allocating, is made when the tool
+// first asks for it or when a trip halts the call. An admitted call that
+// never watches its context costs no allocation; Enter allocates the
+// Flight and its exit function (see BenchmarkEnterExit).
 //
 // # Revocation hooks and events
 //

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -208,21 +207,11 @@ func (s *Switch) Enter(ctx context.Context, k Key) (context.Context, func() bool
 	if h := s.state.Load().covering(k); h != nil {
 		return ctx, exitHalted, h
 	}
-	cctx, cancel := context.WithCancelCause(ctx)
-	sh := &s.shards[rand.Uint32()&(numShards-1)]
-	sh.mu.Lock()
-	idx, gen := sh.take(k, cancel)
-	// A trip publishes its state before it sweeps the shards, and this
-	// load happens with the call's slot live under the shard's lock:
-	// either this load sees the trip or the trip's sweep sees the call.
-	if h := s.state.Load().covering(k); h != nil {
-		sh.release(idx)
-		sh.mu.Unlock()
-		cancel(h)
-		return ctx, exitHalted, h
+	fl := new(Flight)
+	if err := s.Admit(ctx, k, fl); err != nil {
+		return ctx, exitHalted, err
 	}
-	sh.mu.Unlock()
-	return cctx, func() bool { return sh.exit(idx, gen) }, nil
+	return fl, fl.Exit, nil
 }
 
 // sweep halts the calls h covers and cancels their contexts. It cancels
@@ -238,7 +227,7 @@ func (s *Switch) sweep(h *Halt) int {
 			if sl.live && h.Scope.Covers(sl.key) {
 				sl.live, sl.halted = false, true
 				sh.n--
-				sl.cancel(h)
+				sl.fl.stop(h)
 				n++
 			}
 		}
@@ -323,7 +312,7 @@ func (s *Switch) runHook(h *Halt, hk hook) (err error) {
 // slot holds one call from Enter to its exit.
 type slot struct {
 	key    Key
-	cancel context.CancelCauseFunc
+	fl     *Flight
 	gen    uint32 // which call holds the slot
 	held   bool   // a call holds the slot: it entered and has not exited
 	live   bool   // held and not halted: in flight
@@ -341,7 +330,7 @@ type shard struct {
 }
 
 // take gives a call a slot; under sh.mu.
-func (sh *shard) take(k Key, cancel context.CancelCauseFunc) (int32, uint32) {
+func (sh *shard) take(k Key, fl *Flight) (int32, uint32) {
 	var idx int32
 	if l := len(sh.free); l > 0 {
 		idx = sh.free[l-1]
@@ -352,7 +341,7 @@ func (sh *shard) take(k Key, cancel context.CancelCauseFunc) (int32, uint32) {
 	}
 	sl := &sh.slots[idx]
 	sl.gen++
-	sl.key, sl.cancel = k, cancel
+	sl.key, sl.fl = k, fl
 	sl.held, sl.live, sl.halted = true, true, false
 	sh.n++
 	return idx, sl.gen
@@ -364,27 +353,9 @@ func (sh *shard) release(idx int32) {
 	if sl.live {
 		sh.n--
 	}
-	sl.key, sl.cancel = Key{}, nil
+	sl.key, sl.fl = Key{}, nil
 	sl.held, sl.live, sl.halted = false, false, false
 	sh.free = append(sh.free, idx)
-}
-
-// exit ends the call holding slot idx at generation gen. A second exit of
-// the same call finds the slot released and reports false.
-func (sh *shard) exit(idx int32, gen uint32) bool {
-	sh.mu.Lock()
-	sl := &sh.slots[idx]
-	if sl.gen != gen || !sl.held {
-		sh.mu.Unlock()
-		return false
-	}
-	halted, cancel := sl.halted, sl.cancel
-	sh.release(idx)
-	sh.mu.Unlock()
-	if !halted {
-		cancel(nil)
-	}
-	return !halted
 }
 
 // state is an immutable set of trips in force.

@@ -492,6 +492,23 @@ func BenchmarkEnterExit(b *testing.B) {
 			}
 		})
 	})
+	// Admit with the call's state in a Flight the caller keeps: what the
+	// guard does per call.
+	b.Run("admit", func(b *testing.B) {
+		sw := New(Options{})
+		k := Key{Tenant: "acme", Agent: "bot", Tool: "email"}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			ctx := context.Background()
+			var fl Flight
+			for pb.Next() {
+				if err := sw.Admit(ctx, k, &fl); err != nil {
+					b.Fatal(err)
+				}
+				fl.Exit()
+			}
+		})
+	})
 	b.Run("refused", func(b *testing.B) {
 		sw := New(Options{})
 		if err := sw.Trip(Scope{Agent: "bot"}, "ops", "x"); err != nil {
