@@ -281,11 +281,15 @@ const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string: each invalid UTF-8 byte becomes
 // U+FFFD; control characters, '"', '\\', U+2028 and U+2029 are escaped;
-// nothing else is.
+// nothing else is. Runs of plain ASCII are skipped eight bytes at a time.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && !special8(load64(s[i:i+8])) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -328,6 +332,28 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// load64 returns the eight bytes of s (len(s) == 8) as a little-endian
+// word; the compiler makes it one load.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+const (
+	lsb8 = 0x0101010101010101
+	msb8 = 0x8080808080808080
+)
+
+// special8 reports whether one of the eight bytes in x is not plain
+// ASCII that a JSON string keeps as it is: below 0x20, '"', '\\', or
+// 0x80 and above.
+func special8(x uint64) bool {
+	q := x ^ (lsb8 * '"')
+	bs := x ^ (lsb8 * '\\')
+	return ((x-lsb8*0x20)&^x|(q-lsb8)&^q|(bs-lsb8)&^bs|x)&msb8 != 0
 }
 
 const maxDepth = 64
@@ -483,6 +509,58 @@ func unmarshalNumber(data []byte, v any) error {
 // appendTime appends t in the record time format,
 // 2006-01-02T15:04:05.000000000Z, in UTC.
 func appendTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if sec < 0 || sec >= maxFastTime {
+		return appendTimeSlow(b, t)
+	}
+	// Days to a civil date: Howard Hinnant's days_from_civil inverted,
+	// for dates from 1970 on (so no negative eras).
+	days, rem := sec/86400, int(sec%86400)
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := int(doy - (153*mp+2)/5 + 1)
+	month := int(mp + 3)
+	if mp >= 10 {
+		month = int(mp - 9)
+	}
+	year := int(yoe + era*400)
+	if month <= 2 {
+		year++
+	}
+	var a [len(timeLayout)]byte
+	put := func(at, v, n int) {
+		for i := at + n - 1; i >= at; i-- {
+			a[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, year, 4)
+	a[4] = '-'
+	put(5, month, 2)
+	a[7] = '-'
+	put(8, day, 2)
+	a[10] = 'T'
+	put(11, rem/3600, 2)
+	a[13] = ':'
+	put(14, rem/60%60, 2)
+	a[16] = ':'
+	put(17, rem%60, 2)
+	a[19] = '.'
+	put(20, t.Nanosecond(), 9)
+	a[29] = 'Z'
+	return append(b, a[:]...)
+}
+
+// maxFastTime is 10000-01-01T00:00:00Z in Unix seconds: appendTime
+// computes dates before it from the seconds, others with package time.
+const maxFastTime = 253402300800
+
+// appendTimeSlow is appendTime through package time, for any year.
+func appendTimeSlow(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {

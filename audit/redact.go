@@ -85,6 +85,7 @@ type Redactor struct {
 	userinfo  *regexp.Regexp // userinfoPattern
 	extra     *regexp.Regexp // Redaction.Patterns; nil when none
 	keyClues  [256][]string  // keyCluesByFirst, with the extra keys' words
+	firsts    [256]uint8     // which bytes begin a clue (clueFirst, keyClueFirst)
 	hashKey   []byte
 	max       int
 }
@@ -113,6 +114,7 @@ func NewRedactor(r Redaction) (*Redactor, error) {
 		}
 		red.keyClues[longest[0]] = append(slices.Clip(red.keyClues[longest[0]]), longest)
 	}
+	red.firsts = firstsOf(&red.keyClues)
 	var alts []string
 	for _, p := range DefaultPatterns {
 		alts = append(alts, "(?:"+p+")")
@@ -762,31 +764,71 @@ func foldsToASCII(s string) bool {
 
 // hint reports whether s may hold a secret that scrub would find: a clue
 // of a pattern, or, when s holds a ':' or '=' (a pair), a key clue. It is
-// the cheap test that keeps the regular expressions off ordinary text.
+// the cheap test that keeps the regular expressions off ordinary text:
+// one table lookup per byte, and a closer look only at the bytes that
+// begin a clue.
 func (r *Redactor) hint(s string) bool {
 	if r.extra != nil {
 		return true
 	}
-	sep := strings.ContainsAny(s, ":=")
+	mask := uint8(clueFirst | nonASCII)
+	if strings.IndexByte(s, ':') >= 0 || strings.IndexByte(s, '=') >= 0 {
+		mask |= keyClueFirst
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= utf8.RuneSelf {
+		f := r.firsts[c] & mask
+		if f == 0 {
+			continue
+		}
+		if f&nonASCII != 0 {
 			if foldsToASCII(s[i:]) {
 				return true
 			}
+			mask &^= nonASCII // neither rune is further on either
 			continue
 		}
-		// One pass: only the first letters of the clues need a look.
-		for _, clue := range cluesByFirst[c] {
-			if clue[0] == 0 && hasPrefixFold(s[i:], clue[1:]) || strings.HasPrefix(s[i:], clue) {
-				return true
+		if f&clueFirst != 0 {
+			// Only the first letters of the clues need a look.
+			for _, clue := range cluesByFirst[c] {
+				if clue[0] == 0 && hasPrefixFold(s[i:], clue[1:]) || strings.HasPrefix(s[i:], clue) {
+					return true
+				}
 			}
 		}
-		if sep && keyClueAt(&r.keyClues, s[i:]) {
+		if f&keyClueFirst != 0 && keyClueAt(&r.keyClues, s[i:]) {
 			return true
 		}
 	}
 	return false
+}
+
+// The bits of Redactor.firsts.
+const (
+	clueFirst    = 1 << iota // the byte begins a clue or fold clue (cluesByFirst)
+	keyClueFirst             // the byte, in either case, begins a key clue
+	nonASCII                 // the byte is not ASCII
+)
+
+// firstsOf returns the table of Redactor.firsts for the key clues kc
+// (by lowercase first byte).
+func firstsOf(kc *[256][]string) (t [256]uint8) {
+	for c := range 256 {
+		if len(cluesByFirst[c]) > 0 {
+			t[c] |= clueFirst
+		}
+		if c >= utf8.RuneSelf {
+			t[c] |= nonASCII
+		}
+		lc := c
+		if 'A' <= c && c <= 'Z' {
+			lc += 'a' - 'A'
+		}
+		if len(kc[lc]) > 0 {
+			t[c] |= keyClueFirst
+		}
+	}
+	return t
 }
 
 // hasPrefixFold reports whether s begins with the lowercase ASCII

@@ -1,0 +1,230 @@
+package audit
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// refAppendString is appendString as it was written first, one byte at a
+// time: the reference the word-at-a-time version must match.
+func refAppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, "\uFFFD"...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// refHint is Redactor.hint as it was written first, trying the clues at
+// every byte: the reference the table-driven version must match.
+func (r *Redactor) refHint(s string) bool {
+	if r.extra != nil {
+		return true
+	}
+	sep := strings.ContainsAny(s, ":=")
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			if foldsToASCII(s[i:]) {
+				return true
+			}
+			continue
+		}
+		for _, clue := range cluesByFirst[c] {
+			if clue[0] == 0 && hasPrefixFold(s[i:], clue[1:]) || strings.HasPrefix(s[i:], clue) {
+				return true
+			}
+		}
+		if sep && keyClueAt(&r.keyClues, s[i:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// stringSeeds are strings with every byte class appendString and hint
+// tell apart, at every offset within an eight-byte word.
+var stringSeeds = []string{
+	"", "a", "plain ascii text that is long enough for words",
+	`quote " and backslash \ in the middle of words`,
+	"tab\there\nnewline\rcr\x00nul\x1f\x7f del",
+	"héllo wörld, ünïcode ✓ 日本語", "\u2028line\u2029para", "bad \xff\xfe utf-8 \xc3",
+	"12345678\"", "1234567\\", "\x80bcdefgh", "abcdefg\x80", "abcdefgh\x1f",
+	"Authorization: Bearer abcdefghijklmnop", "token=abc123def", "sk-abcdefghijklmnopqrstuvwx",
+	"AKIAABCDEFGHIJKLMNOP", "postgres://user:hunter22@db/x", "password: hunter2",
+	"ſecret=x", "\u212aey: v", "BASIC dXNlcjpwYXNz", "ghp_abcdefghijklmnopqrstuvwxyz",
+	"eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl", "-----BEGIN PRIVATE KEY-----", "Hello Bob, your refund of 12.50 USD is on its way.",
+}
+
+// TestAppendStringMatchesReference checks the word-at-a-time appendString
+// against the byte-at-a-time reference on the seeds, at every offset and
+// cut, and on random strings of the bytes that matter.
+func TestAppendStringMatchesReference(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		if got, want := appendString(nil, s), refAppendString(nil, s); string(got) != string(want) {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+	for _, s := range stringSeeds {
+		for i := 0; i <= len(s); i++ {
+			check(s[i:])
+			check(s[:i])
+		}
+	}
+	alphabet := []byte("ab \"\\\x00\x1f\x20\x7f\x80\xbf\xc3\xe2\x80\xa8\xff~!")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		check(string(b))
+	}
+}
+
+// FuzzAppendString checks appendString against the reference on any
+// string.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range stringSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := appendString(nil, s), refAppendString(nil, s); string(got) != string(want) {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+// hintRedactors are a default Redactor and one with extra keys (whose
+// words add key clues, one of them starting with a digit).
+func hintRedactors(tb testing.TB) []*Redactor {
+	tb.Helper()
+	var reds []*Redactor
+	for _, r := range []Redaction{{HashKey: []byte("k")}, {HashKey: []byte("k"), Keys: []string{"internal id", "2fa code", "Zebra"}}} {
+		red, err := NewRedactor(r)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		reds = append(reds, red)
+	}
+	return reds
+}
+
+// TestHintMatchesReference checks the table-driven hint against the
+// reference on the seeds and their cuts.
+func TestHintMatchesReference(t *testing.T) {
+	for _, red := range hintRedactors(t) {
+		for _, s := range append(stringSeeds, "zebra: x", "2FA=1", "internal=3", "id: 5") {
+			for i := 0; i <= len(s); i++ {
+				for _, x := range []string{s[i:], s[:i]} {
+					if got, want := red.hint(x), red.refHint(x); got != want {
+						t.Errorf("hint(%q) = %v, want %v", x, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzHint checks hint against the reference on any string.
+func FuzzHint(f *testing.F) {
+	for _, s := range stringSeeds {
+		f.Add(s)
+	}
+	reds := hintRedactors(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, red := range reds {
+			if got, want := red.hint(s), red.refHint(s); got != want {
+				t.Fatalf("hint(%q) = %v, want %v", s, got, want)
+			}
+		}
+	})
+}
+
+// TestAppendTime checks the computed date against package time across
+// the fast range's edges, leap days and random instants, and beyond it.
+func TestAppendTime(t *testing.T) {
+	check := func(tm time.Time) {
+		t.Helper()
+		if got, want := string(appendTime(nil, tm)), string(appendTimeSlow(nil, tm)); got != want {
+			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+		if tm.Year() >= 0 && tm.Year() <= 9999 {
+			if want := tm.UTC().Format(timeLayout); string(appendTime(nil, tm)) != want {
+				t.Fatalf("appendTime(%v) = %s, want %s", tm, appendTime(nil, tm), want)
+			}
+		}
+	}
+	for _, tm := range []time.Time{
+		time.Unix(0, 0), time.Unix(-1, 999999999), time.Unix(maxFastTime-1, 999999999), time.Unix(maxFastTime, 0),
+		time.Date(2000, 2, 29, 23, 59, 59, 1, time.UTC), time.Date(2100, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 31, 12, 0, 0, 0, time.FixedZone("x", 13*3600)), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		check(tm)
+	}
+	for d := int64(0); d < 800; d++ { // every day of two years around a leap day
+		check(time.Unix(951782400+d*86400-400*86400+d*37, d))
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		check(time.Unix(rng.Int64N(maxFastTime+1e9)-1e9, rng.Int64N(1e9)))
+	}
+}
+
+// FuzzAppendTime checks appendTime against package time at any instant.
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(0), int64(0))
+	f.Add(int64(maxFastTime-1), int64(999999999))
+	f.Add(int64(951825600), int64(5))
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		tm := time.Unix(sec, nsec)
+		if got, want := string(appendTime(nil, tm)), string(appendTimeSlow(nil, tm)); got != want {
+			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	})
+}
