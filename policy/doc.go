@@ -181,8 +181,22 @@
 // call.tool in ["x", "y"]) is evaluated only for those tools, and then
 // without the test; this is sound because false && anything is false in
 // CEL, even an error. Variables are read from the [Input] without building
-// a map per call. Decide on a policy of 20 rules over 10 tools takes well
-// under a microsecond on a current machine (see BenchmarkDecide).
+// a map per call.
+//
+// Rules of the common shapes are also compiled to Go at load time:
+// comparisons (==, !=, <, <=, >, >=) of call's fields, call.args and
+// call.labels entries, usage.calls, usage.spend and usage.caps entries and
+// constants; size; startsWith, endsWith, contains and matches with a
+// constant pattern; in a list of constants; has; !, && and || (which the
+// policy evaluates left to right, see Semantics) and ?:. A compiled rule
+// evaluates without CEL and without allocating. Whenever it meets what it
+// cannot answer exactly as CEL would (any error, such as a missing key or
+// an operation on the wrong type; a list or map; a NaN; a cost that might
+// reach [CostLimit]), the rule's CEL program decides instead, so decisions,
+// errors and reasons are CEL's. With [Call.Reader], the arguments are read
+// in place, and their map is built only for a rule CEL evaluates. Decide
+// on a policy of 20 rules over 10 tools takes a few hundred nanoseconds
+// and allocates nothing (see BenchmarkDecide).
 //
 // # Reloading
 //

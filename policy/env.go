@@ -90,12 +90,12 @@ func (p *provider) NewValue(name string, fields map[string]ref.Val) ref.Val {
 }
 
 // field builds a FieldType whose getter reads the activation.
-func callField(t *types.Type, get func(a *activation) ref.Val, set func(c *Call) bool) *types.FieldType {
+func callField(t *types.Type, get func(a *activation) ref.Val, set func(a *activation) bool) *types.FieldType {
 	return &types.FieldType{
 		Type: t,
 		IsSet: func(target any) bool {
 			a, ok := target.(*activation)
-			return ok && set(&a.in.Call)
+			return ok && set(a)
 		},
 		GetFrom: func(target any) (any, error) {
 			a, ok := target.(*activation)
@@ -146,23 +146,23 @@ func newProvider(base types.Provider, adapter types.Adapter) *provider {
 				a.strs[i] = types.String(f.get(&a.in.Call))
 			}
 			return a.strs[i]
-		}, func(c *Call) bool { return f.get(c) != "" })
+		}, func(a *activation) bool { return f.get(&a.in.Call) != "" })
 	}
 	fields["args"] = callField(types.NewMapType(types.StringType, types.DynType), func(a *activation) ref.Val {
 		if a.args.adapter == nil {
-			a.args = nativeMap[any]{m: a.in.Call.Args, adapter: adapter}
+			a.args = nativeMap[any]{m: a.argsMap(), adapter: adapter}
 		}
 		return &a.args
-	}, func(c *Call) bool { return len(c.Args) > 0 })
+	}, func(a *activation) bool { return len(a.argsMap()) > 0 })
 	fields["labels"] = callField(types.NewMapType(types.StringType, types.StringType), func(a *activation) ref.Val {
 		if a.labels == nil {
 			a.labels = types.NewStringStringMap(adapter, a.in.Call.Labels)
 		}
 		return a.labels
-	}, func(c *Call) bool { return len(c.Labels) > 0 })
+	}, func(a *activation) bool { return len(a.in.Call.Labels) > 0 })
 	fields["time"] = callField(types.TimestampType, func(a *activation) ref.Val {
 		return types.Timestamp{Time: a.in.Call.Time}
-	}, func(c *Call) bool { return !c.Time.IsZero() })
+	}, func(a *activation) bool { return !a.in.Call.Time.IsZero() })
 
 	ufields := map[string]*types.FieldType{
 		"spend": usageField(types.NewMapType(types.StringType, types.DoubleType), func(a *activation) ref.Val {
@@ -202,6 +202,8 @@ type activation struct {
 	labels ref.Val
 	now    ref.Val
 	usage  usageVal
+	argm   map[string]any // Call.Reader's map, once built
+	cost   uint64         // of the compiled rule being evaluated
 }
 
 var activations = sync.Pool{New: func() any { return new(activation) }}

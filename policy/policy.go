@@ -59,6 +59,9 @@ type rule struct {
 	// residual is prg without its tests of call.tool, which are true for
 	// every tool in tools: what the per-tool rule sets evaluate.
 	residual cel.Program
+	// fast is prg compiled to Go, nil when its shape is not one the
+	// compiler knows; residualFast is residual's.
+	fast, residualFast *fastRule
 }
 
 // costExpr is one compiled costs entry.
@@ -99,11 +102,11 @@ func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
 	if s, ok := p.byTool[in.Call.Tool]; ok {
 		set = s
 	}
-	if set.tracked && !argsFit(in.Call.Args) {
-		return p.tooLarge(in)
-	}
 	a := newActivation(in)
 	defer a.release()
+	if set.tracked && !argsFit(a.argsMap()) {
+		return p.tooLarge(a.argsMap())
+	}
 
 	d := Decision{Version: p.version}
 	var decided *rule
@@ -139,8 +142,8 @@ func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
 }
 
 // tooLarge is the decision on arguments larger than the policy reads.
-func (p *Policy) tooLarge(in *Input) Decision {
-	why := argsTooLarge(in.Call.Args)
+func (p *Policy) tooLarge(args map[string]any) Decision {
+	why := argsTooLarge(args)
 	if why == "" {
 		why = "the arguments are larger than the policy reads"
 	}
@@ -191,6 +194,11 @@ func (r *rule) eval(ctx context.Context, a *activation) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, context.Cause(ctx)
 	}
+	if r.fast != nil {
+		if match, ok := r.fast.eval(a); ok {
+			return match, nil
+		}
+	}
 	out, err := evalProgram(ctx, r.prg, r.loops, a)
 	if err != nil {
 		return false, err
@@ -240,13 +248,16 @@ func (p *Policy) Estimate(ctx context.Context, in *Input) (unit string, amount f
 		if !matchTools(c.tools, in.Call.Tool) {
 			continue
 		}
-		if c.loops && !argsFit(in.Call.Args) {
-			return c.unit, 0, true, &EvalError{Rule: fmt.Sprintf("cost #%d", i+1), Err: fmt.Errorf("%w: %s", ErrArgsTooLarge, argsTooLarge(in.Call.Args))}
+		a := newActivation(in)
+		if c.loops && !argsFit(a.argsMap()) {
+			why := argsTooLarge(a.argsMap())
+			a.release()
+			return c.unit, 0, true, &EvalError{Rule: fmt.Sprintf("cost #%d", i+1), Err: fmt.Errorf("%w: %s", ErrArgsTooLarge, why)}
 		}
 		if err := ctx.Err(); err != nil {
+			a.release()
 			return c.unit, 0, true, &EvalError{Rule: fmt.Sprintf("cost #%d", i+1), Err: context.Cause(ctx)}
 		}
-		a := newActivation(in)
 		out, err := evalProgram(ctx, c.prg, c.loops, a)
 		a.release()
 		if err != nil {
@@ -489,13 +500,17 @@ func (c *compiler) rules(s *Spec, p *Policy) {
 		if len(r.Reason) > MaxExprSize {
 			c.errorf(item, r.Name, "reason", at("reason"), "longer than %d bytes", MaxExprSize)
 		}
-		prg, checked, loops, usage, tools, ok := c.expr(env, item, r.Name, "match", at("match"), r.Match, cel.BoolType)
+		prg, checked, strict, loops, usage, tools, ok := c.expr(env, item, r.Name, "match", at("match"), r.Match, cel.BoolType)
 		if !ok {
 			continue
 		}
 		cr.prg, cr.loops, cr.tools = prg, loops, tools
+		cr.fast = compileFast(strict.NativeRep().Expr(), loops)
 		if len(tools) > 0 {
-			cr.residual = residual(env, checked, loops)
+			var rast *cel.Ast
+			if cr.residual, rast = residual(env, checked, loops); rast != nil {
+				cr.residualFast = compileFast(rast.NativeRep().Expr(), loops)
+			}
 		}
 		p.usesUsage = p.usesUsage || usage
 		p.rules = append(p.rules, cr)
@@ -515,7 +530,7 @@ func (c *compiler) costs(s *Spec, p *Policy) {
 		if !unitOK(cs.Unit) {
 			c.errorf(item, "", "unit", at("unit"), "bad unit %q (want letters, such as USD or tokens)", cs.Unit)
 		}
-		prg, _, loops, usage, _, ok := c.expr(env, item, "", "estimate", at("estimate"), cs.Estimate, nil)
+		prg, _, _, loops, usage, _, ok := c.expr(env, item, "", "estimate", at("estimate"), cs.Estimate, nil)
 		if !ok {
 			continue
 		}
@@ -526,7 +541,7 @@ func (c *compiler) costs(s *Spec, p *Policy) {
 
 // expr compiles one CEL expression. want is the result type: BoolType for
 // rules (dyn is accepted and checked when evaluated), nil for a number.
-func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, src string, want *cel.Type) (prg cel.Program, checked *cel.Ast, loops, usage bool, tools []string, ok bool) {
+func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, src string, want *cel.Type) (prg cel.Program, checked, strict *cel.Ast, loops, usage bool, tools []string, ok bool) {
 	switch {
 	case strings.TrimSpace(src) == "":
 		c.errorf(item, ruleName, field, path[:len(path)-1], "missing expression")
@@ -591,7 +606,7 @@ func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, 
 	if err != nil || est.Max > CostLimit || callsUnpriced(root) {
 		loops = true
 	}
-	strict, err := strictAST(env, ast)
+	strict, err = strictAST(env, ast)
 	if err != nil {
 		c.errorf(item, ruleName, field, path, "%v", err)
 		return
@@ -601,7 +616,7 @@ func (c *compiler) expr(env *cel.Env, item, ruleName, field string, path []any, 
 		c.errorf(item, ruleName, field, path, "%v", err)
 		return
 	}
-	return prg, ast, loops, usage, toolsOf(root), true
+	return prg, ast, strict, loops, usage, toolsOf(root), true
 }
 
 // strictAST returns ast with CEL's commutative && and || made strict and
@@ -670,26 +685,26 @@ func programOptions(loops bool) []cel.ProgramOption {
 // residual returns the checked ast (left unchanged) with its top-level
 // tests of call.tool replaced by true, then folded away, as a program: the
 // program to run for a call to one of the rule's tools, where those tests
-// hold. It returns nil when it cannot, and the rule is then evaluated
-// whole.
-func residual(env *cel.Env, ast *cel.Ast, loops bool) cel.Program {
+// hold, and its ast. It returns nil when it cannot, and the rule is then
+// evaluated whole.
+func residual(env *cel.Env, ast *cel.Ast, loops bool) (cel.Program, *cel.Ast) {
 	folder, err := cel.NewConstantFoldingOptimizer()
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	opt, err := cel.NewStaticOptimizer(toolTestEraser{}, folder, strictLogic{})
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	ast, iss := opt.Optimize(env, ast)
 	if iss.Err() != nil {
-		return nil
+		return nil, nil
 	}
 	prg, err := env.Program(ast, programOptions(loops)...)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return prg
+	return prg, ast
 }
 
 // toolTestEraser replaces the tests of call.tool in a top-level && chain
@@ -873,7 +888,7 @@ func (p *Policy) index() {
 			}
 			if r.tools != nil && r.residual != nil {
 				rr := *r
-				rr.prg = r.residual
+				rr.prg, rr.fast = r.residual, r.residualFast
 				r = &rr
 			}
 			if r.mode == Shadow {

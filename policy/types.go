@@ -53,9 +53,13 @@ func (m Mode) String() string {
 // call.id, call.tool, call.args, call.agent, call.requester, call.tenant,
 // call.session, call.env, call.labels and call.time.
 type Call struct {
-	ID        string
-	Tool      string
-	Args      map[string]any // JSON-like values: nil, bool, int64, uint64, float64, string, []any, map[string]any
+	ID   string
+	Tool string
+	Args map[string]any // JSON-like values: nil, bool, int64, uint64, float64, string, []any, map[string]any
+	// Reader, when Args is nil, gives the arguments instead of a map:
+	// rules read them in place, and the map is built only when needed.
+	// See ArgReader.
+	Reader    ArgReader
 	Agent     string
 	Requester string
 	Tenant    string
