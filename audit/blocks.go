@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"runtime"
@@ -52,7 +53,7 @@ type lineBlock struct {
 	hashes []Hash // the hash of each line
 	sums   []lineSum
 	ready  chan struct{} // receives once the hashes and sums are done
-	torn   bool          // then a last line without a newline
+	torn   bool          // then a last line without a newline (and not a zero tail)
 	long   bool          // then a line of longLine bytes or more
 	err    error         // then a read error
 }
@@ -263,7 +264,8 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 		case len(rest) >= longLine:
 			blk.long = true
 		case err == io.EOF:
-			blk.torn = len(rest) > 0
+			// A zero tail (see allNUL) is space the writer has not used.
+			blk.torn = len(rest) > 0 && !allNUL(rest)
 			last = blk.torn
 		case err != nil:
 			blk.err = err
@@ -298,6 +300,26 @@ func (rd *blockReader) source(i int, r io.Reader) bool {
 			return true
 		}
 	}
+}
+
+// allNUL reports whether b holds only NUL bytes. The rest of a file after
+// its last newline is a zero tail when it does: a Log that writes through
+// a shared mapping grows the file ahead of its records with NUL bytes, and
+// a crash (or a reader while the Log runs) leaves them there. A tail that
+// holds any other byte is a torn line.
+func allNUL(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // fill reads from r into b until b is full, a read brings the end of a

@@ -32,8 +32,8 @@
 // Append and every later one return an error wrapping ErrUnavailable, and
 // the Guard denies every call, until the log is reopened. A failed write
 // is cut back, so no partial record stays visible. Open recovers a log
-// after a crash: a torn last line (no newline) is cut off and kept in a
-// .broken file (see Log.Recovered); any other damage is a *VerifyError
+// after a crash: a zero tail is cut off, a torn last line (no newline) is
+// cut off and kept in a .broken file (see Log.Recovered); any other damage is a *VerifyError
 // naming the seq and byte offset, and nothing is cut. Options.MaxSize and
 // Options.MaxAge rotate the file; the chain continues in the next file
 // (see Segments).

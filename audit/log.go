@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -111,11 +112,14 @@ var (
 	ErrLocked = errors.New("audit: log in use")
 )
 
-// Recovery describes a torn last line that Open cut off.
+// Recovery describes a torn last line that Open cut off: a record that a
+// crash interrupted, or, in a file written through a shared mapping, the
+// damaged end that a crash left (a line holding NUL bytes and what
+// follows it).
 type Recovery struct {
 	File   string // the log file
 	Offset int64  // where the torn line started: the file's new size
-	Bytes  int64  // how many bytes were cut
+	Bytes  int64  // how many bytes were cut, without the zero tail after them
 	Broken string // the file the cut bytes were appended to
 }
 
@@ -174,10 +178,13 @@ const lazyDelay = 10 * time.Millisecond
 const maxPend = 64 << 10
 
 // Open opens the log at path, creating it if needed, and recovers it: a
+// zero tail (NUL bytes after the last line, see FORMAT.md) is cut off; a
 // torn last line (one without its newline, left by a crash in the middle
-// of a write) is cut off, appended to path+".broken" and reported by
-// Recovered; any other damage in the file is a *VerifyError naming the
-// seq, line and byte offset, and nothing is cut. When rotated files exist
+// of a write), or a line holding NUL bytes and everything after it (left
+// by a crash while records were copied into the file's mapping), is cut
+// off, appended to path+".broken" and reported by Recovered; any other
+// damage in the file is a *VerifyError naming the seq, line and byte
+// offset, and nothing is cut. When rotated files exist
 // (see Segments), the chain continues from the last one.
 func Open(path string, opts Options) (*Log, error) {
 	l := &Log{path: path, opts: opts, fsys: opts.FS, clock: opts.Clock, logger: opts.Logger}
@@ -381,22 +388,32 @@ func (l *Log) continueFrom(v *verifier, seg string) error {
 	return nil
 }
 
-// recover reads the active file through v, cutting a torn last line.
+// recover reads the active file through v, cutting what a crash left
+// after the last complete record: a zero tail (space the mapping writer
+// had reserved) silently, and a torn line, or a damaged region where a
+// line holds NUL bytes (a record that was being copied into the mapping,
+// or pages a power failure lost), into the .broken file.
 func (l *Log) recover(v *verifier) error {
 	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("audit: read %s: %w", l.path, err)
 	}
 	lineNo := 0
 	var torn []byte
-	var tornOff int64
+	tornOff := int64(-1)
 	err := readLines(l.f, func(line []byte, off int64, complete bool) error {
 		lineNo++
 		if !complete {
-			torn, tornOff = append([]byte(nil), line...), off
+			torn, tornOff = bytes.TrimRight(line, "\x00"), off
 			return nil
 		}
 		r, err := v.line(line, l.path, lineNo, off)
 		if err != nil {
+			if bytes.IndexByte(line, 0) >= 0 {
+				// No record holds a NUL byte: this is where the writer
+				// stopped, and everything from here is cut.
+				tornOff = off
+				return errStop
+			}
 			return v.fail(err, l.path, lineNo, off)
 		}
 		if lineNo == 1 {
@@ -405,41 +422,67 @@ func (l *Log) recover(v *verifier) error {
 		l.off = off + int64(len(line)) + 1
 		return nil
 	})
-	if err != nil {
+	if err != nil && err != errStop {
 		return err
 	}
-	if torn == nil {
-		return nil
+	if err == errStop {
+		if _, err := l.f.Seek(tornOff, io.SeekStart); err != nil {
+			return fmt.Errorf("audit: read %s: %w", l.path, err)
+		}
+		rest, err := io.ReadAll(io.LimitReader(l.f, maxLine))
+		if err != nil {
+			return fmt.Errorf("audit: read %s: %w", l.path, err)
+		}
+		torn = bytes.TrimRight(rest, "\x00")
 	}
-	broken := l.path + ".broken"
-	bf, err := l.fsys.OpenFile(broken, os.O_WRONLY|os.O_CREATE|os.O_APPEND, l.opts.Perm)
+	size, err := l.f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return fmt.Errorf("audit: save torn line: %w", err)
+		return fmt.Errorf("audit: read %s: %w", l.path, err)
 	}
-	_, err = bf.Write(append(torn, '\n'))
-	if err == nil {
-		err = bf.Sync()
+	if len(torn) > 0 {
+		broken := l.path + ".broken"
+		bf, err := l.fsys.OpenFile(broken, os.O_WRONLY|os.O_CREATE|os.O_APPEND, l.opts.Perm)
+		if err != nil {
+			return fmt.Errorf("audit: save torn line: %w", err)
+		}
+		out := torn
+		if torn[len(torn)-1] != '\n' {
+			out = append(bytes.Clone(torn), '\n')
+		}
+		_, err = bf.Write(out)
+		if err == nil {
+			err = bf.Sync()
+		}
+		if cerr := bf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("audit: save torn line: %w", err)
+		}
+		l.recovery = &Recovery{File: l.path, Offset: tornOff, Bytes: int64(len(torn)), Broken: broken}
+		l.logger.Warn("audit: cut a torn last line", zap.String("file", l.path),
+			zap.Int64("offset", tornOff), zap.Int("bytes", len(torn)), zap.String("broken", broken))
+	} else if size > l.off {
+		l.logger.Info("audit: cut a zero tail", zap.String("file", l.path),
+			zap.Int64("offset", l.off), zap.Int64("bytes", size-l.off))
 	}
-	if cerr := bf.Close(); err == nil {
-		err = cerr
+	if size > l.off {
+		if err := l.f.Truncate(l.off); err != nil {
+			return fmt.Errorf("audit: cut torn line: %w", err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("audit: save torn line: %w", err)
-	}
-	if err := l.f.Truncate(tornOff); err != nil {
-		return fmt.Errorf("audit: cut torn line: %w", err)
-	}
-	l.recovery = &Recovery{File: l.path, Offset: tornOff, Bytes: int64(len(torn)), Broken: broken}
-	l.logger.Warn("audit: cut a torn last line", zap.String("file", l.path),
-		zap.Int64("offset", tornOff), zap.Int("bytes", len(torn)), zap.String("broken", broken))
 	return nil
 }
+
+// errStop ends a readLines early.
+var errStop = errors.New("audit: stop")
 
 // maxLine is the longest line the log reads.
 const maxLine = 64 << 20
 
 // readLines calls fn for each line of r with its byte offset; the last
-// line is incomplete when it has no newline.
+// line is incomplete when it has no newline. A zero tail (see allNUL)
+// after the last newline is not a line: fn does not see it.
 func readLines(r io.Reader, fn func(line []byte, off int64, complete bool) error) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var off int64
@@ -459,7 +502,7 @@ func readLines(r io.Reader, fn func(line []byte, off int64, complete bool) error
 			line = long
 		}
 		if err == io.EOF {
-			if len(line) > 0 {
+			if len(line) > 0 && !allNUL(line) {
 				if ferr := fn(line, off, false); ferr != nil {
 					return ferr
 				}

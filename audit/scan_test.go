@@ -686,6 +686,8 @@ func FuzzVerifyMatchesStrict(f *testing.F) {
 	f.Add(data, len(lines[0]))
 	f.Add(bytes.Join(lines[8:11], nil), 0) // a checkpoint in the middle
 	f.Add([]byte("{}\n"), 1)
+	f.Add(append(bytes.Clone(data), make([]byte, 300)...), len(data)+100) // a zero tail, split
+	f.Add(append(append(bytes.Clone(data), make([]byte, 30)...), 'x'), 0)
 	f.Fuzz(func(t *testing.T, data []byte, cut int) {
 		if d := sameVerify(data, VerifyOptions{}); d != "" {
 			t.Fatal(d)
