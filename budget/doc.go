@@ -71,7 +71,10 @@
 // limits with Wait. A clock that moves backwards grants nothing. Buckets
 // that have refilled are dropped, which grants nothing either, and
 // LimiterOptions.MaxBuckets bounds memory with millions of distinct
-// agents.
+// agents. In memory a bucket is one atomic word (GCRA, the same
+// admissions as golang.org/x/time/rate's token bucket) and the buckets of
+// a subject are resolved once, so an admitted call takes no lock and
+// allocates nothing.
 //
 // # Policy files
 //

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -78,18 +79,38 @@ type LimiterOptions struct {
 // DefaultMaxBuckets is the MaxBuckets of a zero LimiterOptions.
 const DefaultMaxBuckets = 1 << 20
 
-const nShards = 32
+const (
+	nShards  = 32
+	memoSize = 4096 // resolved subjects kept, a power of two
+)
 
 // Limiter admits calls under rate limits. A clock that moves backwards
-// grants nothing: each bucket's time only moves forward. A Limiter is safe
-// for concurrent use.
+// grants nothing. A Limiter is safe for concurrent use.
+//
+// In memory, each bucket is a GCRA cell: its theoretical arrival time in
+// one atomic word, which a call moves forward with a compare-and-swap.
+// That is the token bucket of golang.org/x/time/rate with Burst tokens
+// refilled every 1/Rate, to the nanosecond. The buckets a subject takes
+// from are resolved once and remembered (a bounded table, see memoSize),
+// so that an allowed call is a hash of the subject, one compare-and-swap
+// per limit, no lock and no allocation.
 type Limiter struct {
 	limits   []Limit
+	cell     []cellRule // by limit
 	clock    func() time.Time
 	store    LimitStore
 	perShard int
 	seed     maphash.Seed
+	keyed    [PerSession + 1]bool // the Per values some limit keys on
 	shards   [nShards]shard
+	memo     [memoSize]atomic.Pointer[resolved]
+}
+
+// cellRule is a limit's GCRA rule: a token every interval nanoseconds,
+// and tol = Burst × interval of tolerance.
+type cellRule struct {
+	interval int64 // 0 for rate.Inf: everything is admitted
+	tol      int64
 }
 
 type shard struct {
@@ -105,9 +126,28 @@ type bucketKey struct {
 	tool  string
 }
 
+// tokens is one bucket: its theoretical arrival time (TAT) in Unix
+// nanoseconds. The bucket is full when the TAT is at or before now. A
+// bucket dropped from its shard is marked dead, so that a caller holding
+// it resolves it again rather than take from a bucket no one else sees.
 type tokens struct {
-	lim  *rate.Limiter
-	last time.Time // the latest time seen; time never moves back
+	tat atomic.Int64
+}
+
+const (
+	tatDead = math.MinInt64     // dropped from its shard
+	tatNew  = math.MinInt64 + 1 // never used: full
+)
+
+// resolved is the buckets of one subject, under each limit that applies
+// to its tool.
+type resolved struct {
+	s    Subject // the fields the limits key on; the others are empty
+	lims []int   // the limits that apply, in order
+	bs   []*tokens
+
+	limBuf [2]int // room for two limits: one allocation per subject
+	bBuf   [2]*tokens
 }
 
 // NewLimiter returns a limiter enforcing limits.
@@ -138,12 +178,15 @@ func NewLimiter(limits []Limit, opts LimiterOptions) (*Limiter, error) {
 		}
 		if lm.Per > PerSession {
 			errs = append(errs, fmt.Errorf("%s: invalid per %d", where, lm.Per))
+		} else {
+			l.keyed[lm.Per] = true
 		}
 		if err := checkGlobs(lm.Tools); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		lm.Tools = append([]string(nil), lm.Tools...)
 		l.limits = append(l.limits, lm)
+		l.cell = append(l.cell, newCellRule(lm.Rate, lm.Burst))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -153,6 +196,77 @@ func NewLimiter(limits []Limit, opts LimiterOptions) (*Limiter, error) {
 		l.shards[i].sweepAt = 64
 	}
 	return l, nil
+}
+
+// newCellRule returns the GCRA rule of rate r and burst b. The interval
+// is 1/r rounded up to the nanosecond (never more than r calls a second),
+// unless 1/r is a whole number of nanoseconds up to floating-point error.
+func newCellRule(r rate.Limit, b int) cellRule {
+	if r == rate.Inf || !(r > 0) {
+		return cellRule{}
+	}
+	f := float64(time.Second) / float64(r)
+	iv := math.Ceil(f)
+	if rd := math.Round(f); math.Abs(f-rd) <= 1e-6*math.Max(1, rd) {
+		iv = rd
+	}
+	switch {
+	case iv < 1:
+		iv = 1
+	case iv > math.MaxInt64/4:
+		iv = math.MaxInt64 / 4
+	}
+	c := cellRule{interval: int64(iv)}
+	if b < 1 {
+		b = 1
+	}
+	if int64(b) > math.MaxInt64/4/c.interval {
+		c.tol = math.MaxInt64 / 4
+	} else {
+		c.tol = int64(b) * c.interval
+	}
+	return c
+}
+
+// take takes a token from b at t (Unix nanoseconds) when one is free by
+// t+max: it returns how long to wait for it (0 when free now). Otherwise
+// it takes nothing and returns how long until one would be free, and
+// ok false. stale reports a bucket dropped from its shard: nothing taken.
+func (c cellRule) take(b *tokens, t, max int64) (delay int64, ok, stale bool) {
+	if c.interval == 0 {
+		return 0, true, false
+	}
+	for {
+		v := b.tat.Load()
+		if v == tatDead {
+			return 0, false, true
+		}
+		tat := v
+		if t > tat {
+			tat = t
+		}
+		next := tat + c.interval // tat ≤ now + tol, far from overflow
+		d := next - t - c.tol
+		if d > max {
+			return d, false, false
+		}
+		if b.tat.CompareAndSwap(v, next) {
+			return d, true, false
+		}
+	}
+}
+
+// giveBack returns a token taken from b.
+func (c cellRule) giveBack(b *tokens) {
+	if c.interval == 0 {
+		return
+	}
+	for {
+		v := b.tat.Load()
+		if v == tatDead || b.tat.CompareAndSwap(v, v-c.interval) {
+			return
+		}
+	}
 }
 
 // Limits returns the limiter's limits.
@@ -254,107 +368,168 @@ func (l *Limiter) Allow(ctx context.Context, s Subject) error {
 	return l.admit(ctx, true, l.clock(), s)
 }
 
-// taken is a token taken from one limit during admit.
-type taken struct {
-	r *rate.Reservation
-	t time.Time
+func (l *Limiter) admit(ctx context.Context, mayWait bool, at time.Time, s Subject) error {
+	if l.store != nil {
+		return l.admitStore(ctx, mayWait, at, s)
+	}
+	t := at.UnixNano()
+	for {
+		r, refused := l.resolve(&s, t)
+		if r == nil {
+			lm := &l.limits[refused]
+			return &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: lm.Per.value(&s), Tool: s.Tool}
+		}
+		err, stale := l.take(ctx, mayWait, t, r, &s)
+		if !stale {
+			return err
+		}
+		l.forget(r)
+	}
 }
 
-func (l *Limiter) admit(ctx context.Context, mayWait bool, t time.Time, s Subject) error {
-	if l.store != nil {
-		return l.admitStore(ctx, mayWait, t, s)
+// take takes a token from each of r's buckets, or none, waiting when a
+// limit says so. stale reports a bucket of r dropped meanwhile: nothing
+// was taken, r must be resolved again.
+func (l *Limiter) take(ctx context.Context, mayWait bool, t int64, r *resolved, s *Subject) (err error, stale bool) {
+	if len(r.lims) == 1 && !(mayWait && l.limits[r.lims[0]].Wait) {
+		// The common path: one limit, no wait, no allocation.
+		i := r.lims[0]
+		d, ok, stale := l.cell[i].take(r.bs[0], t, 0)
+		if ok || stale {
+			return nil, stale
+		}
+		return l.limited(i, s, d), false
 	}
-	n := 0
-	for i := range l.limits {
-		if matchTool(l.limits[i].Tools, s.Tool) {
-			n++
+	var wait int64
+	var waitOn int
+	for j, i := range r.lims {
+		lm := &l.limits[i]
+		max := int64(0)
+		if lm.Wait && mayWait {
+			max = math.MaxInt64
+			if dl, ok := ctx.Deadline(); ok {
+				max = dl.UnixNano() - t
+			}
+		}
+		d, ok, stale := l.cell[i].take(r.bs[j], t, max)
+		if !ok {
+			l.giveBack(r, j)
+			if stale {
+				return nil, true
+			}
+			return l.limited(i, s, d), false
+		}
+		if d > wait {
+			wait, waitOn = d, i
 		}
 	}
-	var got []taken
-	var wait time.Duration
-	var waitErr *LimitedError
+	if wait <= 0 {
+		return nil, false
+	}
+	tm := time.NewTimer(time.Duration(wait))
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil, false
+	case <-ctx.Done():
+		l.giveBack(r, len(r.lims))
+		le := l.limited(waitOn, s, wait)
+		le.Err = context.Cause(ctx)
+		return le, false
+	}
+}
+
+// giveBack returns the tokens taken from r's first n buckets.
+func (l *Limiter) giveBack(r *resolved, n int) {
+	for j := range n {
+		l.cell[r.lims[j]].giveBack(r.bs[j])
+	}
+}
+
+func (l *Limiter) limited(i int, s *Subject, retry int64) *LimitedError {
+	lm := &l.limits[i]
+	tool := ""
+	if len(lm.Tools) > 0 {
+		tool = s.Tool
+	}
+	return &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: lm.Per.value(s), Tool: tool, Rate: lm.Rate, Burst: lm.Burst, RetryAfter: time.Duration(retry)}
+}
+
+// keyOf returns the fields of s the limits key on, and their hash.
+func (l *Limiter) keyOf(s *Subject) (Subject, uint64) {
+	k := Subject{Tool: s.Tool}
+	h := maphash.String(l.seed, s.Tool)
+	mix := func(v string) {
+		h = (h ^ maphash.String(l.seed, v)) * 0x9e3779b97f4a7c15
+	}
+	if l.keyed[PerTenant] {
+		k.Tenant = s.Tenant
+		mix(k.Tenant)
+	}
+	if l.keyed[PerAgent] {
+		k.Agent = s.Agent
+		mix(k.Agent)
+	}
+	if l.keyed[PerRequester] {
+		k.Requester = s.Requester
+		mix(k.Requester)
+	}
+	if l.keyed[PerSession] {
+		k.Session = s.Session
+		mix(k.Session)
+	}
+	return k, h
+}
+
+// resolve returns the buckets of s, from the table of resolved subjects
+// or, the first time, from the shards (making the buckets). When a shard
+// is full it returns nil and the limit whose bucket it could not make.
+func (l *Limiter) resolve(s *Subject, t int64) (*resolved, int) {
+	k, h := l.keyOf(s)
+	// Two ways: a subject lives in one of two neighbouring entries.
+	i := h & (memoSize - 2)
+	for w := range uint64(2) {
+		if r := l.memo[i+w].Load(); r != nil && r.s == k {
+			return r, -1
+		}
+	}
+	r := &resolved{s: k}
+	r.lims, r.bs = r.limBuf[:0], r.bBuf[:0]
 	for i := range l.limits {
 		lm := &l.limits[i]
 		if !matchTool(lm.Tools, s.Tool) {
 			continue
 		}
-		max := time.Duration(0)
-		if lm.Wait && mayWait {
-			max = math.MaxInt64
-			if dl, ok := ctx.Deadline(); ok {
-				max = dl.Sub(t)
-			}
-		}
-		k := bucketKey{limit: i, scope: lm.Per.value(&s)}
+		bk := bucketKey{limit: i, scope: lm.Per.value(s)}
 		if len(lm.Tools) > 0 {
-			k.tool = s.Tool
+			bk.tool = s.Tool
 		}
-		refuse := func(retry time.Duration) error {
-			cancel(got)
-			return &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: k.scope, Tool: k.tool, Rate: lm.Rate, Burst: lm.Burst, RetryAfter: retry}
-		}
-		sh := &l.shards[l.shardOf(&k)]
+		sh := &l.shards[l.shardOf(&bk)]
 		sh.mu.Lock()
-		b := sh.get(&k, lm, t, l.perShard)
-		if b == nil {
-			sh.mu.Unlock()
-			cancel(got)
-			return &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: k.scope, Tool: s.Tool}
-		}
-		if t.After(b.last) {
-			b.last = t
-		}
-		now := b.last
-		if n == 1 && max == 0 {
-			// The common path: one limit, no wait, no allocation.
-			if b.lim.AllowN(now, 1) {
-				sh.mu.Unlock()
-				return nil
-			}
-			retry := tokenTime(lm.Rate, 1-b.lim.TokensAt(now))
-			sh.mu.Unlock()
-			return refuse(retry)
-		}
-		r := b.lim.ReserveN(now, 1)
+		b := sh.get(&bk, t, l.perShard)
 		sh.mu.Unlock()
-		d := r.DelayFrom(now)
-		if !r.OK() || d > max {
-			r.CancelAt(now)
-			return refuse(d)
+		if b == nil {
+			return nil, i
 		}
-		got = append(got, taken{r: r, t: now})
-		if d > wait {
-			wait = d
-			waitErr = &LimitedError{Limit: lm.Name, Per: lm.Per, Scope: k.scope, Tool: k.tool, Rate: lm.Rate, Burst: lm.Burst, RetryAfter: d}
-		}
+		r.lims = append(r.lims, i)
+		r.bs = append(r.bs, b)
 	}
-	if wait <= 0 {
-		return nil
+	slot := &l.memo[i+(h>>63)]
+	if l.memo[i].Load() == nil {
+		slot = &l.memo[i]
+	} else if l.memo[i+1].Load() == nil {
+		slot = &l.memo[i+1]
 	}
-	tm := time.NewTimer(wait)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return nil
-	case <-ctx.Done():
-		cancel(got)
-		waitErr.Err = context.Cause(ctx)
-		return waitErr
-	}
+	slot.Store(r)
+	return r, -1
 }
 
-// tokenTime returns how long r takes to refill need tokens.
-func tokenTime(r rate.Limit, need float64) time.Duration {
-	if need <= 0 || r == rate.Inf {
-		return 0
-	}
-	return time.Duration(math.Ceil(need / float64(r) * float64(time.Second)))
-}
-
-func cancel(got []taken) {
-	for _, g := range got {
-		g.r.CancelAt(g.t)
-	}
+// forget drops r from the table of resolved subjects.
+func (l *Limiter) forget(r *resolved) {
+	_, h := l.keyOf(&r.s)
+	i := h & (memoSize - 2)
+	l.memo[i].CompareAndSwap(r, nil)
+	l.memo[i+1].CompareAndSwap(r, nil)
 }
 
 func (l *Limiter) shardOf(k *bucketKey) int {
@@ -362,8 +537,8 @@ func (l *Limiter) shardOf(k *bucketKey) int {
 	return int(h % nShards)
 }
 
-// get returns the bucket of k, making one if there is room.
-func (s *shard) get(k *bucketKey, lm *Limit, t time.Time, max int) *tokens {
+// get returns the bucket of k, making one if there is room; under s.mu.
+func (s *shard) get(k *bucketKey, t int64, max int) *tokens {
 	if b, ok := s.m[*k]; ok {
 		return b
 	}
@@ -377,19 +552,18 @@ func (s *shard) get(k *bucketKey, lm *Limit, t time.Time, max int) *tokens {
 			return nil
 		}
 	}
-	b := &tokens{lim: rate.NewLimiter(lm.Rate, lm.Burst), last: t}
+	b := &tokens{}
+	b.tat.Store(tatNew)
 	s.m[*k] = b
 	return b
 }
 
 // sweep drops the buckets that are full at t: they are the same as new.
-func (s *shard) sweep(t time.Time) {
+// A bucket is marked dead as it is dropped, unless a call took from it
+// meanwhile, in which case it stays.
+func (s *shard) sweep(t int64) {
 	for k, b := range s.m {
-		at := b.last
-		if t.After(at) {
-			at = t
-		}
-		if b.lim.TokensAt(at) >= float64(b.lim.Burst()) {
+		if v := b.tat.Load(); v <= t && b.tat.CompareAndSwap(v, tatDead) {
 			delete(s.m, k)
 		}
 	}
