@@ -3,11 +3,14 @@ package agentguard
 import (
 	"encoding"
 	"encoding/json"
+	"iter"
 	"math"
 	"reflect"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/hardstop-labs/agentguard/policy"
 )
 
 // argsPlan converts a flat struct to the map the policy sees as call.args
@@ -131,37 +134,53 @@ func argsOf[In any](p *argsPlan, in *In) (map[string]any, bool) {
 	return p.read(unsafe.Pointer(in))
 }
 
-// read builds the map from the struct of the plan's type at base, reading
-// each field at its offset as its kind's underlying type.
-func (p *argsPlan) read(base unsafe.Pointer) (map[string]any, bool) {
-	m := make(map[string]any, len(p.fields))
-	for _, f := range p.fields {
+// The kinds of an argVal.
+const (
+	valString uint8 = iota + 1
+	valBool
+	valInt   // int64
+	valUint  // uint64 above the int64 range
+	valFloat // float64
+)
+
+// argVal is one field's value as call.args holds it, not boxed.
+type argVal struct {
+	kind uint8 // 0: an omitempty field that is empty, absent from call.args
+	s    string
+	n    uint64 // bool (0 or 1), int64 bits, uint64, float64 bits
+}
+
+// load reads the struct of the plan's type at base into vals (one per
+// field of the plan), each field at its offset as its kind's underlying
+// type. ok is false when a value needs the JSON path (invalid UTF-8,
+// which encoding/json replaces, or a non-finite float, which it refuses).
+func (p *argsPlan) load(base unsafe.Pointer, vals []argVal) bool {
+	for i, f := range p.fields {
 		at := unsafe.Add(base, f.offset)
+		v := argVal{}
 		switch f.kind {
 		case reflect.String:
 			s := *(*string)(at)
 			if !utf8.ValidString(s) {
-				return nil, false
+				return false
 			}
-			if f.omitEmpty && s == "" {
-				continue
+			if !f.omitEmpty || s != "" {
+				v = argVal{kind: valString, s: s}
 			}
-			m[f.name] = s
 		case reflect.Bool:
-			b := *(*bool)(at)
-			if f.omitEmpty && !b {
-				continue
+			if b := *(*bool)(at); b {
+				v = argVal{kind: valBool, n: 1}
+			} else if !f.omitEmpty {
+				v = argVal{kind: valBool}
 			}
-			m[f.name] = b
 		case reflect.Float64:
 			x := *(*float64)(at)
 			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return nil, false
+				return false
 			}
-			if f.omitEmpty && x == 0 {
-				continue
+			if !f.omitEmpty || x != 0 {
+				v = argVal{kind: valFloat, n: math.Float64bits(x)}
 			}
-			m[f.name] = x
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 			var n int64
 			switch f.kind {
@@ -176,10 +195,9 @@ func (p *argsPlan) read(base unsafe.Pointer) (map[string]any, bool) {
 			default:
 				n = *(*int64)(at)
 			}
-			if f.omitEmpty && n == 0 {
-				continue
+			if !f.omitEmpty || n != 0 {
+				v = argVal{kind: valInt, n: uint64(n)}
 			}
-			m[f.name] = n
 		default: // the unsigned kinds
 			var n uint64
 			switch f.kind {
@@ -196,11 +214,209 @@ func (p *argsPlan) read(base unsafe.Pointer) (map[string]any, bool) {
 			default:
 				n = *(*uint64)(at)
 			}
-			if f.omitEmpty && n == 0 {
-				continue
+			if !f.omitEmpty || n != 0 {
+				v = argVal{kind: valInt, n: n} // as exactUint: an int64 when it fits
+				if n > math.MaxInt64 {
+					v.kind = valUint
+				}
 			}
-			m[f.name] = exactUint(n)
+		}
+		vals[i] = v
+	}
+	return true
+}
+
+// maxLoaded is the most fields read holds on its stack.
+const maxLoaded = 16
+
+// read builds the map from the struct of the plan's type at base; ok is
+// false as for load.
+func (p *argsPlan) read(base unsafe.Pointer) (map[string]any, bool) {
+	var buf [maxLoaded]argVal
+	vals := buf[:0]
+	if len(p.fields) <= maxLoaded {
+		vals = buf[:len(p.fields)]
+	} else {
+		vals = make([]argVal, len(p.fields))
+	}
+	if !p.load(base, vals) {
+		return nil, false
+	}
+	return p.build(vals), true
+}
+
+// argCell holds one boxed value of a map that build made.
+type argCell struct {
+	s string
+	n uint64
+}
+
+// build returns the map of vals (as load left them). The map's strings
+// and numbers share one allocation (a value boxed into an interface alone
+// takes one each): each interface points at its cell, which nothing
+// writes again.
+func (p *argsPlan) build(vals []argVal) map[string]any {
+	n, boxed := 0, 0
+	for _, v := range vals {
+		if v.kind != 0 {
+			n++
+		}
+		if v.kind != 0 && v.kind != valBool {
+			boxed++
 		}
 	}
-	return m, true
+	m := make(map[string]any, n)
+	var cells []argCell
+	if boxed > 1 {
+		cells = make([]argCell, boxed)
+	}
+	for i, v := range vals {
+		name := p.fields[i].name
+		if v.kind == valBool {
+			m[name] = v.n != 0
+			continue
+		}
+		if v.kind == 0 {
+			continue
+		}
+		if cells == nil { // one value: boxed as usual, one allocation all the same
+			m[name] = v.value()
+			continue
+		}
+		c := &cells[len(cells)-boxed]
+		boxed--
+		switch v.kind {
+		case valString:
+			c.s = v.s
+			m[name] = boxAt(stringType, unsafe.Pointer(&c.s))
+		case valInt:
+			c.n = v.n
+			m[name] = boxAt(int64Type, unsafe.Pointer(&c.n))
+		case valUint:
+			c.n = v.n
+			m[name] = boxAt(uint64Type, unsafe.Pointer(&c.n))
+		default:
+			c.n = v.n
+			m[name] = boxAt(float64Type, unsafe.Pointer(&c.n))
+		}
+	}
+	return m
+}
+
+// value returns v boxed as call.args holds it.
+func (v argVal) value() any {
+	switch v.kind {
+	case valString:
+		return v.s
+	case valBool:
+		return v.n != 0
+	case valInt:
+		return int64(v.n)
+	case valUint:
+		return v.n
+	case valFloat:
+		return math.Float64frombits(v.n)
+	}
+	return nil
+}
+
+// arg returns v as the policy reads it.
+func (v argVal) arg() policy.Arg {
+	switch v.kind {
+	case valString:
+		return policy.StringArg(v.s)
+	case valBool:
+		return policy.BoolArg(v.n != 0)
+	case valInt:
+		return policy.IntArg(int64(v.n))
+	case valUint:
+		return policy.UintArg(v.n)
+	}
+	return policy.FloatArg(math.Float64frombits(v.n))
+}
+
+// eface is the layout of an interface{} value: its type, and a pointer to
+// its value (for the non-pointer types boxed here).
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+var (
+	stringType  = typeOf("")
+	int64Type   = typeOf(int64(0))
+	uint64Type  = typeOf(uint64(0))
+	float64Type = typeOf(float64(0))
+)
+
+// boxAt returns the interface of type typ whose value is at data, which
+// must hold a value of that type and never change: what any(x) makes,
+// without copying x to a new allocation.
+func boxAt(typ, data unsafe.Pointer) any {
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = typ, data
+	return v
+}
+
+// maxViewArgs is the most fields an argsView holds.
+const maxViewArgs = 8
+
+// argsView is a call's arguments read from a planned struct, held without
+// a map: the policy's ArgReader. It is a value (a flight holds one in
+// place); it is used by one call on one goroutine.
+type argsView struct {
+	plan *argsPlan
+	vals [maxViewArgs]argVal
+	m    map[string]any // built by Args
+}
+
+var _ policy.ArgReader = (*argsView)(nil)
+
+// view loads the struct at base into v. ok is false when the plan has
+// more fields than a view holds, or when load refuses a value: the
+// caller then takes read's path.
+func (p *argsPlan) view(base unsafe.Pointer, v *argsView) bool {
+	if len(p.fields) > maxViewArgs {
+		return false
+	}
+	v.plan, v.m = p, nil
+	return p.load(base, v.vals[:len(p.fields)])
+}
+
+// Arg implements policy.ArgReader: the field of that name, if present.
+func (v *argsView) Arg(name string) (policy.Arg, bool) {
+	for i := range v.plan.fields {
+		if v.plan.fields[i].name == name {
+			if v.vals[i].kind == 0 {
+				return policy.Arg{}, false
+			}
+			return v.vals[i].arg(), true
+		}
+	}
+	return policy.Arg{}, false
+}
+
+// Args implements policy.ArgReader: the map read would have built, made
+// on the first call and kept.
+func (v *argsView) Args() map[string]any {
+	if v.m == nil {
+		v.m = v.plan.build(v.vals[:len(v.plan.fields)])
+	}
+	return v.m
+}
+
+// All returns the present fields in the struct's order, with their
+// values as the policy reads them: what an encoder needs to write
+// call.args without its map.
+func (v *argsView) All() iter.Seq2[string, policy.Arg] {
+	return func(yield func(string, policy.Arg) bool) {
+		for i := range v.plan.fields {
+			if v.vals[i].kind != 0 && !yield(v.plan.fields[i].name, v.vals[i].arg()) {
+				return
+			}
+		}
+	}
 }

@@ -229,7 +229,8 @@ func TestWrapArgsPlan(t *testing.T) {
 }
 
 // FuzzArgsPlan checks the plan against the JSON round trip on arbitrary
-// field values: the same map, or the JSON path when the plan refuses.
+// field values: the same map, or the JSON path when the plan refuses; and
+// the plan's view (the policy's ArgReader) against its map.
 func FuzzArgsPlan(f *testing.F) {
 	f.Add("bob@example.com", "hi", 12.5, int64(3), uint64(7), true)
 	f.Add("", "", 0.0, int64(0), uint64(0), false)
@@ -244,5 +245,7 @@ func FuzzArgsPlan(f *testing.F) {
 		if (gerr == nil) != (werr == nil) || !argsEqual(got, want) {
 			t.Fatalf("toArgs(%#v)\n with plan %#v, %v\n via JSON  %#v, %v", v, got, gerr, want, werr)
 		}
+		// The view the policy reads in place agrees with the map.
+		checkView(t, smallArgs{To: to, Subject: subject, Amount: amount, N: big, U: u, OK: ok, Off: !ok, Small: int8(big)})
 	})
 }
