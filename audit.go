@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -108,7 +111,20 @@ type auditLog interface {
 // and WithAuditStore.
 type auditRecorder struct {
 	log auditLog
+
+	// plans holds each tool's audit.Plan (by tool name): its env, tool
+	// and labels encoded once, its argument keys with their redaction
+	// worked out. nplans counts them, up to maxPlans.
+	plans  sync.Map
+	nplans atomic.Int64
 }
+
+// maxPlans bounds the tools a recorder keeps plans for; the records of
+// further tools take the general path.
+const maxPlans = 4096
+
+// maxPlanKeys bounds the argument keys of one plan.
+const maxPlanKeys = 64
 
 var (
 	_ Recorder = (*auditRecorder)(nil)
@@ -124,6 +140,9 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 	buf := recordBufs.Get().(*recordBuf)
 	defer buf.release()
 	rec := buf.fill(e)
+	if e.Call != nil {
+		rec.Plan = r.plan(e.Call)
+	}
 	if e.Kind == EventResult && rec.Args != nil {
 		// The decision record holds the arguments; the result only needs
 		// them to scrub the tool's error of the secrets among them.
@@ -152,6 +171,33 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 		return &DeniedError{Code: CodeAuditUnavailable, Reason: "the audit log cannot record this call", Err: err}
 	}
 	return nil
+}
+
+// plan returns the plan of c's tool, made at its first call and remade
+// with more keys after a call with an argument key it did not know (up
+// to maxPlanKeys); nil past maxPlans tools, or for a call whose env or
+// labels are not the plan's (another Wrap of the same name).
+func (r *auditRecorder) plan(c *Call) *audit.Plan {
+	if c.Tool == "" {
+		return nil
+	}
+	v, ok := r.plans.Load(c.Tool)
+	if !ok {
+		if r.nplans.Add(1) > maxPlans {
+			return nil
+		}
+		v, _ = r.plans.LoadOrStore(c.Tool, r.log.Redactor().Plan(c.Env, c.Tool, c.Labels, slices.Collect(maps.Keys(c.Args))))
+	}
+	p := v.(*audit.Plan)
+	if !p.Matches(c.Env, c.Labels) {
+		return nil
+	}
+	if p.Missed() && p.NumKeys() < maxPlanKeys {
+		np := p.Extend(c.Args)
+		r.plans.CompareAndSwap(c.Tool, p, np)
+		return np
+	}
+	return p
 }
 
 // lazyLog is an auditLog that can take a record without writing it out at

@@ -23,12 +23,23 @@ func benchPair() (decision, result *Record) {
 // BenchmarkEncodePair redacts, encodes and hashes the two records of one
 // guarded call, as Log.Append does, without writing them: the part of an
 // append that needs no lock and no file.
+// With a plan, the records carry the tool's Plan as the guard's
+// recorder gives them.
 func BenchmarkEncodePair(b *testing.B) {
+	b.Run("general", func(b *testing.B) { benchEncodePair(b, false) })
+	b.Run("plan", func(b *testing.B) { benchEncodePair(b, true) })
+}
+
+func benchEncodePair(b *testing.B, plan bool) {
 	red, err := NewRedactor(Redaction{HashKey: []byte("k")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	d, r := benchPair()
+	if plan {
+		d.Plan = red.Plan(d.Env, d.Tool, d.Labels, []string{"to", "subject", "body"})
+		r.Plan = d.Plan
+	}
 	now := time.Date(2026, 12, 7, 18, 0, 0, 123456789, time.UTC)
 	buf := make([]byte, 0, 4096)
 	var prev Hash

@@ -144,7 +144,7 @@ func FuzzAppendString(f *testing.F) {
 func hintRedactors(tb testing.TB) []*Redactor {
 	tb.Helper()
 	var reds []*Redactor
-	for _, r := range []Redaction{{HashKey: []byte("k")}, {HashKey: []byte("k"), Keys: []string{"internal id", "2fa code", "Zebra"}}} {
+	for _, r := range []Redaction{{HashKey: []byte("k")}, {HashKey: []byte("k"), Keys: []string{"internal id", "2fa code", "Zebra", "Q"}}} {
 		red, err := NewRedactor(r)
 		if err != nil {
 			tb.Fatal(err)
@@ -158,7 +158,7 @@ func hintRedactors(tb testing.TB) []*Redactor {
 // reference on the seeds and their cuts.
 func TestHintMatchesReference(t *testing.T) {
 	for _, red := range hintRedactors(t) {
-		for _, s := range append(stringSeeds, "zebra: x", "2FA=1", "internal=3", "id: 5") {
+		for _, s := range append(stringSeeds, "zebra: x", "2FA=1", "internal=3", "id: 5", "a=q", "q", "Q: 1", "aq=1") {
 			for i := 0; i <= len(s); i++ {
 				for _, x := range []string{s[i:], s[:i]} {
 					if got, want := red.hint(x), red.refHint(x); got != want {
@@ -227,4 +227,142 @@ func FuzzAppendTime(f *testing.F) {
 			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
 		}
 	})
+}
+
+// planCase builds a record and a plan from fuzzed text: keys and plan
+// keys are comma-separated; the values are taken from vals in turn, each
+// made into a string, number, boolean, null, list or object by its first
+// byte.
+func planCase(red *Redactor, keys, planKeys, vals, env, tool, agent string, labelled bool) (*Record, *Plan) {
+	var labels map[string]string
+	if labelled {
+		labels = map[string]string{"team": "support", "tier": tool}
+	}
+	pieces := strings.Split(vals, "|")
+	val := func(i int) any {
+		s := pieces[i%len(pieces)]
+		if s == "" {
+			return ""
+		}
+		switch s[0] % 8 {
+		case 0:
+			return int64(len(s)) * -7
+		case 1:
+			return float64(len(s)) / 3
+		case 2:
+			return s[0]%16 == 2
+		case 3:
+			return nil
+		case 4:
+			return []any{s[1:], int64(1)}
+		case 5:
+			return map[string]any{"password": s[1:], "note": s}
+		}
+		return s
+	}
+	args := map[string]any{}
+	for i, k := range strings.Split(keys, ",") {
+		args[k] = val(i)
+	}
+	if keys == "" {
+		args = nil
+	}
+	r := &Record{Kind: KindDecision, Call: "c", Principal: Principal{Agent: agent, Tenant: "acme"}, Env: env, Tool: tool,
+		Args: args, Labels: labels, Decision: "allow", Reason: vals, Error: agent}
+	p := red.Plan("prod", "send_email", labels, strings.Split(planKeys, ","))
+	return r, p
+}
+
+// checkPlan redacts and encodes r with and without p, twice each (the
+// second time with the plan's principal cached), and fails on any
+// difference in the lines.
+func checkPlan(t *testing.T, red *Redactor, r *Record, p *Plan) {
+	t.Helper()
+	line := func(plan *Plan, agent string) string {
+		c := *r
+		c.Plan = plan
+		c.Principal.Agent = agent
+		if err := red.prepare(&c, "Log"); err != nil {
+			t.Fatal(err)
+		}
+		b, err := c.AppendJSON(nil)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return string(b)
+	}
+	for _, agent := range []string{r.Principal.Agent, "other", r.Principal.Agent} {
+		if got, want := line(p, agent), line(nil, agent); got != want {
+			t.Fatalf("with a plan:\n%s\nwithout:\n%s", got, want)
+		}
+	}
+	res := *r
+	res.Kind, res.Env, res.Args, res.Labels = KindResult, "", nil, nil
+	c := res
+	c.Plan = p
+	a, _ := c.AppendJSON(nil)
+	b, _ := res.AppendJSON(nil)
+	if string(a) != string(b) {
+		t.Fatalf("result with a plan:\n%s\nwithout:\n%s", a, b)
+	}
+}
+
+// TestPlanMatchesGeneral checks that a Plan changes no line: records
+// whose keys the plan knows, does not know, or knows only some of; secret
+// keys and values; another env, tool, labels or principal.
+func TestPlanMatchesGeneral(t *testing.T) {
+	red, err := NewRedactor(Redaction{HashKey: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := []string{"hello|Bearer abcdefghijkl|x", "plain|words|here", "\x05nested|\x04list|\x00\x01\x02", "password: hunter2|sk-abcdefghijklmnopqrstu|{\"token\":\"x\"}"}
+	keySets := []string{"to,subject,body", "to,password", "apiKey,to", "to", "", "to,subject,body,extra"}
+	for _, vs := range vals {
+		for _, ks := range keySets {
+			for _, pks := range []string{"to,subject,body", "body,to,subject,to", "password,to,apiKey", ""} {
+				for _, env := range []string{"prod", "dev", ""} {
+					for _, tool := range []string{"send_email", "other"} {
+						for _, labelled := range []bool{false, true} {
+							r, p := planCase(red, ks, pks, vs, env, tool, "support-bot", labelled)
+							checkPlan(t, red, r, p)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzPlan checks that a Plan changes no line, on any record.
+func FuzzPlan(f *testing.F) {
+	f.Add("to,subject,body", "to,subject,body", "bob@example.com|hi|Hello Bob", "prod", "send_email", "bot", true)
+	f.Add("to,password", "password,to", "x|hunter22", "prod", "send_email", "", false)
+	f.Add("a,b", "a", "ghp_abcdefghijklmnopqrstuvwxyz|\x05n", "dev", "send_email", "bot", false)
+	red, err := NewRedactor(Redaction{HashKey: []byte("k")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, keys, planKeys, vals, env, tool, agent string, labelled bool) {
+		r, p := planCase(red, keys, planKeys, vals, env, tool, agent, labelled)
+		checkPlan(t, red, r, p)
+	})
+}
+
+// TestTextSecretsOrder checks that Text gives one answer whatever the
+// order of the secrets (a map's walk gives them), the longer one marked
+// whole.
+func TestTextSecretsOrder(t *testing.T) {
+	red, err := NewRedactor(Redaction{HashKey: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := "failed for xhunter22x and hunter22"
+	a := red.Text(s, []string{"hunter22", "xhunter22x"})
+	b := red.Text(s, []string{"xhunter22x", "hunter22"})
+	if a != b {
+		t.Fatalf("Text depends on the secrets' order: %q, %q", a, b)
+	}
+	if want := "failed for " + red.Mark("xhunter22x") + " and " + red.Mark("hunter22"); a != want {
+		t.Fatalf("Text = %q, want %q", a, want)
+	}
 }

@@ -131,6 +131,11 @@ type Record struct {
 	Checkpoint string
 
 	Prev Hash // the hash of the previous line; zero for seq 0
+
+	// Plan, when set, is the tool's plan made by the log's Redactor
+	// (Redactor.Plan): it makes redacting and encoding the record
+	// cheaper and never changes its line. It is not written.
+	Plan *Plan
 }
 
 // Errors of the record format.
@@ -144,50 +149,76 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 // AppendJSON appends the line of r, without its newline, to b. It fails
 // only for an argument value that has no JSON form (a NaN, a channel).
 func (r *Record) AppendJSON(b []byte) ([]byte, error) {
+	b = appendHead(b, r.Seq, r.Time, r.Log)
+	b, err := r.appendBody(b)
+	if err != nil {
+		return b, err
+	}
+	return appendTail(b, r.Prev), nil
+}
+
+// appendHead appends the start of a line, what the log assigns before
+// its body: {"seq":…,"time":"…","log":"…".
+func appendHead(b []byte, seq uint64, t time.Time, log string) []byte {
 	b = append(b, `{"seq":`...)
-	b = strconv.AppendUint(b, r.Seq, 10)
+	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"time":"`...)
-	b = appendTime(b, r.Time)
+	b = appendTime(b, t)
 	b = append(b, `","log":`...)
-	b = appendString(b, r.Log)
+	return appendString(b, log)
+}
+
+// appendTail appends the end of a line: ,"prev":"…"}.
+func appendTail(b []byte, prev Hash) []byte {
+	b = append(b, `,"prev":"`...)
+	b = hex.AppendEncode(b, prev[:])
+	return append(b, `"}`...)
+}
+
+// appendBody appends the body of r's line, from ,"kind" up to the last
+// key before prev: everything that does not depend on the log's state
+// (seq, time, log ID and prev are not read). It is a pure function of r
+// (and of r.Plan's encodings, which never change the bytes), so it can
+// run outside the log's lock. On an error b may hold part of the body.
+func (r *Record) appendBody(b []byte) ([]byte, error) {
 	b = append(b, `,"kind":`...)
 	b = appendString(b, string(r.Kind))
 	b = appendField(b, "call", r.Call)
+	pl := r.Plan
 	if r.Principal != (Principal{}) {
-		b = append(b, `,"principal":{`...)
-		n := len(b)
-		b = appendField(b, "agent", r.Principal.Agent)
-		b = appendField(b, "requester", r.Principal.Requester)
-		b = appendField(b, "tenant", r.Principal.Tenant)
-		b = appendField(b, "session", r.Principal.Session)
-		b = fixComma(b, n)
-		b = append(b, '}')
+		if pl != nil {
+			b = pl.appendPrincipal(b, r.Principal)
+		} else {
+			b = appendPrincipal(b, r.Principal)
+		}
 	}
-	b = appendField(b, "env", r.Env)
-	b = appendField(b, "tool", r.Tool)
+	done := false
+	if pl != nil {
+		b, done = pl.appendEnvTool(b, r.Env, r.Tool)
+	}
+	if !done {
+		b = appendField(b, "env", r.Env)
+		b = appendField(b, "tool", r.Tool)
+	}
 	if len(r.Args) > 0 {
-		b = append(b, `,"args":`...)
-		var err error
-		if b, err = appendValue(b, r.Args, 0); err != nil {
-			return b, err
+		done = false
+		if pl != nil {
+			b, done = pl.appendArgs(b, r.Args)
+		}
+		if !done {
+			b = append(b, `,"args":`...)
+			var err error
+			if b, err = appendValue(b, r.Args, 0); err != nil {
+				return b, err
+			}
 		}
 	}
 	if len(r.Labels) > 0 {
-		b = append(b, `,"labels":{`...)
-		keys := make([]string, 0, len(r.Labels))
-		for k := range r.Labels {
-			keys = append(keys, k)
+		if pl != nil && pl.sameLabels(r.Labels) {
+			b = append(b, pl.labels...)
+		} else {
+			b = appendLabels(b, r.Labels)
 		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, r.Labels[k])
-		}
-		b = append(b, '}')
 	}
 	b = appendField(b, "decision", r.Decision)
 	b = appendField(b, "code", r.Code)
@@ -231,10 +262,41 @@ func (r *Record) AppendJSON(b []byte) ([]byte, error) {
 		b = append(b, '}')
 	}
 	b = appendField(b, "checkpoint", r.Checkpoint)
-	b = append(b, `,"prev":"`...)
-	b = hex.AppendEncode(b, r.Prev[:])
-	b = append(b, `"}`...)
 	return b, nil
+}
+
+// appendPrincipal appends ,"principal":{…} for a principal that is not
+// zero.
+func appendPrincipal(b []byte, p Principal) []byte {
+	b = append(b, `,"principal":{`...)
+	n := len(b)
+	b = appendField(b, "agent", p.Agent)
+	b = appendField(b, "requester", p.Requester)
+	b = appendField(b, "tenant", p.Tenant)
+	b = appendField(b, "session", p.Session)
+	b = fixComma(b, n)
+	return append(b, '}')
+}
+
+// appendLabels appends ,"labels":{…} for labels that are not empty,
+// keys sorted.
+func appendLabels(b []byte, labels map[string]string) []byte {
+	b = append(b, `,"labels":{`...)
+	var arr [16]string
+	keys := arr[:0]
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, labels[k])
+	}
+	return append(b, '}')
 }
 
 // fixComma removes the comma that appendField put after the opening

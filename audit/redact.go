@@ -86,6 +86,7 @@ type Redactor struct {
 	extra     *regexp.Regexp // Redaction.Patterns; nil when none
 	keyClues  [256][]string  // keyCluesByFirst, with the extra keys' words
 	firsts    [256]uint8     // which bytes begin a clue (clueFirst, keyClueFirst)
+	pairs     *pairTables    // which two bytes begin a clue
 	hashKey   []byte
 	max       int
 }
@@ -115,6 +116,7 @@ func NewRedactor(r Redaction) (*Redactor, error) {
 		red.keyClues[longest[0]] = append(slices.Clip(red.keyClues[longest[0]]), longest)
 	}
 	red.firsts = firstsOf(&red.keyClues)
+	red.pairs = pairsOf(&red.keyClues)
 	var alts []string
 	for _, p := range DefaultPatterns {
 		alts = append(alts, "(?:"+p+")")
@@ -614,10 +616,21 @@ const minSecret = 4
 // Text returns s with the default and configured patterns, the values of
 // secret name=value pairs, URL passwords and every value in secrets (of at
 // least 4 bytes) replaced by their marks, then truncated like a string
-// argument.
+// argument. The secrets are replaced longest first (then in byte order),
+// so that one inside another does not break the longer one's mark, and
+// the result does not depend on their order.
 func (r *Redactor) Text(s string, secrets []string) string {
 	if s == "" {
 		return s
+	}
+	if len(secrets) > 1 {
+		secrets = slices.Clone(secrets)
+		slices.SortFunc(secrets, func(a, b string) int {
+			if len(a) != len(b) {
+				return len(b) - len(a)
+			}
+			return strings.Compare(a, b)
+		})
 	}
 	for _, sec := range secrets {
 		if len(sec) >= minSecret && strings.Contains(s, sec) {
@@ -771,36 +784,104 @@ func (r *Redactor) hint(s string) bool {
 	if r.extra != nil {
 		return true
 	}
-	mask := uint8(clueFirst | nonASCII)
+	mask := uint8(clueFirst)
+	keys := &r.pairs.none
 	if strings.IndexByte(s, ':') >= 0 || strings.IndexByte(s, '=') >= 0 {
 		mask |= keyClueFirst
+		keys = &r.pairs.keys
 	}
+	fold := true // a rune that folds to ASCII may be in s
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		f := r.firsts[c] & mask
-		if f == 0 {
-			continue
-		}
-		if f&nonASCII != 0 {
-			if foldsToASCII(s[i:]) {
-				return true
-			}
-			mask &^= nonASCII // neither rune is further on either
-			continue
-		}
-		if f&clueFirst != 0 {
-			// Only the first letters of the clues need a look.
-			for _, clue := range cluesByFirst[c] {
-				if clue[0] == 0 && hasPrefixFold(s[i:], clue[1:]) || strings.HasPrefix(s[i:], clue) {
+		if c >= utf8.RuneSelf {
+			if fold {
+				if foldsToASCII(s[i:]) {
 					return true
 				}
+				fold = false // neither rune is further on either
+			}
+			continue
+		}
+		// Every clue but a one-letter key word has two bytes at least:
+		// the pair at i says whether one may begin there.
+		if i+1 < len(s) {
+			p := uint16(c)<<8 | uint16(s[i+1])
+			if (r.pairs.clues[p>>3]|keys[p>>3])&(1<<(p&7)) == 0 {
+				continue
+			}
+		} else if r.firsts[c]&mask == 0 {
+			continue
+		}
+		for _, clue := range cluesByFirst[c] {
+			if clue[0] == 0 && hasPrefixFold(s[i:], clue[1:]) || strings.HasPrefix(s[i:], clue) {
+				return true
 			}
 		}
-		if f&keyClueFirst != 0 && keyClueAt(&r.keyClues, s[i:]) {
+		if mask&keyClueFirst != 0 && keyClueAt(&r.keyClues, s[i:]) {
 			return true
 		}
 	}
 	return false
+}
+
+// pairTables are bit sets of the two-byte sequences (first<<8 | second)
+// that begin a clue (clues and foldClues, in their case) or a key clue
+// (in any ASCII case; a one-letter key word begins a pair with any
+// second byte). none is empty: hint looks in it when key clues do not
+// count.
+type pairTables struct {
+	clues, keys, none pairSet
+}
+
+// pairSet is a set of two-byte sequences, first<<8 | second.
+type pairSet [1 << 16 / 8]uint8
+
+func (t *pairSet) set(a, b byte) {
+	p := uint16(a)<<8 | uint16(b)
+	t[p>>3] |= 1 << (p & 7)
+}
+
+// cases returns c and, for an ASCII letter, its other case.
+func cases(c byte) []byte {
+	switch {
+	case 'a' <= c && c <= 'z':
+		return []byte{c, c - ('a' - 'A')}
+	case 'A' <= c && c <= 'Z':
+		return []byte{c, c + ('a' - 'A')}
+	}
+	return []byte{c}
+}
+
+// pairsOf returns the pair tables for the clues and the key clues kc (by
+// lowercase first byte).
+func pairsOf(kc *[256][]string) *pairTables {
+	t := new(pairTables)
+	for _, c := range clues {
+		t.clues.set(c[0], c[1])
+	}
+	for _, c := range foldClues {
+		for _, a := range cases(c[0]) {
+			for _, b := range cases(c[1]) {
+				t.clues.set(a, b)
+			}
+		}
+	}
+	for _, list := range kc {
+		for _, c := range list {
+			for _, a := range cases(c[0]) {
+				if len(c) == 1 {
+					for b := range 256 {
+						t.keys.set(a, byte(b))
+					}
+					continue
+				}
+				for _, b := range cases(c[1]) {
+					t.keys.set(a, b)
+				}
+			}
+		}
+	}
+	return t
 }
 
 // The bits of Redactor.firsts.

@@ -291,7 +291,7 @@ func (red *Redactor) prepare(r *Record, typ string) error {
 	}
 	var secrets []string
 	if r.Args != nil {
-		r.Args, secrets = red.Args(r.Args)
+		r.Args, secrets = red.recordArgs(r)
 	}
 	r.Error = red.Text(r.Error, secrets)
 	r.Reason = red.Text(r.Reason, secrets)

@@ -1,0 +1,217 @@
+package audit
+
+import (
+	"reflect"
+	"slices"
+	"sync/atomic"
+)
+
+// Plan is what the records of one tool have in common, worked out once by
+// a Redactor (Redactor.Plan) rather than for every record: the encoded
+// env, tool and labels, the tool's argument keys in the order a line
+// writes them with whether each one is secret, and the encoded principal
+// of the first call that had one. A Record whose Plan is set is redacted
+// and encoded with less work and into exactly the bytes it has without
+// one: a record whose env, tool, labels or principal differ from the
+// plan's, that has an argument key the plan does not know, or a value
+// that needs redaction, takes the general path for that part.
+//
+// The plan keeps the labels map it is given; the map must not be
+// modified afterwards. A Plan is safe for concurrent use.
+type Plan struct {
+	red       *Redactor
+	env, tool string
+	labelsMap map[string]string
+	envTool   []byte // ,"env":…,"tool":… (only ,"tool":… when env is empty)
+	toolOnly  []byte // ,"tool":…, for records without the env (a result)
+	labels    []byte // ,"labels":{…}; nil when there are none
+	keys      []planKey
+	principal atomic.Pointer[planPrincipal]
+	missed    atomic.Bool // a record had an argument key not in keys
+}
+
+// planKey is an argument key of a plan.
+type planKey struct {
+	name   string
+	json   []byte // "name":
+	secret bool   // SecretKey(name)
+}
+
+// planPrincipal is a principal and its encoding, ,"principal":{…}.
+type planPrincipal struct {
+	p Principal
+	b []byte
+}
+
+// Plan returns the plan of a tool's records: their env, tool and labels,
+// and the argument keys the tool takes (a struct's fields; more or fewer
+// in a record are fine, only slower). The plan is only used for records
+// appended to a log whose Redactor is r.
+func (r *Redactor) Plan(env, tool string, labels map[string]string, keys []string) *Plan {
+	p := &Plan{red: r, env: env, tool: tool}
+	p.envTool = appendField(appendField(nil, "env", env), "tool", tool)
+	p.toolOnly = appendField(nil, "tool", tool)
+	if len(labels) > 0 {
+		p.labelsMap = labels
+		p.labels = appendLabels(nil, labels)
+	}
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	for _, k := range keys {
+		p.keys = append(p.keys, planKey{name: k, json: append(appendString(nil, k), ':'), secret: r.SecretKey(k)})
+	}
+	return p
+}
+
+// Matches reports whether a record of env and labels (the same map, or
+// none on both sides) is one the plan was made for; a plan of nil matches
+// nothing.
+func (p *Plan) Matches(env string, labels map[string]string) bool {
+	if p == nil || env != p.env {
+		return false
+	}
+	if len(labels) == 0 {
+		return p.labelsMap == nil
+	}
+	return p.sameLabels(labels)
+}
+
+// Missed reports whether a record with an argument key the plan does not
+// know was redacted or encoded with it (Extend makes a plan that knows
+// it).
+func (p *Plan) Missed() bool { return p.missed.Load() }
+
+// NumKeys returns the number of argument keys the plan knows.
+func (p *Plan) NumKeys() int { return len(p.keys) }
+
+// Extend returns a plan like p that also knows the keys of args.
+func (p *Plan) Extend(args map[string]any) *Plan {
+	keys := make([]string, 0, len(p.keys)+len(args))
+	for _, k := range p.keys {
+		keys = append(keys, k.name)
+	}
+	for k := range args {
+		keys = append(keys, k)
+	}
+	return p.red.Plan(p.env, p.tool, p.labelsMap, keys)
+}
+
+// appendEnvTool appends the env and tool fields when they are the plan's
+// (or the env is empty and the tool the plan's), and reports whether it
+// did.
+func (p *Plan) appendEnvTool(b []byte, env, tool string) ([]byte, bool) {
+	if tool != p.tool || tool == "" {
+		return b, false
+	}
+	switch env {
+	case p.env:
+		return append(b, p.envTool...), true
+	case "":
+		return append(b, p.toolOnly...), true
+	}
+	return b, false
+}
+
+// sameLabels reports whether labels is the plan's map.
+func (p *Plan) sameLabels(labels map[string]string) bool {
+	return p.labelsMap != nil && reflect.ValueOf(labels).UnsafePointer() == reflect.ValueOf(p.labelsMap).UnsafePointer()
+}
+
+// appendPrincipal appends ,"principal":{…} for pr, which is not zero,
+// from the plan's encoding when it is the plan's principal. The first
+// principal encoded becomes the plan's.
+func (p *Plan) appendPrincipal(b []byte, pr Principal) []byte {
+	if pp := p.principal.Load(); pp != nil {
+		if pp.p == pr {
+			return append(b, pp.b...)
+		}
+		return appendPrincipal(b, pr)
+	}
+	start := len(b)
+	b = appendPrincipal(b, pr)
+	p.principal.CompareAndSwap(nil, &planPrincipal{p: pr, b: slices.Clone(b[start:])})
+	return b
+}
+
+// appendArgs appends ,"args":{…} for args (not empty) when every key of
+// args is one of the plan's, and reports whether it did: the keys are in
+// order already and encoded. It does not append anything when a key is
+// unknown or a value has no JSON form (the general path then reports the
+// same error as without a plan).
+func (p *Plan) appendArgs(b []byte, args map[string]any) ([]byte, bool) {
+	start := len(b)
+	b = append(b, `,"args":{`...)
+	n := 0
+	for i := range p.keys {
+		k := &p.keys[i]
+		v, ok := args[k.name]
+		if !ok {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = append(b, k.json...)
+		var err error
+		if s, ok := v.(string); ok {
+			b = appendString(b, s)
+		} else if b, err = appendValue(b, v, 1); err != nil {
+			return b[:start], false
+		}
+	}
+	if n != len(args) {
+		p.miss()
+		return b[:start], false
+	}
+	return append(b, '}'), true
+}
+
+// cleanArgs reports whether Args would return args unchanged and find no
+// secrets, answering from the plan's keys: false when a key is unknown,
+// a secret key holds a value that is not null, a boolean or a mark, or a
+// value may need redaction.
+func (p *Plan) cleanArgs(args map[string]any) bool {
+	n := 0
+	for i := range p.keys {
+		k := &p.keys[i]
+		v, ok := args[k.name]
+		if !ok {
+			continue
+		}
+		n++
+		if k.secret && !harmless(v) && !isMark(v) {
+			return false
+		}
+		if s, ok := v.(string); ok {
+			if !p.red.CleanString(s) {
+				return false
+			}
+		} else if !p.red.Clean(v) {
+			return false
+		}
+	}
+	if n != len(args) {
+		p.miss()
+		return false
+	}
+	return true
+}
+
+// miss notes a record with an argument key the plan does not know.
+func (p *Plan) miss() {
+	if !p.missed.Load() {
+		p.missed.Store(true)
+	}
+}
+
+// recordArgs returns r's arguments redacted and the secrets found in them,
+// as Args does, through r.Plan when it is this Redactor's and says the
+// arguments are clean.
+func (red *Redactor) recordArgs(r *Record) (map[string]any, []string) {
+	if p := r.Plan; p != nil && p.red == red && p.cleanArgs(r.Args) {
+		return r.Args, nil
+	}
+	return red.Args(r.Args)
+}

@@ -1,0 +1,104 @@
+package agentguard
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hardstop-labs/agentguard/audit"
+	"github.com/hardstop-labs/agentguard/policy"
+)
+
+// TestAuditPlanSameLog records the same events with the recorder's
+// per-tool plans and without them (plans used up), into two logs with the
+// same ID, key and clock, and checks that the files are the same byte for
+// byte: plans change no record and no hash. The events cover a typed
+// tool's keys, a key the plan learns later, secret keys and values, a
+// secret in the tool's error, labels, and principals that change.
+func TestAuditPlanSameLog(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 7, 18, 0, 0, 0, time.UTC)
+	open := func(name string) (*audit.Log, string) {
+		path := filepath.Join(dir, name)
+		l, err := audit.Open(path, audit.Options{Sync: audit.SyncNever, ID: "plan-test",
+			Redaction: audit.Redaction{HashKey: []byte("key")}, Clock: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, path
+	}
+	lp, pathP := open("plans.jsonl")
+	lg, pathG := open("general.jsonl")
+	withPlans := &auditRecorder{log: lp}
+	general := &auditRecorder{log: lg}
+	general.nplans.Store(maxPlans)
+
+	labels := map[string]string{"team": "support"}
+	calls := []Call{
+		{ID: "c1", Tool: "send_email", Env: "prod", Labels: labels, Principal: Principal{Agent: "bot", Tenant: "acme"},
+			Args: map[string]any{"to": "bob@example.com", "subject": "hi", "body": "Hello"}},
+		{ID: "c2", Tool: "send_email", Env: "prod", Labels: labels, Principal: Principal{Agent: "bot", Tenant: "acme"},
+			Args: map[string]any{"to": "bob@example.com", "subject": "token=abc123secret", "body": "Bearer abcdefghijklmnop"}},
+		{ID: "c3", Tool: "send_email", Env: "prod", Labels: labels, Principal: Principal{Agent: "other", Requester: "alice"},
+			Args: map[string]any{"to": "x@example.com", "password": "hunter22", "body": "see hunter22"}},
+		{ID: "c4", Tool: "send_email", Env: "prod", Labels: labels, Principal: Principal{Agent: "bot", Tenant: "acme"},
+			Args: map[string]any{"to": "y@example.com", "password": "hunter23", "cc": int64(3)}},
+		{ID: "c5", Tool: "lookup", Env: "prod", Args: map[string]any{"q": "plain", "n": 1.5, "deep": map[string]any{"apiKey": "k-123456"}}},
+		{ID: "c6", Tool: "lookup", Env: "prod", Args: map[string]any{"q": "plain", "n": 2.0}},
+		{ID: "c7", Tool: "nothing", Env: "prod"},
+	}
+	ctx := context.Background()
+	for _, rec := range []*auditRecorder{withPlans, general} {
+		for i := range calls {
+			c := &calls[i]
+			events := []Event{
+				{Kind: EventDecision, Call: c, Decision: policy.Allow, Rule: "r", Reason: "ok", PolicyVersion: "v1",
+					Estimate: []Cost{{Unit: "USD", Micros: 5}}},
+				{Kind: EventResult, Call: c, Outcome: OutcomeError, Err: errors.New("failed with hunter22 and hunter23"),
+					Duration: time.Millisecond, Actual: []Cost{{Unit: "USD", Micros: 5}}},
+			}
+			for j := range events {
+				if err := rec.Record(ctx, &events[j]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for _, l := range []*audit.Log{lp, lg} {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := os.ReadFile(pathP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(pathG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Fatalf("the log written with plans differs:\n%s\nwithout:\n%s", a, b)
+	}
+	for _, line := range bytes.Split(a, []byte("\n")) {
+		// c3's password is scrubbed from its error; c2's token is redacted.
+		if bytes.Contains(line, []byte(`"kind":"result","call":"c3"`)) && bytes.Contains(line, []byte("hunter22")) ||
+			bytes.Contains(line, []byte("abc123secret")) {
+			t.Fatalf("a secret is in the log: %s", line)
+		}
+	}
+	v, ok := withPlans.plans.Load("send_email")
+	if !ok {
+		t.Fatal("no plan kept for send_email")
+	}
+	if n := v.(*audit.Plan).NumKeys(); n != 5 {
+		t.Errorf("send_email's plan knows %d keys, want 5 (learnt from later calls)", n)
+	}
+	if _, ok := general.plans.Load("send_email"); ok {
+		t.Error("a recorder past maxPlans made a plan")
+	}
+}
