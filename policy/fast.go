@@ -402,6 +402,12 @@ func tenth(n int) uint64 { return uint64(n)/10 + 2 }
 // compare by value across int, uint and double; values of other
 // different types are not equal; null equals only null.
 func (c fastCompiler) equals(xe, ye celast.Expr, not bool) fastNode {
+	if xe.Kind() == celast.LiteralKind && ye.Kind() != celast.LiteralKind {
+		xe, ye = ye, xe // == is symmetric: the constant on the right
+	}
+	if n := c.equalsConst(xe, ye, not); n != nil {
+		return n
+	}
 	x, y := c.node(xe), c.node(ye)
 	if x == nil || y == nil {
 		return nil
@@ -424,6 +430,37 @@ func (c fastCompiler) equals(xe, ye celast.Expr, not bool) fastNode {
 			return Arg{}, false
 		}
 		return boolArg(eq != not), true
+	}
+}
+
+// equalsConst is x == "s" (or !=) with x a string field of call, or any
+// x against a string constant: the most common tests, compiled without
+// the general comparison. It returns nil for other shapes.
+func (c fastCompiler) equalsConst(xe, ye celast.Expr, not bool) fastNode {
+	lit, ok := stringLit(ye)
+	if !ok {
+		return nil
+	}
+	cost := costPerNode + tenth(len(lit))
+	if xe.Kind() == celast.SelectKind && isIdent(xe.AsSelect().Operand(), "call") && !xe.AsSelect().IsTestOnly() {
+		if get := callStringField(xe.AsSelect().FieldName()); get != nil {
+			return func(a *activation) (Arg, bool) {
+				a.cost += cost
+				return boolArg((get(&a.in.Call) == lit) != not), true
+			}
+		}
+	}
+	x := c.node(xe)
+	if x == nil {
+		return nil
+	}
+	return func(a *activation) (Arg, bool) {
+		v, ok := x(a)
+		if !ok || v.kind >= argList {
+			return Arg{}, false
+		}
+		a.cost += cost
+		return boolArg((v.kind == argString && v.s == lit) != not), true
 	}
 }
 
@@ -548,20 +585,38 @@ func compareIntUint(i int64, u uint64) int {
 // compare is x < y, x <= y, x > y or x >= y: numbers across types,
 // strings by bytes, bools (false < true); anything else is CEL's error.
 func (c fastCompiler) compare(fn string, xe, ye celast.Expr) fastNode {
-	x, y := c.node(xe), c.node(ye)
-	if x == nil || y == nil {
+	if xe.Kind() == celast.LiteralKind && ye.Kind() != celast.LiteralKind {
+		// c < x is x > c: cel-go's comparisons across types are
+		// antisymmetric, and fail on the same pairs of types.
+		xe, ye = ye, xe
+		fn = map[string]string{operators.Less: operators.Greater, operators.LessEquals: operators.GreaterEquals,
+			operators.Greater: operators.Less, operators.GreaterEquals: operators.LessEquals}[fn]
+	}
+	op := map[string]cmpOp{operators.Less: opLess, operators.LessEquals: opLessEq, operators.Greater: opGreater, operators.GreaterEquals: opGreaterEq}[fn]
+	x := c.node(xe)
+	if x == nil {
 		return nil
 	}
-	var want func(cmp int) bool
-	switch fn {
-	case operators.Less:
-		want = func(cmp int) bool { return cmp < 0 }
-	case operators.LessEquals:
-		want = func(cmp int) bool { return cmp <= 0 }
-	case operators.Greater:
-		want = func(cmp int) bool { return cmp > 0 }
-	default:
-		want = func(cmp int) bool { return cmp >= 0 }
+	if ye.Kind() == celast.LiteralKind {
+		if lit, ok := literalArg(ye.AsLiteral()); ok && lit.numeric() {
+			// The common x > 1000: a number against a number.
+			return func(a *activation) (Arg, bool) {
+				v, ok := x(a)
+				if !ok || !v.numeric() {
+					return Arg{}, false
+				}
+				a.cost += costPerNode
+				cmp, nan := compareNum(v, lit)
+				if nan {
+					return Arg{}, false
+				}
+				return boolArg(op.holds(cmp)), true
+			}
+		}
+	}
+	y := c.node(ye)
+	if y == nil {
+		return nil
 	}
 	return func(a *activation) (Arg, bool) {
 		v, ok := x(a)
@@ -588,8 +643,31 @@ func (c fastCompiler) compare(fn string, xe, ye celast.Expr) fastNode {
 		default:
 			return Arg{}, false
 		}
-		return boolArg(want(cmp)), true
+		return boolArg(op.holds(cmp)), true
 	}
+}
+
+// cmpOp is an ordering operator.
+type cmpOp uint8
+
+const (
+	opLess cmpOp = iota
+	opLessEq
+	opGreater
+	opGreaterEq
+)
+
+// holds reports whether the operator holds for a comparison's result.
+func (op cmpOp) holds(cmp int) bool {
+	switch op {
+	case opLess:
+		return cmp < 0
+	case opLessEq:
+		return cmp <= 0
+	case opGreater:
+		return cmp > 0
+	}
+	return cmp >= 0
 }
 
 // in is x in [constants]. CEL runs it as a lookup in a set of the
