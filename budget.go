@@ -192,6 +192,12 @@ func (noHold) Settle(context.Context, []Cost, bool) error { return nil }
 
 // Reserve implements Budgeter.
 func (b *budgetStage) Reserve(ctx context.Context, c *Call) (Reservation, error) {
+	return b.reserve(ctx, c, nil)
+}
+
+// reserve is Reserve, keeping the reservation in h when h is not nil
+// (the pipeline's per-call state): then it allocates nothing.
+func (b *budgetStage) reserve(ctx context.Context, c *Call, h *budgetHold) (Reservation, error) {
 	pol := b.polInForce()
 	led := b.ledger(pol)
 	if len(c.Estimate) == 0 && pol != nil {
@@ -207,13 +213,14 @@ func (b *budgetStage) Reserve(ctx context.Context, c *Call) (Reservation, error)
 	if !led.Covers(c.Tool) {
 		return noHold{}, nil
 	}
-	h := &budgetHold{}
+	if h == nil {
+		h = &budgetHold{}
+	}
 	h.est = appendAmounts(h.estBuf[:0], c.Estimate)
-	r, err := led.Reserve(ctx, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: h.est, Wait: c.wait})
-	if err != nil {
+	if err := led.ReserveInto(ctx, &h.own, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: h.est, Wait: c.wait}); err != nil {
 		return nil, budgetDenial(err)
 	}
-	h.r = r
+	h.r = &h.own
 	return h, nil
 }
 
@@ -306,7 +313,8 @@ next:
 
 // budgetHold is the Reservation of a call some cap applies to.
 type budgetHold struct {
-	r      *budget.Reservation
+	r      *budget.Reservation // &own
+	own    budget.Reservation
 	est    []budget.Amount
 	estBuf [2]budget.Amount
 	actBuf [2]budget.Amount

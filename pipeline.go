@@ -38,6 +38,7 @@ type flight struct {
 	halting bool
 	kso     bool              // ks is admitted and not yet exited
 	ks      killswitch.Flight // the built-in kill switch's call: f.ctx while kso
+	bh      budgetHold        // the built-in budget's reservation: res, with WithBudget
 
 	mu      sync.Mutex
 	charges []Cost
@@ -179,7 +180,13 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		if f.dec.Effect == policy.Approve {
 			c.wait = g.approvalWait(f.dec.ApprovalTimeout) // the hold starts when the call may
 		}
-		res, err := safeReserve(b, f.ctx, c)
+		var res Reservation
+		var err error
+		if bs, ok := b.(*budgetStage); ok {
+			res, err = safeBudgetReserve(bs, f.ctx, c, &f.bh) // no allocation
+		} else {
+			res, err = safeReserve(b, f.ctx, c)
+		}
 		if err != nil {
 			return nil, f.deny(ctx, StageBudget, CodeBudgetExceeded, f.stoppedOr(ctx, err))
 		}
@@ -677,6 +684,15 @@ func safeReserve(b Budgeter, ctx context.Context, c *Call) (r Reservation, err e
 		r = nil
 	}
 	return r, err
+}
+
+func safeBudgetReserve(b *budgetStage, ctx context.Context, c *Call, h *budgetHold) (r Reservation, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r, err = nil, recovered("budget", v)
+		}
+	}()
+	return b.reserve(ctx, c, h)
 }
 
 func safeAwait(a Approvals, ctx context.Context, c *Call, req ApprovalRequest) (ap Approval, err error) {

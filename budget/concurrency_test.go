@@ -103,3 +103,87 @@ func TestLedgerExactUnderContention(t *testing.T) {
 		})
 	}
 }
+
+// TestLedgerSharedMemLockOrder runs two ledgers on one Mem whose caps
+// (the same accounts) come in opposite orders, from parallel callers: no
+// deadlock, and exactly the cap is admitted.
+func TestLedgerSharedMemLockOrder(t *testing.T) {
+	const n = 500
+	a := usd("0.01")
+	limit := budget.Amount{Micros: n * a.Micros, Unit: "USD"}
+	x := budget.Cap{Name: "x", Limit: limit}
+	y := budget.Cap{Name: "y", Per: budget.PerTenant, Limit: budget.Amount{Micros: budget.MaxMicros, Unit: "USD"}}
+	mem := budget.NewMem()
+	l1 := mustLedger(t, []budget.Cap{x, y}, budget.Options{Store: mem})
+	l2 := mustLedger(t, []budget.Cap{y, x}, budget.Options{Store: mem})
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := l1
+			if i%2 == 1 {
+				l = l2
+			}
+			for j := range 2 * n / 8 {
+				var r budget.Reservation
+				err := l.ReserveInto(bg, &r, budget.Request{ID: fmt.Sprint(i, "-", j), Subject: budget.Subject{Tenant: "acme"}, Estimate: []budget.Amount{a}})
+				if err != nil {
+					if !errors.Is(err, budget.ErrExceeded) {
+						t.Errorf("ReserveInto: %v", err)
+					}
+					continue
+				}
+				ok.Add(1)
+				if err := r.Commit(bg, []budget.Amount{a}); err != nil {
+					t.Errorf("Commit: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != n {
+		t.Errorf("%d reservations admitted, want exactly %d", ok.Load(), n)
+	}
+	us, err := l2.Usage(bg, budget.Subject{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		if u.Spent.Micros != n*a.Micros || u.Calls != n {
+			t.Errorf("%s: spent %v in %d calls, want %d calls of %v", u.Cap, u.Spent, u.Calls, n, a)
+		}
+	}
+}
+
+// TestLedgerReserveIntoAllocatesNothing: a reservation kept in the
+// caller's state, committed, costs no allocation once its subject was
+// seen.
+func TestLedgerReserveIntoAllocatesNothing(t *testing.T) {
+	l := mustLedger(t, []budget.Cap{
+		{Name: "global", Limit: budget.Amount{Micros: budget.MaxMicros, Unit: "USD"}},
+		{Name: "tenant", Per: budget.PerTenant, Limit: budget.Amount{Micros: budget.MaxMicros, Unit: "USD"}, Window: budget.Day(nil)},
+	}, budget.Options{})
+	est := []budget.Amount{usd("0.01")}
+	req := budget.Request{ID: "call", Subject: budget.Subject{Tenant: "acme", Agent: "bot", Tool: "llm"}, Estimate: est}
+	var r budget.Reservation
+	n := testing.AllocsPerRun(1000, func() {
+		if err := l.ReserveInto(bg, &r, req); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Commit(bg, est); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Errorf("ReserveInto+Commit: %v allocations, want 0", n)
+	}
+	us, err := l.Usage(bg, req.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if us[0].Calls < 1000 || us[0].Reserved.Micros != 0 {
+		t.Errorf("usage after the loop: %+v", us[0])
+	}
+}

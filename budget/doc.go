@@ -61,6 +61,12 @@
 // conformance suite every store must pass; a PostgreSQL store, for fleets,
 // runs the same suite.
 //
+// A Ledger on a Mem skips the Store interface: it resolves the accounts of
+// a subject once (a bounded table of the subjects seen last), and a
+// reservation locks only its own accounts, each under a mutex of its own.
+// With [Ledger.ReserveInto], the reservation lives in the caller's
+// per-call state: reserving and settling then allocate nothing.
+//
 // # Rate limits
 //
 // A [Limit] gives each scope a bucket of Burst tokens refilled at Rate per

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,9 +135,28 @@ const DefaultHold = 15 * time.Minute
 type Ledger struct {
 	caps  []*ledgerCap
 	store Store
+	mem   *Mem // store, when it is a Mem: reservations go straight to its accounts
 	clock func() time.Time
 	hold  time.Duration
-	last  atomic.Int64 // the latest reservation time, in Unix nanoseconds
+	last  atomic.Int64         // the latest reservation time, in Unix nanoseconds
+	keyed [PerSession + 1]bool // the Per values some cap keys on
+	seed  maphash.Seed
+	memo  [memoSize]atomic.Pointer[capSlots]
+}
+
+// capSlots is what a subject's calls reserve against: the caps that apply
+// to its tool, their account keys and, on a Mem, the accounts. A Ledger
+// remembers them for the subjects it saw last (a bounded table), so that
+// a reservation resolves nothing.
+type capSlots struct {
+	s     Subject // the fields the caps key on; the others are empty
+	caps  []*ledgerCap
+	keys  []string
+	accts []*account // on a Mem
+
+	capBuf  [2]*ledgerCap
+	keyBuf  [2]string
+	acctBuf [2]*account
 }
 
 // notBefore returns t, or the latest reservation time when t is earlier:
@@ -193,10 +213,11 @@ func (c *ledgerCap) key(v string) string {
 // not empty, units valid, limits non-negative, windows and tool patterns
 // valid.
 func NewLedger(caps []Cap, opts Options) (*Ledger, error) {
-	l := &Ledger{store: opts.Store, clock: opts.Clock, hold: opts.Hold}
+	l := &Ledger{store: opts.Store, clock: opts.Clock, hold: opts.Hold, seed: maphash.MakeSeed()}
 	if l.store == nil {
 		l.store = NewMem()
 	}
+	l.mem, _ = l.store.(*Mem)
 	if l.clock == nil {
 		l.clock = time.Now
 	}
@@ -232,6 +253,9 @@ func NewLedger(caps []Cap, opts Options) (*Ledger, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		c.Tools = append([]string(nil), c.Tools...)
+		if c.Per <= PerSession {
+			l.keyed[c.Per] = true
+		}
 		l.caps = append(l.caps, &ledgerCap{Cap: c, prefix: c.Name + "|" + c.Window.String() + "|" + c.Per.String() + "="})
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -321,29 +345,40 @@ func (l *Ledger) Reserve(ctx context.Context, r Request) (*Reservation, error) {
 // that of an earlier reservation counts as that time: a clock that moves
 // backwards cannot reopen a window that has passed.
 func (l *Ledger) ReserveAt(ctx context.Context, t time.Time, r Request) (*Reservation, error) {
+	res := new(Reservation)
+	if err := l.reserveAt(ctx, t, r, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// ReserveInto is Reserve with the reservation kept in res, which the
+// caller owns (in its own per-call state, say), so that it costs no
+// allocation. res must be zero or settled, and must not be copied or
+// reused until it is settled. On error res holds nothing.
+func (l *Ledger) ReserveInto(ctx context.Context, res *Reservation, r Request) error {
+	return l.reserveAt(ctx, l.clock(), r, res)
+}
+
+func (l *Ledger) reserveAt(ctx context.Context, t time.Time, r Request, res *Reservation) error {
 	t = l.notBefore(t)
 	if r.Wait < 0 {
-		return nil, fmt.Errorf("budget: negative wait %v", r.Wait)
+		return fmt.Errorf("budget: negative wait %v", r.Wait)
 	}
 	for i, a := range r.Estimate {
 		if err := a.Check(); err != nil {
-			return nil, fmt.Errorf("budget: estimate: %w", err)
+			return fmt.Errorf("budget: estimate: %w", err)
 		}
 		for _, b := range r.Estimate[:i] {
 			if a.Unit == b.Unit {
-				return nil, fmt.Errorf("budget: estimate: unit %s given twice", a.Unit)
+				return fmt.Errorf("budget: estimate: unit %s given twice", a.Unit)
 			}
 		}
 	}
-	res := &Reservation{l: l, est: r.Estimate}
-	var n int
-	for i := range l.caps {
-		if matchTool(l.caps[i].Tools, r.Subject.Tool) {
-			n++
-		}
-	}
-	if n == 0 {
-		return res, nil
+	*res = Reservation{l: l, est: r.Estimate}
+	cs := l.slots(&r.Subject)
+	if len(cs.caps) == 0 {
+		return nil
 	}
 	id := r.ID
 	if id == "" {
@@ -351,29 +386,95 @@ func (l *Ledger) ReserveAt(ctx context.Context, t time.Time, r Request) (*Reserv
 	}
 	h := &res.h
 	*h = Hold{ID: id, At: t, Deadline: t.Add(r.Wait).Add(l.hold), Entries: res.entBuf[:0]}
-	res.caps = res.capBuf[:0]
-	for i := range l.caps {
-		c := l.caps[i]
-		if !matchTool(c.Tools, r.Subject.Tool) {
-			continue
-		}
+	res.caps = cs.caps
+	for i, c := range cs.caps {
 		h.Entries = append(h.Entries, Entry{
-			Key:    c.key(c.Per.value(&r.Subject)),
+			Key:    cs.keys[i],
 			Since:  c.Window.Start(t),
 			Limit:  c.Limit.Micros,
 			Amount: amountIn(r.Estimate, c.Limit.Unit),
 		})
-		res.caps = append(res.caps, c)
 	}
-	if err := l.store.Reserve(ctx, h); err != nil {
+	var err error
+	if l.mem != nil {
+		if err = ctx.Err(); err != nil {
+			err = fmt.Errorf("budget: mem: %w", err)
+		} else {
+			res.mh = memHold{h: h, accts: cs.accts}
+			err = l.mem.reserve(&res.mh)
+		}
+	} else {
+		err = l.store.Reserve(ctx, h)
+	}
+	if err != nil {
 		var full *FullError
 		if errors.As(err, &full) && full.Entry >= 0 && full.Entry < len(h.Entries) {
-			return nil, l.exceeded(t, res.caps[full.Entry], &h.Entries[full.Entry], full, &r.Subject)
+			err = l.exceeded(t, res.caps[full.Entry], &h.Entries[full.Entry], full, &r.Subject)
+		} else {
+			err = fmt.Errorf("budget: store: %w", err)
 		}
-		return nil, fmt.Errorf("budget: store: %w", err)
+		*res = Reservation{}
+		return err
 	}
 	res.hold = h
-	return res, nil
+	return nil
+}
+
+// slots returns the caps, keys and accounts that s's calls reserve
+// against, from the table of subjects seen or, the first time, resolved.
+func (l *Ledger) slots(s *Subject) *capSlots {
+	k, h := l.keyOf(s)
+	i := h & (memoSize - 2) // two ways, as in Limiter.resolve
+	for w := range uint64(2) {
+		if cs := l.memo[i+w].Load(); cs != nil && cs.s == k {
+			return cs
+		}
+	}
+	cs := &capSlots{s: k}
+	cs.caps, cs.keys = cs.capBuf[:0], cs.keyBuf[:0]
+	for _, c := range l.caps {
+		if matchTool(c.Tools, s.Tool) {
+			cs.caps = append(cs.caps, c)
+			cs.keys = append(cs.keys, c.key(c.Per.value(s)))
+		}
+	}
+	if l.mem != nil {
+		cs.accts = l.mem.accountsOf(cs.acctBuf[:0], cs.keys)
+	}
+	slot := &l.memo[i+(h>>63)]
+	if l.memo[i].Load() == nil {
+		slot = &l.memo[i]
+	} else if l.memo[i+1].Load() == nil {
+		slot = &l.memo[i+1]
+	}
+	slot.Store(cs)
+	return cs
+}
+
+// keyOf returns the fields of s the caps key on, and their hash.
+func (l *Ledger) keyOf(s *Subject) (Subject, uint64) {
+	k := Subject{Tool: s.Tool}
+	h := maphash.String(l.seed, s.Tool)
+	mix := func(v string) {
+		h = (h ^ maphash.String(l.seed, v)) * 0x9e3779b97f4a7c15
+	}
+	if l.keyed[PerTenant] {
+		k.Tenant = s.Tenant
+		mix(k.Tenant)
+	}
+	if l.keyed[PerAgent] {
+		k.Agent = s.Agent
+		mix(k.Agent)
+	}
+	if l.keyed[PerRequester] {
+		k.Requester = s.Requester
+		mix(k.Requester)
+	}
+	if l.keyed[PerSession] {
+		k.Session = s.Session
+		mix(k.Session)
+	}
+	return k, h
 }
 
 func amountIn(as []Amount, unit string) int64 {
@@ -483,13 +584,14 @@ type Reservation struct {
 	est  []Amount
 	done atomic.Bool
 	over []Amount
+	mh   memHold // the hold in the ledger's Mem; mh.h is nil on another store
 
 	// Room for the common case of at most two caps, so that a reservation
-	// is one allocation.
-	h      Hold
-	entBuf [2]Entry
-	capBuf [2]*ledgerCap
-	actBuf [2]int64
+	// is one allocation, or none (ReserveInto).
+	h       Hold
+	entBuf  [2]Entry
+	actBuf  [2]int64
+	overBuf [2]Amount
 }
 
 // ID returns the reservation's ID in the store; empty when no cap applied.
@@ -556,6 +658,9 @@ func (r *Reservation) CommitAt(ctx context.Context, t time.Time, actual []Amount
 	}
 	for _, a := range actual {
 		if e := amountIn(r.est, a.Unit); a.Micros > e {
+			if r.over == nil {
+				r.over = r.overBuf[:0]
+			}
 			r.over = append(r.over, Amount{Micros: a.Micros - e, Unit: a.Unit})
 		}
 	}
@@ -592,7 +697,16 @@ func (r *Reservation) ReleaseAt(ctx context.Context, t time.Time) error {
 }
 
 func (r *Reservation) settle(ctx context.Context, t time.Time, v []int64) error {
-	err := r.l.store.Settle(ctx, r.hold.ID, v, t)
+	var err error
+	if r.mh.h != nil {
+		if err = ctx.Err(); err != nil {
+			err = fmt.Errorf("budget: mem: %w", err)
+		} else {
+			err = r.l.mem.settle(&r.mh, v, t)
+		}
+	} else {
+		err = r.l.store.Settle(ctx, r.hold.ID, v, t)
+	}
 	if err != nil && !errors.Is(err, ErrExpired) && !errors.Is(err, ErrUnknownHold) {
 		return fmt.Errorf("budget: store: %w", err)
 	}

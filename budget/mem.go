@@ -2,33 +2,39 @@ package budget
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Mem is the in-memory Store: the default of a Ledger and the reference
 // for other stores. Its accounts live as long as the process. It is safe
-// for concurrent use; one mutex makes every Reserve atomic.
+// for concurrent use. Each account has a mutex of its own; a Reserve or
+// Settle locks the accounts of its hold (in a fixed order), so it is
+// atomic across them while calls on other accounts go on in parallel.
 //
 // Mem keeps charges in one-second buckets and merges buckets older than
 // the windows it is asked about (less a minute of slack) into one total,
 // so memory grows with the number of accounts and open holds (and holds
-// expired unsettled in the last KeepExpired), not with the number of calls. A rolling window counts charges up to one second
-// older than its start; never fewer.
+// expired unsettled in the last KeepExpired), not with the number of
+// calls. A rolling window counts charges up to one second older than its
+// start; never fewer.
+//
+// An open hold is expired, in each of its accounts, by the next Reserve or
+// Usage of that account at or after its deadline (every account's numbers
+// are then as if it had been expired at its deadline).
 type Mem struct {
-	mu       sync.Mutex
+	mu       sync.Mutex // guards accounts, nextOrd, byID and forget
 	accounts map[string]*account
-	holds    map[string]*Hold
-	// due is at or before the earliest deadline of the open holds: until
-	// then no hold can expire and expire need not look.
-	due time.Time
-	// expired are the holds charged at their deadline and not settled
-	// since, kept for a late Settle; forgotten KeepExpired after their
-	// deadline (looked at when forget is due).
-	expired map[string]*Hold
-	forget  time.Time
+	nextOrd  uint64
+	// byID are the holds reserved through Reserve, until settled, or
+	// forgotten KeepExpired after their deadline (looked at when forget
+	// is due).
+	byID   map[string]*memHold
+	forget time.Time
 }
 
 var _ Store = (*Mem)(nil)
@@ -39,7 +45,7 @@ const memSlack = 60 // seconds
 
 // NewMem returns an empty in-memory store.
 func NewMem() *Mem {
-	return &Mem{accounts: make(map[string]*account), holds: make(map[string]*Hold), expired: make(map[string]*Hold)}
+	return &Mem{accounts: make(map[string]*account), byID: make(map[string]*memHold)}
 }
 
 type bucket struct {
@@ -48,14 +54,38 @@ type bucket struct {
 	calls int64
 }
 
+// account is one account's numbers, under its own mutex.
 type account struct {
+	mu      sync.Mutex
+	ord     uint64   // lock order
 	buckets []bucket // by sec, ascending
 	sum     bucket   // the sums of buckets (sec unused); saturating
 	base    bucket   // merged charges older than cut
 	cut     int64    // Unix seconds; charges before it are in base
-	holds   map[*Hold]int64
+	holds   map[*memHold]holdRef
 	held    int64     // the sum of holds; saturating
 	oldest  time.Time // no open hold is older; conservative
+	due     time.Time // no open hold's deadline is earlier; conservative
+}
+
+// holdRef is an open hold's entry in an account.
+type holdRef struct {
+	amount int64
+	entry  int
+}
+
+// memHold is a hold as Mem keeps it: the hold, its accounts by entry, and
+// which entries were charged at expiry. A Ledger on a Mem keeps it inside
+// its Reservation, so that a reservation costs no allocation.
+type memHold struct {
+	h       *Hold
+	accts   []*account // by entry
+	charged []bool     // by entry: expired, charged its amount; under the entry's account's lock
+	expired atomic.Bool
+	settled bool // under the locks of all accts
+
+	acctBuf    [2]*account
+	chargedBuf [2]bool
 }
 
 func floorSec(t time.Time) int64 { return t.Unix() } // Unix rounds toward negative infinity
@@ -68,41 +98,118 @@ func (m *Mem) Reserve(ctx context.Context, h *Hold) error {
 	if h == nil || h.ID == "" {
 		return fmt.Errorf("budget: mem: hold without ID")
 	}
+	mh := &memHold{h: h, settled: true}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.expire(h.At)
-	if _, ok := m.holds[h.ID]; ok {
+	m.forgetDue(h.At)
+	if _, ok := m.byID[h.ID]; ok {
+		m.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrDuplicateHold, h.ID)
 	}
+	mh.accts = mh.acctBuf[:0]
+	for i := range h.Entries {
+		mh.accts = append(mh.accts, m.accountLocked(h.Entries[i].Key))
+	}
+	// Registered before it is held, so that the same ID reserved twice at
+	// once is refused; until reserve succeeds it counts as settled.
+	m.byID[h.ID] = mh
+	if f := h.Deadline.Add(KeepExpired); len(m.byID) == 1 || f.Before(m.forget) {
+		m.forget = f
+	}
+	m.mu.Unlock()
+	if err := m.reserve(mh); err != nil {
+		m.mu.Lock()
+		if m.byID[h.ID] == mh {
+			delete(m.byID, h.ID)
+		}
+		m.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// accountsOf appends the accounts of keys to dst, making those never
+// seen.
+func (m *Mem) accountsOf(dst []*account, keys []string) []*account {
+	m.mu.Lock()
+	for _, k := range keys {
+		dst = append(dst, m.accountLocked(k))
+	}
+	m.mu.Unlock()
+	return dst
+}
+
+// reserve records mh if every entry fits, atomically across its accounts.
+func (m *Mem) reserve(mh *memHold) error {
+	h := mh.h
+	mh.settled = true // until held
+	mh.expired.Store(false)
+	mh.charged = mh.chargedBuf[:0]
+	for range h.Entries {
+		mh.charged = append(mh.charged, false)
+	}
+	var order [4]*account
+	locked := lockAll(order[:0], mh.accts)
 	for i := range h.Entries {
 		e := &h.Entries[i]
-		a := m.account(e.Key)
+		a := mh.accts[i]
+		a.expire(h.At)
 		a.prune(e.Since, h.At)
 		spent, _ := a.spent(e.Since)
 		reserved := a.reserved(e.Since)
 		used := addSat(spent, reserved)
 		if used >= e.Limit || addSat(used, e.Amount) > e.Limit {
+			unlockAll(locked)
 			return &FullError{Entry: i, Spent: spent, Reserved: reserved}
 		}
 		e.Used = used
 	}
-	m.holds[h.ID] = h
-	if len(m.holds) == 1 || h.Deadline.Before(m.due) {
-		m.due = h.Deadline
-	}
 	for i := range h.Entries {
 		e := &h.Entries[i]
-		a := m.accounts[e.Key]
+		a := mh.accts[i]
 		if a.holds == nil {
-			a.holds = make(map[*Hold]int64)
+			a.holds = make(map[*memHold]holdRef)
 		}
 		if len(a.holds) == 0 || h.At.Before(a.oldest) {
 			a.oldest = h.At
 		}
-		a.holds[h] = e.Amount
+		if len(a.holds) == 0 || h.Deadline.Before(a.due) {
+			a.due = h.Deadline
+		}
+		a.holds[mh] = holdRef{amount: e.Amount, entry: i}
 		a.held = addSat(a.held, e.Amount)
 	}
+	mh.settled = false
+	unlockAll(locked)
 	return nil
+}
+
+// lockAll locks accts in their lock order, each once, and returns them as
+// locked.
+func lockAll(dst []*account, accts []*account) []*account {
+next:
+	for _, a := range accts {
+		for _, b := range dst {
+			if a == b {
+				continue next
+			}
+		}
+		dst = append(dst, a)
+	}
+	for i := 1; i < len(dst); i++ {
+		for j := i; j > 0 && dst[j].ord < dst[j-1].ord; j-- {
+			dst[j], dst[j-1] = dst[j-1], dst[j]
+		}
+	}
+	for _, a := range dst {
+		a.mu.Lock()
+	}
+	return dst
+}
+
+func unlockAll(locked []*account) {
+	for _, a := range locked {
+		a.mu.Unlock()
+	}
 }
 
 // Settle implements Store.
@@ -111,42 +218,61 @@ func (m *Mem) Settle(ctx context.Context, id string, actual []int64, at time.Tim
 		return fmt.Errorf("budget: mem: %w", err)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	h, ok := m.holds[id]
-	if !ok {
-		h, ok = m.expired[id]
-	}
+	mh, ok := m.byID[id]
+	m.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownHold, id)
 	}
+	err := m.settle(mh, actual, at)
+	if err == nil || errors.Is(err, ErrExpired) || errors.Is(err, ErrUnknownHold) {
+		m.mu.Lock()
+		if m.byID[id] == mh {
+			delete(m.byID, id)
+		}
+		m.mu.Unlock()
+	}
+	return err
+}
+
+// settle ends mh at at: see Store.Settle.
+func (m *Mem) settle(mh *memHold, actual []int64, at time.Time) error {
+	h := mh.h
 	if actual != nil && len(actual) != len(h.Entries) {
-		return fmt.Errorf("budget: mem: settle %q: %d amounts for %d entries", id, len(actual), len(h.Entries))
+		return fmt.Errorf("budget: mem: settle %q: %d amounts for %d entries", h.ID, len(actual), len(h.Entries))
 	}
 	for _, v := range actual {
 		if v < 0 {
-			return fmt.Errorf("budget: mem: settle %q: negative amount %d", id, v)
+			return fmt.Errorf("budget: mem: settle %q: negative amount %d", h.ID, v)
 		}
 	}
-	if m.expired[id] == h || !at.Before(h.Deadline) {
+	var order [4]*account
+	locked := lockAll(order[:0], mh.accts)
+	defer unlockAll(locked)
+	if mh.settled {
+		return fmt.Errorf("%w: %q", ErrUnknownHold, h.ID)
+	}
+	mh.settled = true
+	sec := floorSec(h.At)
+	if mh.expired.Load() || !at.Before(h.Deadline) {
 		// Late: charged its amounts at expiry; a larger actual is charged
 		// in full, as part of the same call.
-		if m.holds[id] == h {
-			m.expireHold(h)
-		}
-		delete(m.expired, id)
-		sec := floorSec(h.At)
 		for i, e := range h.Entries {
+			a := mh.accts[i]
+			if !mh.charged[i] {
+				a.expireHold(mh, i)
+			}
 			if actual != nil && actual[i] > e.Amount {
-				m.account(e.Key).add(sec, actual[i]-e.Amount, 0)
+				a.add(sec, actual[i]-e.Amount, 0)
 			}
 		}
-		return fmt.Errorf("%w: %q", ErrExpired, id)
+		return fmt.Errorf("%w: %q", ErrExpired, h.ID)
 	}
-	if actual == nil {
-		m.drop(h)
-		return nil
+	for i, a := range mh.accts {
+		a.drop(mh)
+		if actual != nil {
+			a.add(sec, actual[i], 1)
+		}
 	}
-	m.charge(h, actual)
 	return nil
 }
 
@@ -157,24 +283,31 @@ func (m *Mem) Usage(ctx context.Context, at time.Time, q []Query) ([]Tally, erro
 	}
 	out := make([]Tally, len(q))
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.expire(at)
+	m.forgetDue(at)
+	m.mu.Unlock()
 	for i, q := range q {
+		m.mu.Lock()
 		a, ok := m.accounts[q.Key]
+		m.mu.Unlock()
 		if !ok {
 			continue
 		}
+		a.mu.Lock()
+		a.expire(at)
 		a.prune(q.Since, at)
 		out[i].Spent, out[i].Calls = a.spent(q.Since)
 		out[i].Reserved = a.reserved(q.Since)
+		a.mu.Unlock()
 	}
 	return out, nil
 }
 
-func (m *Mem) account(key string) *account {
+// accountLocked returns the account of key, making it; under m.mu.
+func (m *Mem) accountLocked(key string) *account {
 	a, ok := m.accounts[key]
 	if !ok {
-		a = &account{cut: minSec}
+		m.nextOrd++
+		a = &account{cut: minSec, ord: m.nextOrd}
 		m.accounts[key] = a
 	}
 	return a
@@ -182,81 +315,67 @@ func (m *Mem) account(key string) *account {
 
 const minSec = -1 << 62
 
-// expire charges every open hold whose deadline is at or before at. It
-// looks at the holds only when the earliest deadline may have passed, so
-// its cost is spread thin: holds are short-lived.
-func (m *Mem) expire(at time.Time) {
-	if len(m.expired) > 0 && !m.forget.After(at) {
-		var next time.Time
-		for id, h := range m.expired {
-			f := h.Deadline.Add(KeepExpired)
-			if !f.After(at) {
-				delete(m.expired, id)
-				continue
-			}
-			if next.IsZero() || f.Before(next) {
-				next = f
-			}
-		}
-		m.forget = next
-	}
-	if len(m.holds) == 0 || m.due.After(at) {
+// forgetDue forgets the holds of byID KeepExpired after their deadline;
+// under m.mu. It looks only when the earliest may be due.
+func (m *Mem) forgetDue(at time.Time) {
+	if len(m.byID) == 0 || m.forget.After(at) {
 		return
 	}
 	var next time.Time
-	for _, h := range m.holds {
-		if !h.Deadline.After(at) {
-			m.expireHold(h)
+	for id, mh := range m.byID {
+		f := mh.h.Deadline.Add(KeepExpired)
+		if !f.After(at) {
+			delete(m.byID, id)
 			continue
 		}
-		if next.IsZero() || h.Deadline.Before(next) {
-			next = h.Deadline
+		if next.IsZero() || f.Before(next) {
+			next = f
 		}
 	}
-	m.due = next
+	m.forget = next
 }
 
-// expireHold charges h its own amounts, as one call, and keeps it for a
-// late Settle.
-func (m *Mem) expireHold(h *Hold) {
-	m.charge(h, nil)
-	f := h.Deadline.Add(KeepExpired)
-	if len(m.expired) == 0 || f.Before(m.forget) {
-		m.forget = f
+// expire charges every open hold of a whose deadline is at or before at,
+// its amount in a, as one call. It looks at the holds only when the
+// earliest deadline may have passed; under a.mu.
+func (a *account) expire(at time.Time) {
+	if len(a.holds) == 0 || a.due.After(at) {
+		return
 	}
-	m.expired[h.ID] = h
-}
-
-// charge removes h and charges actual, or its own amounts when actual is
-// nil, as one call.
-func (m *Mem) charge(h *Hold, actual []int64) {
-	m.drop(h)
-	sec := floorSec(h.At)
-	for i, e := range h.Entries {
-		v := e.Amount
-		if actual != nil {
-			v = actual[i]
-		}
-		m.account(e.Key).add(sec, v, 1)
-	}
-}
-
-// drop removes h from the holds and its accounts.
-func (m *Mem) drop(h *Hold) {
-	delete(m.holds, h.ID)
-	for _, e := range h.Entries {
-		a := m.accounts[e.Key]
-		v, ok := a.holds[h]
-		if !ok {
+	var next time.Time
+	for mh, ref := range a.holds {
+		if !mh.h.Deadline.After(at) {
+			a.expireHold(mh, ref.entry)
 			continue
 		}
-		delete(a.holds, h)
-		if a.held != MaxMicros {
-			a.held -= v
+		if next.IsZero() || mh.h.Deadline.Before(next) {
+			next = mh.h.Deadline
 		}
-		if len(a.holds) == 0 {
-			a.held = 0
-		}
+	}
+	a.due = next
+}
+
+// expireHold charges entry i of mh, whose account a is, its amount as one
+// call, and marks the hold expired; under a.mu.
+func (a *account) expireHold(mh *memHold, i int) {
+	a.drop(mh)
+	a.add(floorSec(mh.h.At), mh.h.Entries[i].Amount, 1)
+	mh.charged[i] = true
+	mh.expired.Store(true)
+}
+
+// drop removes mh from a's open holds; under a.mu.
+func (a *account) drop(mh *memHold) {
+	ref, ok := a.holds[mh]
+	if !ok {
+		return
+	}
+	delete(a.holds, mh)
+	if a.held != MaxMicros {
+		a.held -= ref.amount
+	}
+	if len(a.holds) == 0 {
+		a.held = 0
 	}
 }
 
@@ -346,13 +465,13 @@ func (a *account) reserved(since time.Time) int64 {
 	}
 	var r int64
 	oldest := time.Time{}
-	for h, v := range a.holds {
-		at := h.At
+	for mh, ref := range a.holds {
+		at := mh.h.At
 		if oldest.IsZero() || at.Before(oldest) {
 			oldest = at
 		}
 		if !at.Before(since) {
-			r = addSat(r, v)
+			r = addSat(r, ref.amount)
 		}
 	}
 	a.oldest = oldest

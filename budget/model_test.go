@@ -108,6 +108,17 @@ func (m *model) settle(h *modelHold, now time.Time, actual int64, commit bool) e
 // TestLedgerModel checks random sequences of reserve, commit, release and
 // expiry (the clock passing deadlines) against the model.
 func TestLedgerModel(t *testing.T) {
+	// On a Mem, the ledger reserves straight in its accounts; through the
+	// Store interface (storeOnly hides the Mem), by the contract.
+	for _, generic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("generic=%v", generic), func(t *testing.T) { testLedgerModel(t, generic) })
+	}
+}
+
+// storeOnly hides a store's concrete type.
+type storeOnly struct{ budget.Store }
+
+func testLedgerModel(t *testing.T, generic bool) {
 	windows := []budget.Window{budget.Total(), budget.Hour(), budget.Rolling(15 * time.Minute), budget.Day(nil)}
 	check := func(seed uint64) bool {
 		rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
@@ -119,7 +130,11 @@ func TestLedgerModel(t *testing.T) {
 			m.caps = append(m.caps, c)
 			caps = append(caps, budget.Cap{Name: fmt.Sprint("c", i), Limit: budget.Amount{Micros: c.limit, Unit: "u"}, Window: c.window})
 		}
-		l, err := budget.NewLedger(caps, budget.Options{Clock: clk.Now, Hold: m.hold})
+		opts := budget.Options{Clock: clk.Now, Hold: m.hold}
+		if generic {
+			opts.Store = storeOnly{budget.NewMem()}
+		}
+		l, err := budget.NewLedger(caps, opts)
 		if err != nil {
 			t.Errorf("NewLedger: %v", err)
 			return false
