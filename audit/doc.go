@@ -21,14 +21,23 @@
 //
 // # Durability
 //
+// On Linux a Log copies each record into a shared mapping of its file
+// (MAP_SHARED), with no system call per record: the bytes are in the
+// kernel's page cache once Append returns, where a kill of the process
+// cannot lose them, exactly as after write(2). The file is grown ahead in
+// chunks reserved with fallocate, so that a full disk is an error, and
+// ends with a zero tail of reserved space while the Log is open (see
+// FORMAT.md); Close cuts it. Options.NoMap, other platforms, and a failed
+// reservation write each record with write(2).
+//
 // Under the default sync policy, SyncEach, Append returns only after the
-// line is on disk (fsync); concurrent appends share one fsync (group
+// line is on disk (fdatasync); concurrent appends share one sync (group
 // commit). SyncInterval syncs in the background and SyncNever leaves it to
 // the operating system. [Log.AppendLater] takes a record that nothing
-// waits on (the Guard's call results) without a system call: it goes out
-// in the same write as the next Append, or within about 10 ms, so a crash
-// of the process can lose such records of its last 10 ms, never one
-// appended with Append. A failed write or fsync latches the log: that
+// waits on (the Guard's call results) without waiting for a sync; written
+// with write(2), it goes out in the same write as the next Append, or
+// within about 10 ms, so a crash of the process can lose such records of
+// its last 10 ms, never one appended with Append. A failed write or fsync latches the log: that
 // Append and every later one return an error wrapping ErrUnavailable, and
 // the Guard denies every call, until the log is reopened. A failed write
 // is cut back, so no partial record stays visible. Open recovers a log

@@ -94,6 +94,16 @@ type Options struct {
 	// Mirror, when set, receives a copy of every record at info level.
 	Mirror *zap.Logger
 
+	// NoMap writes each record into the file with write(2). By default,
+	// on Linux, a Log copies its records into a shared mapping of the
+	// file (MAP_SHARED) and makes no system call per record; the file
+	// then ends with a zero tail of reserved space while the Log is open
+	// (see FORMAT.md), which Close cuts. Set NoMap for programs that
+	// follow the file as it grows and do not skip the zero tail. A Log on
+	// an FS other than OS, or whose file cannot be reserved (fallocate)
+	// or mapped, writes with write(2) too.
+	NoMap bool
+
 	// FS is the file layer; nil means OS.
 	FS FS
 	// Perm is the mode of new files; zero means 0600.
@@ -152,6 +162,12 @@ type Log struct {
 	since     int    // records since the last checkpoint
 	recovery  *Recovery
 
+	// mm is the mapping records are copied into; nil when they are
+	// written with write(2). msys are its system calls.
+	mm   *mapping
+	msys mapSys
+	line []byte // the line being written, under mu
+
 	// pend holds the encoded lines of records appended with AppendLater
 	// and not yet written (each with its newline), followed, while a
 	// record is being written, by that record's line: one write(2) takes
@@ -187,7 +203,12 @@ const maxPend = 64 << 10
 // offset, and nothing is cut. When rotated files exist
 // (see Segments), the chain continues from the last one.
 func Open(path string, opts Options) (*Log, error) {
-	l := &Log{path: path, opts: opts, fsys: opts.FS, clock: opts.Clock, logger: opts.Logger}
+	return open(path, opts, osMapSys)
+}
+
+// open is Open with the system calls of the mapping.
+func open(path string, opts Options, msys mapSys) (*Log, error) {
+	l := &Log{path: path, opts: opts, fsys: opts.FS, clock: opts.Clock, logger: opts.Logger, msys: msys}
 	if err := l.validate(); err != nil {
 		return nil, err
 	}
@@ -342,6 +363,10 @@ func (l *Log) open() error {
 		f.Close()
 		return fmt.Errorf("audit: %s is log %q, not Options.ID %q", l.path, l.id, l.opts.ID)
 	}
+	if err := l.startMapping(); err != nil {
+		f.Close()
+		return err
+	}
 	// Make the file, and its name when it is new, durable.
 	if err := f.Sync(); err != nil {
 		f.Close()
@@ -352,6 +377,49 @@ func (l *Log) open() error {
 		return fmt.Errorf("audit: sync the directory of %s: %w", l.path, err)
 	}
 	l.synced, l.syncedOff = l.seq, l.off
+	return nil
+}
+
+// startMapping maps the active file, whose records end at l.off, unless
+// Options.NoMap is set or the file cannot be mapped: then records are
+// written with write(2). An error means the file could not be cut back
+// after a failed reservation.
+func (l *Log) startMapping() error {
+	if l.opts.NoMap || l.msys.mmap == nil {
+		return nil
+	}
+	chunk := int64(mapChunk)
+	if l.msys.chunk > 0 {
+		chunk = l.msys.chunk
+	} else if l.opts.MaxSize > 0 && l.opts.MaxSize < chunk {
+		// The file rotates at MaxSize, after the record that crosses it.
+		chunk = max(64<<10, (l.opts.MaxSize+(64<<10)-1)&^(64<<10-1))
+	}
+	m, err := newMapping(l.f, l.off, chunk, l.msys)
+	if err == nil {
+		l.mm = m
+		return nil
+	}
+	l.logger.Warn("audit: cannot map the log file: writing records with write(2)",
+		zap.String("file", l.path), zap.Error(err))
+	if err := l.f.Truncate(l.off); err != nil {
+		return fmt.Errorf("audit: cut %s back after a failed reservation: %w", l.path, err)
+	}
+	return nil
+}
+
+// unmapLocked stops writing through the mapping: it unmaps the file and
+// cuts it at l.off, the end of the records. Records are then written with
+// write(2). A failure to cut latches the log.
+func (l *Log) unmapLocked(why error) error {
+	m := l.mm
+	l.mm = nil
+	l.logger.Warn("audit: writing records with write(2) from now on",
+		zap.String("file", l.path), zap.Error(why))
+	if err := m.close(l.off); err != nil {
+		l.failLocked(fmt.Errorf("cut %s: %w", l.path, err), -1)
+		return l.unavailable()
+	}
 	return nil
 }
 
@@ -572,11 +640,14 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 	return l.append(ctx, r, false)
 }
 
-// AppendLater appends r as Append does, but returns before r is written
-// out of the process: r is written in the same write(2) as the next
-// record appended with Append, or by Sync, Checkpoint, Head or Close, and
-// at the latest about 10 ms after AppendLater returns (then made durable
-// under SyncEach). It costs no system call. It is for records that
+// AppendLater appends r as Append does, but returns before r is made
+// durable. Through the file's mapping (the default on Linux, see
+// Options.NoMap) r is out of the process when AppendLater returns, as
+// with Append; written with write(2), it goes out in the same write as
+// the next record appended with Append, or by Sync, Checkpoint, Head or
+// Close, and at the latest about 10 ms after AppendLater returns. Under
+// SyncEach it is made durable by the next sync, within about 10 ms. It
+// costs no system call. It is for records that
 // nothing waits on, such as the result of a call whose decision is in the
 // log already: a crash of the process can lose the records appended this
 // way in its last 10 ms, never one appended with Append. A write that
@@ -594,7 +665,9 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 	if err == nil && !lazy && l.opts.Sync == SyncEach {
 		err = l.waitSyncedLocked(seq + 1)
 	}
-	if err == nil && lazy && len(l.pend) > 0 && !l.lazyWait {
+	if err == nil && lazy && !l.lazyWait && (len(l.pend) > 0 || l.mm != nil && l.opts.Sync == SyncEach) {
+		// Written out within lazyDelay; through the mapping, it is out
+		// already, and is made durable then.
 		l.armLocked()
 	}
 	var cp *Checkpoint
@@ -647,6 +720,37 @@ func (l *Log) writeLocked(r *Record, now time.Time, lazy bool) (uint64, error) {
 		size = 0
 	}
 	r.Seq, r.Time, r.Log, r.Prev = l.seq, now, l.id, l.prev
+	if l.mm != nil {
+		line, err := r.AppendJSON(l.line[:0])
+		l.line = line
+		if err != nil {
+			return 0, err
+		}
+		if err := l.mm.reserve(l.off, len(line)+1); err != nil {
+			// A full disk, or no more address space: write(2) from here.
+			if err := l.unmapLocked(err); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if l.mm != nil {
+		line := l.line
+		if err := l.mm.put(l.off, line); err != nil {
+			l.failLocked(fmt.Errorf("write %s: %w", l.path, err), l.off)
+			return 0, l.unavailable()
+		}
+		if size == 0 {
+			l.fileStart = now
+		}
+		l.prev = HashLine(line)
+		l.off += int64(len(line)) + 1
+		l.seq++
+		l.written, l.wprev = l.seq, l.prev
+		if cap(l.line) > maxPend {
+			l.line = nil
+		}
+		return r.Seq, nil
+	}
 	start := len(l.pend)
 	buf, err := r.AppendJSON(l.pend)
 	if err != nil {
@@ -734,7 +838,7 @@ func (l *Log) flusher() {
 		l.mu.Lock()
 		l.lazyWait = false
 		var err error
-		if !l.closed && l.err == nil && len(l.pend) > 0 {
+		if !l.closed && l.err == nil && (len(l.pend) > 0 || l.synced < l.written) {
 			err = l.flushLocked()
 			if err == nil && l.opts.Sync == SyncEach {
 				err = l.waitSyncedLocked(l.written)
@@ -752,6 +856,20 @@ func (l *Log) failLocked(cause error, off int64) {
 	if l.err == nil {
 		l.err = cause
 		l.logger.Error("audit: log latched", zap.String("file", l.path), zap.Error(cause))
+	}
+	if m := l.mm; m != nil {
+		// No record is copied into a latched log: unmap it, and cut the
+		// zero tail (or what off says) off.
+		l.mm = nil
+		cut := off
+		if cut < 0 {
+			cut = l.off
+		}
+		if err := m.close(cut); err != nil {
+			l.logger.Error("audit: cannot cut back a failed write", zap.String("file", l.path),
+				zap.Int64("offset", cut), zap.Error(err))
+		}
+		off = -1
 	}
 	if off >= 0 {
 		if err := l.f.Truncate(off); err != nil {
@@ -776,7 +894,7 @@ func (l *Log) waitSyncedLocked(n uint64) error {
 		l.syncing = true
 		f, target, targetOff := l.f, l.written, l.off
 		l.mu.Unlock()
-		err := f.Sync()
+		err := l.datasync(f)
 		l.mu.Lock()
 		l.syncing = false
 		switch {
@@ -802,6 +920,14 @@ func (l *Log) waitSyncedLocked(n uint64) error {
 // rotateLocked syncs and renames the active file and starts a new one.
 func (l *Log) rotateLocked() error {
 	old := l.f
+	if m := l.mm; m != nil {
+		// The rotated file ends at its last record: no zero tail.
+		l.mm = nil
+		if err := m.close(l.off); err != nil {
+			l.failLocked(fmt.Errorf("cut %s: %w", l.path, err), -1)
+			return l.unavailable()
+		}
+	}
 	if err := old.Sync(); err != nil {
 		l.failLocked(fmt.Errorf("sync %s: %w", l.path, err), -1)
 		return l.unavailable()
@@ -830,7 +956,21 @@ func (l *Log) rotateLocked() error {
 	}
 	l.f, l.off, l.syncedOff, l.fileSeq = f, 0, 0, l.seq
 	l.logger.Info("audit: rotated", zap.String("file", seg), zap.Uint64("next_seq", l.seq))
+	if err := l.startMapping(); err != nil {
+		l.failLocked(err, -1)
+		return l.unavailable()
+	}
 	return nil
+}
+
+// datasync makes the records in f durable: fdatasync when f is an
+// operating system file and the platform has it (it writes the pages a
+// shared mapping dirtied, as those of write(2)), f.Sync otherwise.
+func (l *Log) datasync(f File) error {
+	if fd, ok := f.(interface{ Fd() uintptr }); ok && l.msys.sync != nil {
+		return l.msys.sync(int(fd.Fd()))
+	}
+	return f.Sync()
 }
 
 func (l *Log) syncDir() error {
@@ -1011,6 +1151,12 @@ func (l *Log) Close() error {
 	}
 	for l.syncing {
 		l.cond.Wait()
+	}
+	if m := l.mm; m != nil {
+		l.mm = nil
+		if err := m.close(l.off); err != nil && l.err == nil {
+			l.failLocked(fmt.Errorf("cut %s: %w", l.path, err), -1)
+		}
 	}
 	if l.err == nil {
 		if err := l.f.Sync(); err != nil {
