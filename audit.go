@@ -223,8 +223,12 @@ type recordBuf struct {
 
 var recordBufs = sync.Pool{New: func() any { return new(recordBuf) }}
 
+// release returns b to the pool. It does not clear b (fill sets every
+// field of the record, and clearing a struct of pointers costs a write
+// barrier per pointer while the collector runs): a pooled buffer may keep
+// its last record's values alive until it is reused or the pool is
+// emptied by a collection.
 func (b *recordBuf) release() {
-	*b = recordBuf{}
 	recordBufs.Put(b)
 }
 

@@ -49,8 +49,8 @@ type planPrincipal struct {
 // appended to a log whose Redactor is r.
 func (r *Redactor) Plan(env, tool string, labels map[string]string, keys []string) *Plan {
 	p := &Plan{red: r, env: env, tool: tool}
-	p.envTool = appendField(appendField(nil, "env", env), "tool", tool)
-	p.toolOnly = appendField(nil, "tool", tool)
+	p.envTool = appendField(appendField(nil, `,"env":`, env), `,"tool":`, tool)
+	p.toolOnly = appendField(nil, `,"tool":`, tool)
 	if len(labels) > 0 {
 		p.labelsMap = labels
 		p.labels = appendLabels(nil, labels)

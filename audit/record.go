@@ -183,7 +183,7 @@ func appendTail(b []byte, prev Hash) []byte {
 func (r *Record) appendBody(b []byte) ([]byte, error) {
 	b = append(b, `,"kind":`...)
 	b = appendString(b, string(r.Kind))
-	b = appendField(b, "call", r.Call)
+	b = appendField(b, `,"call":`, r.Call)
 	pl := r.Plan
 	if r.Principal != (Principal{}) {
 		if pl != nil {
@@ -197,8 +197,8 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 		b, done = pl.appendEnvTool(b, r.Env, r.Tool)
 	}
 	if !done {
-		b = appendField(b, "env", r.Env)
-		b = appendField(b, "tool", r.Tool)
+		b = appendField(b, `,"env":`, r.Env)
+		b = appendField(b, `,"tool":`, r.Tool)
 	}
 	if len(r.Args) > 0 {
 		done = false
@@ -220,11 +220,11 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 			b = appendLabels(b, r.Labels)
 		}
 	}
-	b = appendField(b, "decision", r.Decision)
-	b = appendField(b, "code", r.Code)
-	b = appendField(b, "stage", r.Stage)
-	b = appendField(b, "rule", r.Rule)
-	b = appendField(b, "reason", r.Reason)
+	b = appendField(b, `,"decision":`, r.Decision)
+	b = appendField(b, `,"code":`, r.Code)
+	b = appendField(b, `,"stage":`, r.Stage)
+	b = appendField(b, `,"rule":`, r.Rule)
+	b = appendField(b, `,"reason":`, r.Reason)
 	if len(r.Shadow) > 0 {
 		b = append(b, `,"shadow":[`...)
 		for i, s := range r.Shadow {
@@ -235,19 +235,19 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 			b = appendString(b, s.Rule)
 			b = append(b, `,"effect":`...)
 			b = appendString(b, s.Effect)
-			b = appendField(b, "reason", s.Reason)
+			b = appendField(b, `,"reason":`, s.Reason)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
-	b = appendField(b, "policy", r.PolicyVersion)
-	b = appendField(b, "approver", r.Approver)
-	b = appendField(b, "grant", r.Grant)
-	b = appendField(b, "note", r.Note)
+	b = appendField(b, `,"policy":`, r.PolicyVersion)
+	b = appendField(b, `,"approver":`, r.Approver)
+	b = appendField(b, `,"grant":`, r.Grant)
+	b = appendField(b, `,"note":`, r.Note)
 	b = appendCosts(b, "estimate", r.Estimate)
 	b = appendCosts(b, "actual", r.Actual)
-	b = appendField(b, "outcome", r.Outcome)
-	b = appendField(b, "error", r.Error)
+	b = appendField(b, `,"outcome":`, r.Outcome)
+	b = appendField(b, `,"error":`, r.Error)
 	if r.Duration != 0 {
 		b = append(b, `,"duration_ns":`...)
 		b = strconv.AppendInt(b, int64(r.Duration), 10)
@@ -261,7 +261,7 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 		b = appendString(b, r.Control.Why)
 		b = append(b, '}')
 	}
-	b = appendField(b, "checkpoint", r.Checkpoint)
+	b = appendField(b, `,"checkpoint":`, r.Checkpoint)
 	return b, nil
 }
 
@@ -270,10 +270,10 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 func appendPrincipal(b []byte, p Principal) []byte {
 	b = append(b, `,"principal":{`...)
 	n := len(b)
-	b = appendField(b, "agent", p.Agent)
-	b = appendField(b, "requester", p.Requester)
-	b = appendField(b, "tenant", p.Tenant)
-	b = appendField(b, "session", p.Session)
+	b = appendField(b, `,"agent":`, p.Agent)
+	b = appendField(b, `,"requester":`, p.Requester)
+	b = appendField(b, `,"tenant":`, p.Tenant)
+	b = appendField(b, `,"session":`, p.Session)
 	b = fixComma(b, n)
 	return append(b, '}')
 }
@@ -309,13 +309,13 @@ func fixComma(b []byte, n int) []byte {
 	return b
 }
 
+// appendField appends key (the encoded ,"name": of a field) and v, unless
+// v is empty.
 func appendField(b []byte, key, v string) []byte {
 	if v == "" {
 		return b
 	}
-	b = append(b, ',', '"')
 	b = append(b, key...)
-	b = append(b, '"', ':')
 	return appendString(b, v)
 }
 
@@ -594,28 +594,36 @@ func appendTime(b []byte, t time.Time) []byte {
 		year++
 	}
 	var a [len(timeLayout)]byte
-	put := func(at, v, n int) {
-		for i := at + n - 1; i >= at; i-- {
-			a[i] = byte('0' + v%10)
-			v /= 10
-		}
+	put2 := func(at, v int) {
+		a[at], a[at+1] = digitPairs[2*v], digitPairs[2*v+1]
 	}
-	put(0, year, 4)
+	put2(0, year/100)
+	put2(2, year%100)
 	a[4] = '-'
-	put(5, month, 2)
+	put2(5, month)
 	a[7] = '-'
-	put(8, day, 2)
+	put2(8, day)
 	a[10] = 'T'
-	put(11, rem/3600, 2)
+	put2(11, rem/3600)
 	a[13] = ':'
-	put(14, rem/60%60, 2)
+	put2(14, rem/60%60)
 	a[16] = ':'
-	put(17, rem%60, 2)
+	put2(17, rem%60)
 	a[19] = '.'
-	put(20, t.Nanosecond(), 9)
+	ns := t.Nanosecond()
+	put2(20, ns/10000000)
+	put2(22, ns/100000%100)
+	put2(24, ns/1000%100)
+	put2(26, ns/10%100)
+	a[28] = byte('0' + ns%10)
 	a[29] = 'Z'
 	return append(b, a[:]...)
 }
+
+// digitPairs holds the two decimal digits of 0 to 99 in turn.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
 
 // maxFastTime is 10000-01-01T00:00:00Z in Unix seconds: appendTime
 // computes dates before it from the seconds, others with package time.
