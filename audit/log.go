@@ -660,8 +660,18 @@ func (l *Log) AppendLater(ctx context.Context, r *Record) error {
 }
 
 func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
+	// The body of the line (from kind to the key before prev) depends on
+	// r alone: it is encoded before the lock, which is held only for
+	// what is sequential (seq, time, prev, the hash and the copy).
+	bp := bodies.Get().(*[]byte)
+	body, err := r.appendBody((*bp)[:0])
+	if err != nil {
+		putBody(bp, body)
+		return err
+	}
 	l.mu.Lock()
-	seq, err := l.writeLocked(r, l.clock(), lazy)
+	seq, err := l.writeLocked(r, l.clock(), lazy, body)
+	putBody(bp, body)
 	if err == nil && !lazy && l.opts.Sync == SyncEach {
 		err = l.waitSyncedLocked(seq + 1)
 	}
@@ -693,14 +703,26 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 	return nil
 }
 
+// bodies are the buffers of the bodies of lines being appended.
+var bodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// putBody returns the buffer of body to bodies, unless it grew large.
+func putBody(bp *[]byte, body []byte) {
+	if cap(body) <= 64<<10 {
+		*bp = body[:0]
+		bodies.Put(bp)
+	}
+}
+
 func (l *Log) unavailable() error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, l.err)
 }
 
-// writeLocked encodes r as the next line and returns its seq. It writes
-// the line, with the lazy lines before it, unless lazy is set (then the
-// line waits in pend, up to maxPend bytes).
-func (l *Log) writeLocked(r *Record, now time.Time, lazy bool) (uint64, error) {
+// writeLocked encodes r as the next line and returns its seq. body is
+// r's body (see Record.appendBody), or nil to encode it here. It copies
+// the line into the mapping, or writes it with the lazy lines before it,
+// unless lazy is set (then the line waits in pend, up to maxPend bytes).
+func (l *Log) writeLocked(r *Record, now time.Time, lazy bool, body []byte) (uint64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
@@ -720,12 +742,22 @@ func (l *Log) writeLocked(r *Record, now time.Time, lazy bool) (uint64, error) {
 		size = 0
 	}
 	r.Seq, r.Time, r.Log, r.Prev = l.seq, now, l.id, l.prev
-	if l.mm != nil {
-		line, err := r.AppendJSON(l.line[:0])
-		l.line = line
-		if err != nil {
+	line := appendHead(l.line[:0], r.Seq, now, l.id)
+	if body == nil {
+		var err error
+		if line, err = r.appendBody(line); err != nil {
+			l.line = line
 			return 0, err
 		}
+	} else {
+		line = append(line, body...)
+	}
+	line = appendTail(line, r.Prev)
+	l.line = line
+	if cap(l.line) > maxPend {
+		l.line = nil
+	}
+	if l.mm != nil {
 		if err := l.mm.reserve(l.off, len(line)+1); err != nil {
 			// A full disk, or no more address space: write(2) from here.
 			if err := l.unmapLocked(err); err != nil {
@@ -734,7 +766,6 @@ func (l *Log) writeLocked(r *Record, now time.Time, lazy bool) (uint64, error) {
 		}
 	}
 	if l.mm != nil {
-		line := l.line
 		if err := l.mm.put(l.off, line); err != nil {
 			l.failLocked(fmt.Errorf("write %s: %w", l.path, err), l.off)
 			return 0, l.unavailable()
@@ -746,22 +777,13 @@ func (l *Log) writeLocked(r *Record, now time.Time, lazy bool) (uint64, error) {
 		l.off += int64(len(line)) + 1
 		l.seq++
 		l.written, l.wprev = l.seq, l.prev
-		if cap(l.line) > maxPend {
-			l.line = nil
-		}
 		return r.Seq, nil
-	}
-	start := len(l.pend)
-	buf, err := r.AppendJSON(l.pend)
-	if err != nil {
-		l.pend = buf[:start]
-		return 0, err
 	}
 	if size == 0 {
 		l.fileStart = now
 	}
-	l.prev = HashLine(buf[start:])
-	l.pend = append(buf, '\n')
+	l.prev = HashLine(line)
+	l.pend = append(append(l.pend, line...), '\n')
 	l.seq++
 	if !lazy || len(l.pend) >= maxPend {
 		if err := l.flushLocked(); err != nil {
@@ -1032,7 +1054,7 @@ func (l *Log) checkpointLocked() (*Checkpoint, error) {
 	}
 	cp.Note = msg
 	// The rotation check in writeLocked does not change seq or head.
-	seq, err := l.writeLocked(&Record{Kind: KindCheckpoint, Checkpoint: string(msg)}, now, false)
+	seq, err := l.writeLocked(&Record{Kind: KindCheckpoint, Checkpoint: string(msg)}, now, false, nil)
 	if err != nil {
 		return nil, err
 	}
