@@ -102,3 +102,36 @@ func TestAuditPlanSameLog(t *testing.T) {
 		t.Error("a recorder past maxPlans made a plan")
 	}
 }
+
+// TestAuditRecordAllocs checks that recording an allowed call's decision
+// and result allocates nothing once the tool's plan is made: the record
+// comes from the pool, redaction finds the arguments clean through the
+// plan, and the encoding goes to the log's buffer.
+func TestAuditRecordAllocs(t *testing.T) {
+	l, err := audit.Open(filepath.Join(t.TempDir(), "audit.jsonl"), audit.Options{Sync: audit.SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r := &auditRecorder{log: l}
+	c := &Call{ID: "0193b6c8-7c4e-7000-8000-000000000000", Tool: "send_email", Env: "prod",
+		Principal: Principal{Agent: "support-bot", Requester: "alice", Tenant: "acme", Session: "s1"},
+		Labels:    map[string]string{"team": "support"},
+		Args:      map[string]any{"to": "bob@example.com", "subject": "Your refund", "body": "Hello Bob"},
+		Estimate:  []Cost{{Unit: "USD", Micros: 1000}}}
+	ctx := context.Background()
+	dec := Event{Kind: EventDecision, Call: c, Decision: policy.Allow, Rule: "support-mail", PolicyVersion: "v1", Estimate: c.Estimate}
+	res := Event{Kind: EventResult, Call: c, Outcome: OutcomeOK, Duration: time.Microsecond, Actual: c.Estimate}
+	call := func() {
+		if err := r.Record(ctx, &dec); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Record(ctx, &res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call() // makes the plan
+	if n := testing.AllocsPerRun(200, call); n != 0 {
+		t.Errorf("recording a call's two records: %v allocations, want 0", n)
+	}
+}

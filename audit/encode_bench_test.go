@@ -69,3 +69,25 @@ func benchEncodePair(b *testing.B, plan, hash bool) {
 	b.ReportMetric(float64(cpuNanos()-cpu)/float64(b.N), "cpu-ns/op")
 	b.SetBytes(int64(len(buf)))
 }
+
+// BenchmarkHint runs the redactor's quick test on the benchmarked call's
+// argument strings (SetBytes: their length).
+func BenchmarkHint(b *testing.B) {
+	red, err := NewRedactor(Redaction{HashKey: []byte("k")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ss := []string{"bob@example.com", "Your refund", "Hello Bob, your refund of 12.50 USD is on its way.", "support may mail customers"}
+	n := 0
+	for _, s := range ss {
+		n += len(s)
+	}
+	b.SetBytes(int64(n))
+	for b.Loop() {
+		for _, s := range ss {
+			if red.hint(s) {
+				b.Fatal("hint")
+			}
+		}
+	}
+}

@@ -784,22 +784,23 @@ func (r *Redactor) hint(s string) bool {
 	if r.extra != nil {
 		return true
 	}
-	mask := uint8(clueFirst)
+	mask := uint8(clueFirst | nonASCII)
 	keys := &r.pairs.none
 	if strings.IndexByte(s, ':') >= 0 || strings.IndexByte(s, '=') >= 0 {
 		mask |= keyClueFirst
 		keys = &r.pairs.keys
 	}
-	fold := true // a rune that folds to ASCII may be in s
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= utf8.RuneSelf {
-			if fold {
-				if foldsToASCII(s[i:]) {
-					return true
-				}
-				fold = false // neither rune is further on either
+		f := r.firsts[c] & mask
+		if f == 0 {
+			continue
+		}
+		if f&nonASCII != 0 {
+			if foldsToASCII(s[i:]) {
+				return true
 			}
+			mask &^= nonASCII // neither rune is further on either
 			continue
 		}
 		// Every clue but a one-letter key word has two bytes at least:
@@ -809,8 +810,6 @@ func (r *Redactor) hint(s string) bool {
 			if (r.pairs.clues[p>>3]|keys[p>>3])&(1<<(p&7)) == 0 {
 				continue
 			}
-		} else if r.firsts[c]&mask == 0 {
-			continue
 		}
 		for _, clue := range cluesByFirst[c] {
 			if clue[0] == 0 && hasPrefixFold(s[i:], clue[1:]) || strings.HasPrefix(s[i:], clue) {
