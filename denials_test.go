@@ -10,6 +10,7 @@ import (
 
 	"github.com/hardstop-labs/agentguard"
 	"github.com/hardstop-labs/agentguard/approval"
+	"github.com/hardstop-labs/agentguard/audit"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
 )
@@ -329,5 +330,40 @@ func TestDeniedErrorUnwrap(t *testing.T) {
 	_ = append(a, cause)
 	if len(b) != 2 || b[1] != agentguard.ErrRateLimited {
 		t.Errorf("Unwrap = %v after an append to another denial's, want [agentguard.ErrDenied agentguard.ErrRateLimited]", b)
+	}
+}
+
+// TestDeniedCallAllocs: a call the policy denies costs at most four
+// allocations (the call's state and its arguments' map, which the denial
+// shows), with the audit log, the kill switch and errors.Is on the
+// denial.
+func TestDeniedCallAllocs(t *testing.T) {
+	if underRace {
+		t.Skip("the race detector allocates on its own")
+	}
+	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)), agentguard.WithEnv("prod"),
+		agentguard.WithKillSwitch(killswitch.New(killswitch.Options{})),
+		agentguard.WithAuditFile(t.TempDir()+"/audit.jsonl", audit.Options{Sync: audit.SyncNever}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	type target struct {
+		Table string `json:"table"`
+		Where string `json:"where"`
+	}
+	del := agentguard.Wrap(g, "db.delete", func(context.Context, target) (string, error) {
+		t.Error("a denied tool ran")
+		return "", nil
+	})
+	ctx := agentguard.WithPrincipal(context.Background(), agentguard.Principal{Agent: "bot"})
+	in := target{Table: "users", Where: "id = 7"}
+	n := testing.AllocsPerRun(200, func() {
+		if _, err := del(ctx, in); !errors.Is(err, agentguard.ErrPolicyDenied) {
+			t.Fatalf("err = %v, want ErrPolicyDenied", err)
+		}
+	})
+	if n > 4 {
+		t.Errorf("a denied call: %v allocations, want at most 4", n)
 	}
 }

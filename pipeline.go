@@ -38,6 +38,7 @@ type flight struct {
 	halting bool
 	kso     bool              // ks is admitted and not yet exited
 	ks      killswitch.Flight // the built-in kill switch's call: f.ctx while kso
+	denial  DeniedError       // what deny returns: callers keep it, so a flight is never reused
 	bh      budgetHold        // the built-in budget's reservation: res, with WithBudget
 
 	mu      sync.Mutex
@@ -99,7 +100,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	f.ctx = ctx
 
 	if g.closed.Load() {
-		return nil, f.deny(ctx, StageHalt, CodeHalted, &DeniedError{Reason: "the guard is closed", Needs: "a restarted agent"})
+		return nil, f.deny(ctx, StageHalt, CodeHalted, f.denied(DeniedError{Reason: "the guard is closed", Needs: "a restarted agent"}))
 	}
 	if cfg.err != nil {
 		if d := (*DeniedError)(nil); errors.As(cfg.err, &d) && d != nil && d.Err == nil {
@@ -109,8 +110,8 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 			cp.Err = cfg.err
 			return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, &cp)
 		}
-		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, &DeniedError{
-			Reason: "the tool is misconfigured in the program that guards it", Needs: "a corrected program", Err: cfg.err})
+		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, f.denied(DeniedError{
+			Reason: "the tool is misconfigured in the program that guards it", Needs: "a corrected program", Err: cfg.err}))
 	}
 	if c.Args, err = toArgs(args, cfg.args); err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, err)
@@ -141,8 +142,8 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if cfg.estimate != nil {
 		est, err := safeEstimate(cfg.estimate, c)
 		if err != nil {
-			return nil, f.deny(ctx, StageBudget, CodeUnavailable, &DeniedError{Rule: "cost-estimate",
-				Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: fmt.Errorf("agentguard: estimate: %w", err)})
+			return nil, f.deny(ctx, StageBudget, CodeUnavailable, f.denied(DeniedError{Rule: "cost-estimate",
+				Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: fmt.Errorf("agentguard: estimate: %w", err)}))
 		}
 		c.Estimate = est
 	}
@@ -150,7 +151,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	// 3. Policy.
 	pol := g.pol.Load()
 	if pol == nil {
-		return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, &DeniedError{Rule: "no-policy", Reason: "the guard has no policy, so every call is denied"})
+		return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, f.denied(DeniedError{Rule: "no-policy", Reason: "the guard has no policy, so every call is denied"}))
 	}
 	f.fillInput()
 	if g.cfg.budgeter != nil && pol.UsesUsage() {
@@ -165,7 +166,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		if err := f.stopped(ctx); err != nil {
 			return nil, f.deny(ctx, StagePolicy, CodeHalted, err)
 		}
-		return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, &DeniedError{Rule: f.dec.Rule, Reason: f.dec.Reason, Err: f.dec.Err})
+		return nil, f.deny(ctx, StagePolicy, CodePolicyDenied, f.denied(DeniedError{Rule: f.dec.Rule, Reason: f.dec.Reason, Err: f.dec.Err}))
 	}
 
 	// 4. Rate limit.
@@ -197,7 +198,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if f.dec.Effect == policy.Approve {
 		a := g.cfg.approvals
 		if a == nil {
-			return nil, f.deny(ctx, StageApproval, CodeApprovalRequired, &DeniedError{Rule: f.dec.Rule, Reason: nonEmpty(f.dec.Reason, "this call needs a human's approval") + "; no approver is configured"})
+			return nil, f.deny(ctx, StageApproval, CodeApprovalRequired, f.denied(DeniedError{Rule: f.dec.Rule, Reason: nonEmpty(f.dec.Reason, "this call needs a human's approval") + "; no approver is configured"}))
 		}
 		req := ApprovalRequest{Rule: f.dec.Rule, Reason: f.dec.Reason, Timeout: f.dec.ApprovalTimeout, PolicyVersion: f.dec.Version}
 		if br, ok := f.res.(BudgetReporter); ok {
@@ -377,21 +378,47 @@ func stageReason(stage Stage, code Code) string {
 	return "the guard failed to check the call"
 }
 
+// denied returns d as the call's own denial for deny: kept in the flight,
+// it costs no allocation.
+func (f *flight) denied(d DeniedError) *DeniedError {
+	f.denial = d
+	return &f.denial
+}
+
+// asDenied sets *d to the *DeniedError in err's tree, if any is there
+// and not nil. It is a function of its own so that the pointer errors.As
+// needs escapes only on this path.
+//
+//go:noinline
+func asDenied(err error, d **DeniedError) bool {
+	var x *DeniedError
+	if errors.As(err, &x) && x != nil {
+		*d = x
+		return true
+	}
+	return false
+}
+
 // deny ends a call that will not run: it releases what the call held,
-// records the denial and returns it.
+// records the denial and returns it. The denial it returns lives in the
+// flight (f.denial), a copy when err is not the flight's own.
 func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) error {
 	g := f.g
-	var d *DeniedError
-	if errors.As(err, &d) && d != nil {
-		cp := *d
-		d = &cp
-	} else {
+	d, _ := err.(*DeniedError)
+	switch {
+	case d != nil && d == &f.denial:
+		// The pipeline's own denial, made for this call (see denied).
+	case d != nil || asDenied(err, &d):
+		f.denial = *d
+		d = &f.denial
+	default:
 		if err == nil || isNilDenial(err) {
 			err = errNilDenial
 		}
 		// A plain error is a control that failed, not a refusal of the
 		// call: its text stays in Err and the audit record.
-		d = &DeniedError{Code: plainCode(stage, code), Err: err}
+		f.denial = DeniedError{Code: plainCode(stage, code), Err: err}
+		d = &f.denial
 	}
 	if d.Code == "" {
 		d.Code = code
