@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -364,5 +366,53 @@ func TestTextSecretsOrder(t *testing.T) {
 	}
 	if want := "failed for " + red.Mark("xhunter22x") + " and " + red.Mark("hunter22"); a != want {
 		t.Fatalf("Text = %q, want %q", a, want)
+	}
+}
+
+// TestPlanConcurrent encodes records with one plan from several
+// goroutines, principals alternating (the plan's cache of the first one
+// races with the others), and checks every line against the general
+// path. Run it with -race.
+func TestPlanConcurrent(t *testing.T) {
+	red, err := NewRedactor(Redaction{HashKey: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := red.Plan("prod", "send_email", nil, []string{"to", "body"})
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				r := Record{Kind: KindDecision, Call: "c", Env: "prod", Tool: "send_email",
+					Principal: Principal{Agent: fmt.Sprintf("agent-%d", (g+i)%3)},
+					Args:      map[string]any{"to": "x", "body": fmt.Sprint(i), "extra": i % 2}}
+				if i%2 == 0 {
+					delete(r.Args, "extra")
+				}
+				with := r
+				with.Plan = p
+				if err := red.prepare(&with, "Log"); err != nil {
+					errs <- err.Error()
+					return
+				}
+				a, _ := with.AppendJSON(nil)
+				b, _ := r.AppendJSON(nil)
+				if string(a) != string(b) {
+					errs <- fmt.Sprintf("with a plan %s, without %s", a, b)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	if !p.Missed() {
+		t.Error("a record with a key the plan does not know left Missed false")
 	}
 }
