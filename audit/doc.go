@@ -107,6 +107,14 @@
 // long strings are cut, with their length recorded. Redactor.Value and
 // Redactor.Clean serve callers that redact values of their own.
 //
+// A program that appends many records of one tool can give them a Plan
+// (Redactor.Plan, Record.Plan): the tool's env, tool and labels encoded
+// once, its argument keys sorted with whether each is secret. Redaction
+// then only checks each value with a quick scan, and the encoder splices
+// what it has; a record that differs from its plan anywhere takes the
+// general path for that part, so a plan never changes a line. The root
+// package's recorder keeps one per tool.
+//
 // # Verifying
 //
 // Verify streams a log's files in constant memory and returns a Report

@@ -181,8 +181,15 @@ func appendTail(b []byte, prev Hash) []byte {
 // (and of r.Plan's encodings, which never change the bytes), so it can
 // run outside the log's lock. On an error b may hold part of the body.
 func (r *Record) appendBody(b []byte) ([]byte, error) {
-	b = append(b, `,"kind":`...)
-	b = appendString(b, string(r.Kind))
+	switch r.Kind {
+	case KindDecision:
+		b = append(b, `,"kind":"decision"`...)
+	case KindResult:
+		b = append(b, `,"kind":"result"`...)
+	default:
+		b = append(b, `,"kind":`...)
+		b = appendString(b, string(r.Kind))
+	}
 	b = appendField(b, `,"call":`, r.Call)
 	pl := r.Plan
 	if r.Principal != (Principal{}) {
