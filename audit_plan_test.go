@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,19 +120,23 @@ func TestAuditRecordAllocs(t *testing.T) {
 		Labels:    map[string]string{"team": "support"},
 		Args:      map[string]any{"to": "bob@example.com", "subject": "Your refund", "body": "Hello Bob"},
 		Estimate:  []Cost{{Unit: "USD", Micros: 1000}}}
+	// A tool whose calls bring a key too long for a plan: it must not
+	// remake its plan at every call.
+	odd := &Call{ID: "0193b6c8-7c4e-7000-8000-000000000001", Tool: "lookup", Env: "prod",
+		Args: map[string]any{"q": "x", strings.Repeat("k", 200): "y"}}
 	ctx := context.Background()
 	dec := Event{Kind: EventDecision, Call: c, Decision: policy.Allow, Rule: "support-mail", PolicyVersion: "v1", Estimate: c.Estimate}
 	res := Event{Kind: EventResult, Call: c, Outcome: OutcomeOK, Duration: time.Microsecond, Actual: c.Estimate}
+	oddDec := Event{Kind: EventDecision, Call: odd, Decision: policy.Allow}
 	call := func() {
-		if err := r.Record(ctx, &dec); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Record(ctx, &res); err != nil {
-			t.Fatal(err)
+		for _, e := range []*Event{&dec, &res, &oddDec} {
+			if err := r.Record(ctx, e); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	call() // makes the plan
 	if n := testing.AllocsPerRun(200, call); n != 0 {
-		t.Errorf("recording a call's two records: %v allocations, want 0", n)
+		t.Errorf("recording three records: %v allocations, want 0", n)
 	}
 }

@@ -416,3 +416,27 @@ func TestPlanConcurrent(t *testing.T) {
 		t.Error("a record with a key the plan does not know left Missed false")
 	}
 }
+
+// TestPlanLongKey checks that a plan leaves out a key too long to keep,
+// and that a record with it is still written as without a plan.
+func TestPlanLongKey(t *testing.T) {
+	red, err := NewRedactor(Redaction{HashKey: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("k", maxPlanKey+1)
+	p := red.Plan("prod", "send_email", nil, []string{"to", long})
+	if p.NumKeys() != 1 {
+		t.Fatalf("plan keeps %d keys, want 1 (the long one left out)", p.NumKeys())
+	}
+	r := &Record{Kind: KindDecision, Env: "prod", Tool: "send_email", Args: map[string]any{"to": "x", long: "y"}}
+	checkPlan(t, red, r, p)
+	if p.Missed() {
+		t.Error("a record with a key too long to plan set Missed: the guard would remake the plan on every call")
+	}
+	r.Args["cc"] = "z"
+	checkPlan(t, red, r, p)
+	if !p.Missed() {
+		t.Error("a record with a key the plan could know left Missed false")
+	}
+}

@@ -3,6 +3,7 @@ package audit
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -30,6 +31,9 @@ type Plan struct {
 	missed    atomic.Bool // a record had an argument key not in keys
 }
 
+// maxPlanKey is the longest argument key a plan keeps.
+const maxPlanKey = 128
+
 // planKey is an argument key of a plan.
 type planKey struct {
 	name   string
@@ -45,8 +49,9 @@ type planPrincipal struct {
 
 // Plan returns the plan of a tool's records: their env, tool and labels,
 // and the argument keys the tool takes (a struct's fields; more or fewer
-// in a record are fine, only slower). The plan is only used for records
-// appended to a log whose Redactor is r.
+// in a record are fine, only slower). Keys longer than 128 bytes are left
+// out, so that a plan made from a call's own keys stays small. The plan
+// is only used for records appended to a log whose Redactor is r.
 func (r *Redactor) Plan(env, tool string, labels map[string]string, keys []string) *Plan {
 	p := &Plan{red: r, env: env, tool: tool}
 	p.envTool = appendField(appendField(nil, `,"env":`, env), `,"tool":`, tool)
@@ -55,7 +60,7 @@ func (r *Redactor) Plan(env, tool string, labels map[string]string, keys []strin
 		p.labelsMap = labels
 		p.labels = appendLabels(nil, labels)
 	}
-	keys = slices.Clone(keys)
+	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return len(k) > maxPlanKey })
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	for _, k := range keys {
@@ -78,8 +83,8 @@ func (p *Plan) Matches(env string, labels map[string]string) bool {
 }
 
 // Missed reports whether a record with an argument key the plan does not
-// know was redacted or encoded with it (Extend makes a plan that knows
-// it).
+// know (and could: not one longer than 128 bytes) was redacted or
+// encoded with it; Extend makes a plan that knows it.
 func (p *Plan) Missed() bool { return p.missed.Load() }
 
 // NumKeys returns the number of argument keys the plan knows.
@@ -162,7 +167,7 @@ func (p *Plan) appendArgs(b []byte, args map[string]any) ([]byte, bool) {
 		}
 	}
 	if n != len(args) {
-		p.miss()
+		p.miss(args)
 		return b[:start], false
 	}
 	return append(b, '}'), true
@@ -193,16 +198,26 @@ func (p *Plan) cleanArgs(args map[string]any) bool {
 		}
 	}
 	if n != len(args) {
-		p.miss()
+		p.miss(args)
 		return false
 	}
 	return true
 }
 
-// miss notes a record with an argument key the plan does not know.
-func (p *Plan) miss() {
-	if !p.missed.Load() {
-		p.missed.Store(true)
+// miss notes a record whose args have a key the plan does not know: one
+// it could know (Extend would add it), not one too long to keep.
+func (p *Plan) miss(args map[string]any) {
+	if p.missed.Load() {
+		return
+	}
+	for k := range args {
+		if len(k) > maxPlanKey {
+			continue
+		}
+		if _, found := slices.BinarySearchFunc(p.keys, k, func(pk planKey, k string) int { return strings.Compare(pk.name, k) }); !found {
+			p.missed.Store(true)
+			return
+		}
 	}
 }
 
