@@ -137,6 +137,9 @@ type budgetStage struct {
 	caps  []budget.Cap // from Go
 	opts  budget.Options
 	state atomic.Pointer[ledgerState]
+	// callTime: the ledger's clock is the Guard's, so a reservation is
+	// made at the call's time (Call.Time) without reading it again.
+	callTime bool
 }
 
 var (
@@ -149,10 +152,11 @@ func newBudgetStage(c *config, caps []budget.Cap, opts budget.Options) (*budgetS
 	if opts.Store == nil {
 		opts.Store = budget.NewMem()
 	}
-	if opts.Clock == nil {
+	callTime := opts.Clock == nil
+	if callTime {
 		opts.Clock = guardClock(c)
 	}
-	b := &budgetStage{caps: append([]budget.Cap(nil), caps...), opts: opts}
+	b := &budgetStage{caps: append([]budget.Cap(nil), caps...), opts: opts, callTime: callTime}
 	led, err := budget.NewLedger(b.caps, opts)
 	if err != nil {
 		return nil, err
@@ -217,7 +221,11 @@ func (b *budgetStage) reserve(ctx context.Context, c *Call, h *budgetHold) (Rese
 		h = &budgetHold{}
 	}
 	h.est = appendAmounts(h.estBuf[:0], c.Estimate)
-	if err := led.ReserveInto(ctx, &h.own, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: h.est, Wait: c.wait}); err != nil {
+	t := c.Time
+	if !b.callTime || t.IsZero() {
+		t = b.opts.Clock()
+	}
+	if err := led.ReserveInto(ctx, t, &h.own, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: h.est, Wait: c.wait}); err != nil {
 		return nil, budgetDenial(err)
 	}
 	h.r = &h.own
@@ -361,15 +369,19 @@ type limitStage struct {
 	opts   budget.LimiterOptions
 	mu     sync.Mutex // serialises setPolicy
 	state  atomic.Pointer[limiterState]
+	// callTime: the limiter's clock is the Guard's, so a call is admitted
+	// at its own time (Call.Time) without reading it again.
+	callTime bool
 }
 
 var _ Limiter = (*limitStage)(nil)
 
 func newLimitStage(c *config, limits []budget.Limit, opts budget.LimiterOptions) (*limitStage, error) {
-	if opts.Clock == nil {
+	callTime := opts.Clock == nil
+	if callTime {
 		opts.Clock = guardClock(c)
 	}
-	l := &limitStage{limits: append([]budget.Limit(nil), limits...), opts: opts}
+	l := &limitStage{limits: append([]budget.Limit(nil), limits...), opts: opts, callTime: callTime}
 	lim, err := budget.NewLimiter(l.limits, opts)
 	if err != nil {
 		return nil, err
@@ -405,7 +417,11 @@ func (l *limitStage) Limit(ctx context.Context, c *Call) error {
 	if pol := guardPolicy(l.g); st.pol != pol && st.prev != nil && st.prev.pol == pol {
 		st = st.prev
 	}
-	err := st.lim.Allow(ctx, budgetSubject(c))
+	t := c.Time
+	if !l.callTime || t.IsZero() {
+		t = l.opts.Clock()
+	}
+	err := st.lim.Admit(ctx, t, budgetSubject(c))
 	if err == nil {
 		return nil
 	}

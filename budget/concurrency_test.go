@@ -76,7 +76,7 @@ func TestLedgerExactUnderContention(t *testing.T) {
 					}
 					ok.Add(1)
 					runtime.Gosched()
-					if err := r.Commit(bg, []budget.Amount{a}); err != nil {
+					if err := r.CommitAt(bg, t0, []budget.Amount{a}); err != nil {
 						t.Errorf("Commit: %v", err)
 					}
 				}()
@@ -128,7 +128,7 @@ func TestLedgerSharedMemLockOrder(t *testing.T) {
 			}
 			for j := range 2 * n / 8 {
 				var r budget.Reservation
-				err := l.ReserveInto(bg, &r, budget.Request{ID: fmt.Sprint(i, "-", j), Subject: budget.Subject{Tenant: "acme"}, Estimate: []budget.Amount{a}})
+				err := l.ReserveInto(bg, t0, &r, budget.Request{ID: fmt.Sprint(i, "-", j), Subject: budget.Subject{Tenant: "acme"}, Estimate: []budget.Amount{a}})
 				if err != nil {
 					if !errors.Is(err, budget.ErrExceeded) {
 						t.Errorf("ReserveInto: %v", err)
@@ -136,7 +136,7 @@ func TestLedgerSharedMemLockOrder(t *testing.T) {
 					continue
 				}
 				ok.Add(1)
-				if err := r.Commit(bg, []budget.Amount{a}); err != nil {
+				if err := r.CommitAt(bg, t0, []budget.Amount{a}); err != nil {
 					t.Errorf("Commit: %v", err)
 				}
 			}
@@ -146,7 +146,7 @@ func TestLedgerSharedMemLockOrder(t *testing.T) {
 	if ok.Load() != n {
 		t.Errorf("%d reservations admitted, want exactly %d", ok.Load(), n)
 	}
-	us, err := l2.Usage(bg, budget.Subject{Tenant: "acme"})
+	us, err := l2.UsageAt(bg, t0, budget.Subject{Tenant: "acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,17 +169,17 @@ func TestLedgerReserveIntoAllocatesNothing(t *testing.T) {
 	req := budget.Request{ID: "call", Subject: budget.Subject{Tenant: "acme", Agent: "bot", Tool: "llm"}, Estimate: est}
 	var r budget.Reservation
 	n := testing.AllocsPerRun(1000, func() {
-		if err := l.ReserveInto(bg, &r, req); err != nil {
+		if err := l.ReserveInto(bg, t0, &r, req); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Commit(bg, est); err != nil {
+		if err := r.CommitAt(bg, t0, est); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if n != 0 {
 		t.Errorf("ReserveInto+Commit: %v allocations, want 0", n)
 	}
-	us, err := l.Usage(bg, req.Subject)
+	us, err := l.UsageAt(bg, t0, req.Subject)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,10 +176,34 @@ func (l *Ledger) notBefore(t time.Time) time.Time {
 
 type ledgerCap struct {
 	Cap
-	prefix string // "name|window|per="
+	prefix string                    // "name|window|per="
+	day    atomic.Pointer[dayWindow] // the calendar day last seen, for a Day window
 
 	mu   sync.RWMutex
 	keys map[string]string // scope value → prefix+value, to spare an allocation per call
+}
+
+// dayWindow is one calendar day of a Day window: its start, as Start
+// returns it, and its end, in Unix nanoseconds.
+type dayWindow struct {
+	since      time.Time
+	start, end int64
+}
+
+// start returns c.Window.Start(t), remembering the current day of a Day
+// window: working out a date in a time zone is the costly part.
+func (c *ledgerCap) start(t time.Time) time.Time {
+	if c.Window.kind != kindDay {
+		return c.Window.Start(t)
+	}
+	n := t.UnixNano()
+	if d := c.day.Load(); d != nil && d.start <= n && n < d.end {
+		return d.since
+	}
+	since := c.Window.Start(t)
+	end, _ := c.Window.Reset(t)
+	c.day.Store(&dayWindow{since: since, start: since.UnixNano(), end: end.UnixNano()})
+	return since
 }
 
 // maxKeyCache bounds each cap's cache of account keys.
@@ -352,12 +376,12 @@ func (l *Ledger) ReserveAt(ctx context.Context, t time.Time, r Request) (*Reserv
 	return res, nil
 }
 
-// ReserveInto is Reserve with the reservation kept in res, which the
+// ReserveInto is ReserveAt with the reservation kept in res, which the
 // caller owns (in its own per-call state, say), so that it costs no
 // allocation. res must be zero or settled, and must not be copied or
 // reused until it is settled. On error res holds nothing.
-func (l *Ledger) ReserveInto(ctx context.Context, res *Reservation, r Request) error {
-	return l.reserveAt(ctx, l.clock(), r, res)
+func (l *Ledger) ReserveInto(ctx context.Context, t time.Time, res *Reservation, r Request) error {
+	return l.reserveAt(ctx, t, r, res)
 }
 
 func (l *Ledger) reserveAt(ctx context.Context, t time.Time, r Request, res *Reservation) error {
@@ -375,7 +399,11 @@ func (l *Ledger) reserveAt(ctx context.Context, t time.Time, r Request, res *Res
 			}
 		}
 	}
-	*res = Reservation{l: l, est: r.Estimate}
+	// Field by field rather than *res = Reservation{…}: the buffers need
+	// no clearing, and a struct copy into the heap costs write barriers.
+	res.l, res.hold, res.caps, res.est, res.over = l, nil, nil, r.Estimate, nil
+	res.mh.h = nil
+	res.done.Store(false)
 	cs := l.slots(&r.Subject)
 	if len(cs.caps) == 0 {
 		return nil
@@ -385,22 +413,19 @@ func (l *Ledger) reserveAt(ctx context.Context, t time.Time, r Request, res *Res
 		id = uuid.NewString()
 	}
 	h := &res.h
-	*h = Hold{ID: id, At: t, Deadline: t.Add(r.Wait).Add(l.hold), Entries: res.entBuf[:0]}
+	h.ID, h.At, h.Deadline, h.Entries = id, t, t.Add(r.Wait).Add(l.hold), res.entBuf[:0]
 	res.caps = cs.caps
 	for i, c := range cs.caps {
-		h.Entries = append(h.Entries, Entry{
-			Key:    cs.keys[i],
-			Since:  c.Window.Start(t),
-			Limit:  c.Limit.Micros,
-			Amount: amountIn(r.Estimate, c.Limit.Unit),
-		})
+		h.Entries = append(h.Entries, Entry{})
+		e := &h.Entries[i]
+		e.Key, e.Since, e.Limit, e.Amount, e.Used = cs.keys[i], c.start(t), c.Limit.Micros, amountIn(r.Estimate, c.Limit.Unit), 0
 	}
 	var err error
 	if l.mem != nil {
 		if err = ctx.Err(); err != nil {
 			err = fmt.Errorf("budget: mem: %w", err)
 		} else {
-			res.mh = memHold{h: h, accts: cs.accts}
+			res.mh.h, res.mh.accts = h, cs.accts
 			err = l.mem.reserve(&res.mh)
 		}
 	} else {
@@ -413,7 +438,7 @@ func (l *Ledger) reserveAt(ctx context.Context, t time.Time, r Request, res *Res
 		} else {
 			err = fmt.Errorf("budget: store: %w", err)
 		}
-		*res = Reservation{}
+		res.hold, res.mh.h, res.caps = nil, nil, nil
 		return err
 	}
 	res.hold = h

@@ -368,6 +368,13 @@ func (l *Limiter) Allow(ctx context.Context, s Subject) error {
 	return l.admit(ctx, true, l.clock(), s)
 }
 
+// Admit is Allow at time t, which the caller read from the limiter's
+// clock (when the call was made): a caller that has the time already
+// spares the limiter a second reading of the clock.
+func (l *Limiter) Admit(ctx context.Context, t time.Time, s Subject) error {
+	return l.admit(ctx, true, t, s)
+}
+
 func (l *Limiter) admit(ctx context.Context, mayWait bool, at time.Time, s Subject) error {
 	if l.store != nil {
 		return l.admitStore(ctx, mayWait, at, s)

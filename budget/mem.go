@@ -57,21 +57,55 @@ type bucket struct {
 // account is one account's numbers, under its own mutex.
 type account struct {
 	mu      sync.Mutex
-	ord     uint64   // lock order
-	buckets []bucket // by sec, ascending
-	sum     bucket   // the sums of buckets (sec unused); saturating
-	base    bucket   // merged charges older than cut
-	cut     int64    // Unix seconds; charges before it are in base
-	holds   map[*memHold]holdRef
+	ord     uint64    // lock order
+	buckets []bucket  // by sec, ascending
+	sum     bucket    // the sums of buckets (sec unused); saturating
+	base    bucket    // merged charges older than cut
+	cut     int64     // Unix seconds; charges before it are in base
+	holds   *holdLink // the open holds' entries, a doubly linked list
+	nholds  int
 	held    int64     // the sum of holds; saturating
 	oldest  time.Time // no open hold is older; conservative
 	due     time.Time // no open hold's deadline is earlier; conservative
 }
 
-// holdRef is an open hold's entry in an account.
-type holdRef struct {
-	amount int64
-	entry  int
+// holdLink is an open hold's entry in its account's list of open holds,
+// kept in the hold: linking and unlinking it costs no map and no
+// allocation.
+type holdLink struct {
+	prev, next *holdLink
+	mh         *memHold // nil while not in a list
+	entry      int
+	amount     int64
+}
+
+// link adds l, entry i of mh, to a's open holds; under a.mu.
+func (a *account) link(l *holdLink, mh *memHold, i int, amount int64) {
+	l.mh, l.entry, l.amount = mh, i, amount
+	l.prev, l.next = nil, a.holds
+	if a.holds != nil {
+		a.holds.prev = l
+	}
+	a.holds = l
+	a.nholds++
+}
+
+// unlink removes l from a's open holds, if it is there; under a.mu.
+func (a *account) unlink(l *holdLink) bool {
+	if l.mh == nil {
+		return false
+	}
+	if l.prev != nil {
+		l.prev.next = l.next
+	} else {
+		a.holds = l.next
+	}
+	if l.next != nil {
+		l.next.prev = l.prev
+	}
+	l.prev, l.next, l.mh = nil, nil, nil
+	a.nholds--
+	return true
 }
 
 // memHold is a hold as Mem keeps it: the hold, its accounts by entry, and
@@ -81,11 +115,13 @@ type memHold struct {
 	h       *Hold
 	accts   []*account // by entry
 	charged []bool     // by entry: expired, charged its amount; under the entry's account's lock
+	links   []holdLink // by entry: in the entry's account's list while open
 	expired atomic.Bool
 	settled bool // under the locks of all accts
 
 	acctBuf    [2]*account
 	chargedBuf [2]bool
+	linkBuf    [2]holdLink
 }
 
 func floorSec(t time.Time) int64 { return t.Unix() } // Unix rounds toward negative infinity
@@ -147,6 +183,11 @@ func (m *Mem) reserve(mh *memHold) error {
 	for range h.Entries {
 		mh.charged = append(mh.charged, false)
 	}
+	if n := len(h.Entries); n <= len(mh.linkBuf) {
+		mh.links = mh.linkBuf[:n]
+	} else {
+		mh.links = make([]holdLink, n)
+	}
 	var order [4]*account
 	locked := lockAll(order[:0], mh.accts)
 	for i := range h.Entries {
@@ -166,16 +207,13 @@ func (m *Mem) reserve(mh *memHold) error {
 	for i := range h.Entries {
 		e := &h.Entries[i]
 		a := mh.accts[i]
-		if a.holds == nil {
-			a.holds = make(map[*memHold]holdRef)
-		}
-		if len(a.holds) == 0 || h.At.Before(a.oldest) {
+		if a.nholds == 0 || h.At.Before(a.oldest) {
 			a.oldest = h.At
 		}
-		if len(a.holds) == 0 || h.Deadline.Before(a.due) {
+		if a.nholds == 0 || h.Deadline.Before(a.due) {
 			a.due = h.Deadline
 		}
-		a.holds[mh] = holdRef{amount: e.Amount, entry: i}
+		a.link(&mh.links[i], mh, i, e.Amount)
 		a.held = addSat(a.held, e.Amount)
 	}
 	mh.settled = false
@@ -268,7 +306,7 @@ func (m *Mem) settle(mh *memHold, actual []int64, at time.Time) error {
 		return fmt.Errorf("%w: %q", ErrExpired, h.ID)
 	}
 	for i, a := range mh.accts {
-		a.drop(mh)
+		a.drop(mh, i)
 		if actual != nil {
 			a.add(sec, actual[i], 1)
 		}
@@ -339,13 +377,15 @@ func (m *Mem) forgetDue(at time.Time) {
 // its amount in a, as one call. It looks at the holds only when the
 // earliest deadline may have passed; under a.mu.
 func (a *account) expire(at time.Time) {
-	if len(a.holds) == 0 || a.due.After(at) {
+	if a.nholds == 0 || a.due.After(at) {
 		return
 	}
 	var next time.Time
-	for mh, ref := range a.holds {
+	for l := a.holds; l != nil; {
+		mh, i := l.mh, l.entry
+		l = l.next
 		if !mh.h.Deadline.After(at) {
-			a.expireHold(mh, ref.entry)
+			a.expireHold(mh, i)
 			continue
 		}
 		if next.IsZero() || mh.h.Deadline.Before(next) {
@@ -358,23 +398,24 @@ func (a *account) expire(at time.Time) {
 // expireHold charges entry i of mh, whose account a is, its amount as one
 // call, and marks the hold expired; under a.mu.
 func (a *account) expireHold(mh *memHold, i int) {
-	a.drop(mh)
+	a.drop(mh, i)
 	a.add(floorSec(mh.h.At), mh.h.Entries[i].Amount, 1)
 	mh.charged[i] = true
 	mh.expired.Store(true)
 }
 
-// drop removes mh from a's open holds; under a.mu.
-func (a *account) drop(mh *memHold) {
-	ref, ok := a.holds[mh]
-	if !ok {
+// drop removes entry i of mh, whose account a is, from a's open holds;
+// under a.mu.
+func (a *account) drop(mh *memHold, i int) {
+	l := &mh.links[i]
+	amount := l.amount
+	if !a.unlink(l) {
 		return
 	}
-	delete(a.holds, mh)
 	if a.held != MaxMicros {
-		a.held -= ref.amount
+		a.held -= amount
 	}
-	if len(a.holds) == 0 {
+	if a.nholds == 0 {
 		a.held = 0
 	}
 }
@@ -457,7 +498,7 @@ func (a *account) spent(since time.Time) (spent, calls int64) {
 
 // reserved returns the sum of open holds made at or after since.
 func (a *account) reserved(since time.Time) int64 {
-	if len(a.holds) == 0 {
+	if a.nholds == 0 {
 		return 0
 	}
 	if !a.oldest.Before(since) {
@@ -465,13 +506,13 @@ func (a *account) reserved(since time.Time) int64 {
 	}
 	var r int64
 	oldest := time.Time{}
-	for mh, ref := range a.holds {
-		at := mh.h.At
+	for l := a.holds; l != nil; l = l.next {
+		at := l.mh.h.At
 		if oldest.IsZero() || at.Before(oldest) {
 			oldest = at
 		}
 		if !at.Before(since) {
-			r = addSat(r, ref.amount)
+			r = addSat(r, l.amount)
 		}
 	}
 	a.oldest = oldest
