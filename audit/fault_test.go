@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // faultFS is the OS file layer with hooks that make writes and syncs of
@@ -302,4 +304,60 @@ func TestConcurrentRotation(t *testing.T) {
 	if rep.Records-uint64(rep.CheckpointRecords) != 400 || rep.Files < 20 {
 		t.Errorf("Verify = %+v, want 400 records in 20+ files", rep)
 	}
+}
+
+// TestGroupCommitGathers: after a sync that released some appends while
+// others waited for the next, the next sync's leader waits (up to about
+// one sync's time) for the released callers to append again, so that one
+// sync covers them all, rather than syncing at once for those that
+// waited and once more for the rest.
+func TestGroupCommitGathers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		ffs := &faultFS{FS: OS, noSync: true}
+		l, err := Open(path, Options{FS: ffs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ffs.syncs.Store(0)
+		release := make(chan struct{})
+		var first atomic.Bool
+		ffs.sync = func() error {
+			if first.CompareAndSwap(false, true) {
+				<-release
+			}
+			time.Sleep(time.Millisecond) // each sync takes 1ms
+			return nil
+		}
+		ctx := context.Background()
+		const n = 9
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := l.Append(ctx, sampleRecord(0)); err != nil { // leads the first sync
+				t.Error(err)
+			}
+			time.Sleep(100 * time.Microsecond) // the caller's own work
+			if err := l.Append(ctx, sampleRecord(100)); err != nil {
+				t.Error(err)
+			}
+		})
+		synctest.Wait() // the first sync waits for release
+		for i := 1; i <= n; i++ {
+			wg.Go(func() {
+				if err := l.Append(ctx, sampleRecord(i)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		synctest.Wait() // all wait for the next sync
+		close(release)
+		wg.Wait()
+		if got := ffs.syncs.Load(); got != 2 {
+			t.Errorf("%d syncs for %d appends, want 2 (the second for all the rest)", got, n+2)
+		}
+		if size, _ := l.Head(); size != n+2 {
+			t.Errorf("%d records, want %d", size, n+2)
+		}
+	})
 }

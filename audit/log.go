@@ -27,8 +27,11 @@ type SyncPolicy uint8
 // The sync policies.
 const (
 	// SyncEach makes every record durable before Append returns.
-	// Concurrent appends share one fsync (group commit). It is the
-	// default.
+	// Concurrent appends share one fsync (group commit): the append that
+	// leads a sync first waits, up to about as long as the last sync
+	// took (at most 2ms), until as many appends wait as there were when
+	// that sync ended, so that the callers it released, who are likely
+	// on their way back, share the next one. It is the default.
 	SyncEach SyncPolicy = iota
 	// SyncInterval syncs in the background every Options.SyncInterval: a
 	// crash loses at most that much of the log.
@@ -155,7 +158,20 @@ type Log struct {
 	fileStart time.Time
 	synced    uint64 // records with seq below are durable
 	syncedOff int64
-	syncing   bool
+	syncing   bool // a waiter leads a sync: gathering records, or syncing
+
+	// Group commit: a leader waits, before it syncs, until as many
+	// appends wait for it as there were when the last sync ended, those
+	// it covered and those that came during it (expect), up to about as
+	// long as that sync lasted (lastSync): the callers that sync released
+	// are likely on their way back, and one sync for all of them costs
+	// less than one for the first to come back and one for the rest.
+	joined    int // appends waiting since the last sync took its records
+	expect    int
+	lastSync  time.Duration
+	gathering bool          // the leader waits for records
+	gathered  chan struct{} // tells it that they are in
+	gatherT   *time.Timer
 	err       error // the latched failure
 	closed    bool
 	cpSeq     uint64 // seq just after the last checkpoint record
@@ -213,6 +229,7 @@ func open(path string, opts Options, msys mapSys) (*Log, error) {
 		return nil, err
 	}
 	l.cond.L = &l.mu
+	l.gathered = make(chan struct{}, 1)
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -673,7 +690,7 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 	seq, err := l.writeLocked(r, l.clock(), lazy, body)
 	putBody(bp, body)
 	if err == nil && !lazy && l.opts.Sync == SyncEach {
-		err = l.waitSyncedLocked(seq + 1)
+		err = l.commitLocked(seq+1, true)
 	}
 	if err == nil && lazy && !l.lazyWait && (len(l.pend) > 0 || l.mm != nil && l.opts.Sync == SyncEach) {
 		// Written out within lazyDelay; through the mapping, it is out
@@ -904,7 +921,23 @@ func (l *Log) failLocked(cause error, off int64) {
 
 // waitSyncedLocked returns when the records below n are durable; the
 // first waiter syncs for all (group commit).
-func (l *Log) waitSyncedLocked(n uint64) error {
+func (l *Log) waitSyncedLocked(n uint64) error { return l.commitLocked(n, false) }
+
+// gatherLimit bounds how long a leader waits for records before it syncs.
+const gatherLimit = 2 * time.Millisecond
+
+// commitLocked is waitSyncedLocked; gather lets a leader wait for the
+// records of the callers the last sync released (see lastBatch).
+func (l *Log) commitLocked(n uint64, gather bool) error {
+	if gather {
+		l.joined++
+		if l.gathering && l.joined >= l.expect {
+			select {
+			case l.gathered <- struct{}{}:
+			default:
+			}
+		}
+	}
 	for l.synced < n {
 		if l.err != nil {
 			return l.unavailable()
@@ -914,9 +947,21 @@ func (l *Log) waitSyncedLocked(n uint64) error {
 			continue
 		}
 		l.syncing = true
+		if gather && l.joined < l.expect && l.lastSync > 0 {
+			l.gatherLocked(min(l.lastSync, gatherLimit))
+			if l.err != nil {
+				l.syncing = false
+				l.cond.Broadcast()
+				continue
+			}
+		}
 		f, target, targetOff := l.f, l.written, l.off
+		batch := l.joined
+		l.joined = 0
 		l.mu.Unlock()
+		t0 := time.Now()
 		err := l.datasync(f)
+		took := time.Since(t0)
 		l.mu.Lock()
 		l.syncing = false
 		switch {
@@ -933,10 +978,35 @@ func (l *Log) waitSyncedLocked(n uint64) error {
 			if target > l.synced {
 				l.synced, l.syncedOff = target, targetOff
 			}
+			l.expect, l.lastSync = batch+l.joined, took
 		}
 		l.cond.Broadcast()
 	}
 	return nil
+}
+
+// gatherLocked waits, without the lock, until l.expect appends wait, or
+// for d.
+func (l *Log) gatherLocked(d time.Duration) {
+	l.gathering = true
+	select {
+	case <-l.gathered: // a signal from a sync that was not waited for
+	default:
+	}
+	if l.gatherT == nil {
+		l.gatherT = time.NewTimer(d)
+	} else {
+		l.gatherT.Reset(d)
+	}
+	l.mu.Unlock()
+	select {
+	case <-l.gathered:
+	case <-l.gatherT.C:
+	case <-l.stop:
+	}
+	l.gatherT.Stop()
+	l.mu.Lock()
+	l.gathering = false
 }
 
 // rotateLocked syncs and renames the active file and starts a new one.
