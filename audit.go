@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -141,7 +142,7 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 	defer buf.release()
 	rec := buf.fill(e)
 	if e.Call != nil {
-		rec.Plan = r.plan(e.Call)
+		set(&rec.Plan, r.plan(e.Call))
 	}
 	if e.Kind == EventResult && rec.Args != nil {
 		// The decision record holds the arguments; the result only needs
@@ -156,7 +157,11 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 		// A compact result: what its decision record (the same call ID)
 		// says already is not repeated, only who, which tool and how it
 		// ended.
-		rec.Env, rec.Rule, rec.PolicyVersion, rec.Estimate, rec.Labels = "", "", "", nil, nil
+		set(&rec.Env, "")
+		set(&rec.Rule, "")
+		set(&rec.PolicyVersion, "")
+		setSlice(&rec.Estimate, nil)
+		rec.Labels = nil
 	}
 	var err error
 	if l, ok := r.log.(lazyLog); ok && e.Kind == EventResult {
@@ -236,41 +241,102 @@ func (b *recordBuf) release() {
 // the costs use b's room when they fit. The log redacts the arguments, and
 // the error text with the secrets found in them; Record drops a result's
 // arguments, which its decision record has.
+//
+// It sets every field of the record, and writes a field only when its
+// value changes: most of a tool's records repeat its env, tool, rule and
+// principal, and the record lives on the heap, where each pointer written
+// while the collector runs costs a write barrier (assigning a whole
+// Record costs one per pointer of the struct).
 func (b *recordBuf) fill(e *Event) *audit.Record {
-	b.rec = audit.Record{
-		Kind: audit.Kind(e.Kind), Code: string(e.Code), Stage: string(e.Stage), Rule: e.Rule,
-		Reason: e.Reason, PolicyVersion: e.PolicyVersion, Approver: e.Approver, Grant: e.Grant,
-		Note: e.Note, Outcome: string(e.Outcome), Duration: e.Duration,
-	}
-	rec := &b.rec
+	r := &b.rec
+	r.Seq, r.Prev, r.Duration = 0, audit.Hash{}, e.Duration
+	set(&r.Time, time.Time{})
+	set(&r.Log, "")
+	set(&r.Kind, audit.Kind(e.Kind))
+	set(&r.Code, string(e.Code))
+	set(&r.Stage, string(e.Stage))
+	set(&r.Rule, e.Rule)
+	set(&r.Reason, e.Reason)
+	set(&r.PolicyVersion, e.PolicyVersion)
+	set(&r.Approver, e.Approver)
+	set(&r.Grant, e.Grant)
+	set(&r.Note, e.Note)
+	set(&r.Outcome, string(e.Outcome))
+	set(&r.Checkpoint, "")
+	set(&r.Plan, nil)
 	room := b.costs[:]
-	rec.Estimate, room = appendCosts(room, e.Estimate)
-	rec.Actual, _ = appendCosts(room, e.Actual)
+	var est, act []audit.Cost
+	est, room = appendCosts(room, e.Estimate)
+	act, _ = appendCosts(room, e.Actual)
+	setSlice(&r.Estimate, est)
+	setSlice(&r.Actual, act)
+	var p audit.Principal
+	var call, env, tool string
+	var args map[string]any
+	var labels map[string]string
 	if c := e.Call; c != nil {
-		rec.Call, rec.Env, rec.Tool, rec.Args, rec.Labels = c.ID, c.Env, c.Tool, c.Args, c.Labels
-		rec.Principal = audit.Principal(c.Principal)
+		call, env, tool, args, labels = c.ID, c.Env, c.Tool, c.Args, c.Labels
+		p = audit.Principal(c.Principal)
 	}
+	set(&r.Call, call)
+	set(&r.Env, env)
+	set(&r.Tool, tool)
+	set(&r.Principal.Agent, p.Agent)
+	set(&r.Principal.Requester, p.Requester)
+	set(&r.Principal.Tenant, p.Tenant)
+	set(&r.Principal.Session, p.Session)
+	r.Args, r.Labels = args, labels
+	decision := ""
 	switch e.Kind {
 	case EventDecision, EventApproval:
-		rec.Decision = e.Decision.String()
+		decision = e.Decision.String()
 	}
-	for _, s := range e.Shadow {
-		rec.Shadow = append(rec.Shadow, audit.Shadow{Rule: s.Rule, Effect: s.Effect.String(), Reason: s.Reason})
+	set(&r.Decision, decision)
+	if len(e.Shadow) == 0 {
+		setSlice(&r.Shadow, nil)
+	} else {
+		// The record's own array is reused: the log keeps nothing of a
+		// record after Append.
+		sh := r.Shadow[:0]
+		for _, s := range e.Shadow {
+			sh = append(sh, audit.Shadow{Rule: s.Rule, Effect: s.Effect.String(), Reason: s.Reason})
+		}
+		r.Shadow = sh
 	}
+	errText := ""
 	if e.Err != nil {
-		rec.Error = e.Err.Error()
+		errText = e.Err.Error()
 	}
-	if e.RetryAfter > 0 && rec.Reason != "" {
-		rec.Reason += fmt.Sprintf(" (retry after %s)", e.RetryAfter.Round(time.Millisecond))
+	set(&r.Error, errText)
+	if e.RetryAfter > 0 && r.Reason != "" {
+		r.Reason += fmt.Sprintf(" (retry after %s)", e.RetryAfter.Round(time.Millisecond))
 	}
+	var ctl *audit.Control
 	if e.Control != nil {
-		rec.Control = &audit.Control{Scope: e.Control.Scope, Who: e.Control.Who, Why: e.Control.Why}
+		ctl = &audit.Control{Scope: e.Control.Scope, Who: e.Control.Who, Why: e.Control.Why}
 	}
-	return rec
+	set(&r.Control, ctl)
+	return r
+}
+
+// set stores v in *p unless *p holds it already (no write, so no write
+// barrier, for the fields a tool's records repeat).
+func set[T comparable](p *T, v T) {
+	if *p != v {
+		*p = v
+	}
+}
+
+// setSlice stores s in *p unless *p is the same slice already.
+func setSlice[T any](p *[]T, s []T) {
+	if len(*p) != len(s) || cap(*p) != cap(s) || unsafe.SliceData(*p) != unsafe.SliceData(s) {
+		*p = s
+	}
 }
 
 // appendCosts converts cs into the start of room when it fits, into a
 // new slice otherwise; it returns the costs and what is left of room.
+// A cost already in room is not written again.
 func appendCosts(room []audit.Cost, cs []Cost) (out, rest []audit.Cost) {
 	if len(cs) == 0 {
 		return nil, room
@@ -281,7 +347,7 @@ func appendCosts(room []audit.Cost, cs []Cost) (out, rest []audit.Cost) {
 		out, rest = make([]audit.Cost, len(cs)), room
 	}
 	for i, c := range cs {
-		out[i] = audit.Cost{Unit: c.Unit, Micros: c.Micros}
+		set(&out[i], audit.Cost{Unit: c.Unit, Micros: c.Micros})
 	}
 	return out, rest
 }

@@ -120,7 +120,12 @@ func (p *Plan) appendEnvTool(b []byte, env, tool string) ([]byte, bool) {
 
 // sameLabels reports whether labels is the plan's map.
 func (p *Plan) sameLabels(labels map[string]string) bool {
-	return p.labelsMap != nil && reflect.ValueOf(labels).UnsafePointer() == reflect.ValueOf(p.labelsMap).UnsafePointer()
+	return p.labelsMap != nil && sameMap(labels, p.labelsMap)
+}
+
+// sameMap reports whether a and b are the same map (not only equal).
+func sameMap[M ~map[K]V, K comparable, V any](a, b M) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // appendPrincipal appends ,"principal":{…} for pr, which is not zero,

@@ -291,10 +291,16 @@ func (red *Redactor) prepare(r *Record, typ string) error {
 	}
 	var secrets []string
 	if r.Args != nil {
-		r.Args, secrets = red.recordArgs(r)
+		// Written only when changed: r is often on the heap, where a
+		// pointer written while the collector runs costs a write barrier.
+		if args, found := red.recordArgs(r); found != nil || !sameMap(args, r.Args) {
+			r.Args, secrets = args, found
+		}
 	}
-	r.Error = red.Text(r.Error, secrets)
-	r.Reason = red.Text(r.Reason, secrets)
-	r.Note = red.Text(r.Note, secrets)
+	for _, s := range [...]*string{&r.Error, &r.Reason, &r.Note} {
+		if t := red.Text(*s, secrets); t != *s {
+			*s = t
+		}
+	}
 	return nil
 }
