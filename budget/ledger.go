@@ -401,8 +401,15 @@ func (l *Ledger) reserveAt(ctx context.Context, t time.Time, r Request, res *Res
 	}
 	// Field by field rather than *res = Reservation{…}: the buffers need
 	// no clearing, and a struct copy into the heap costs write barriers.
-	res.l, res.hold, res.caps, res.est, res.over = l, nil, nil, r.Estimate, nil
-	res.mh.h = nil
+	// Pointers are written only when they change: in the heap, while the
+	// collector marks, every pointer write costs a write barrier.
+	if res.l != l {
+		res.l = l
+	}
+	if res.hold != nil || res.caps != nil || res.over != nil || res.mh.h != nil {
+		res.hold, res.caps, res.over, res.mh.h = nil, nil, nil, nil
+	}
+	res.est = r.Estimate
 	res.done.Store(false)
 	cs := l.slots(&r.Subject)
 	if len(cs.caps) == 0 {
