@@ -22,6 +22,29 @@ var osMapSys = mapSys{
 			}
 		}
 	},
+	fill: func(fd int, off, n int64) error {
+		for n > 0 {
+			k, err := syscall.Pwrite(fd, zeros[:min(n, int64(len(zeros)))], off)
+			if err != nil && !errors.Is(err, syscall.EINTR) {
+				return err
+			}
+			off, n = off+int64(k), n-int64(k)
+		}
+		return nil
+	},
+	appendMode: func(fd int, on bool) error {
+		flags, err := fcntl(fd, syscall.F_GETFL, 0)
+		if err != nil {
+			return err
+		}
+		if on {
+			flags |= syscall.O_APPEND
+		} else {
+			flags &^= syscall.O_APPEND
+		}
+		_, err = fcntl(fd, syscall.F_SETFL, flags)
+		return err
+	},
 	mmap: func(fd int, off int64, n int) ([]byte, error) {
 		return syscall.Mmap(fd, off, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	},
@@ -31,6 +54,17 @@ var osMapSys = mapSys{
 	// write(2): on Linux a store to a shared file mapping marks its page
 	// dirty in the page cache (TestDatasyncCleansMapping checks it).
 	sync: syscall.Fdatasync,
+}
+
+// zeros is what fill writes.
+var zeros [64 << 10]byte
+
+func fcntl(fd, cmd, arg int) (int, error) {
+	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), uintptr(arg))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
 
 // newMapping maps f, whose records end at off, when f is an operating
@@ -44,7 +78,11 @@ func newMapping(f File, off, chunk int64, sys mapSys) (*mapping, error) {
 		return nil, nil
 	}
 	m := &mapping{fd: int(fdf.Fd()), size: off, chunk: chunk, sys: sys}
+	if err := sys.appendMode(m.fd, false); err != nil {
+		return nil, err
+	}
 	if err := m.reserve(off, 1); err != nil {
+		sys.appendMode(m.fd, true)
 		return nil, err
 	}
 	return m, nil

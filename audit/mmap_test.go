@@ -126,20 +126,32 @@ func TestMappedAppendLater(t *testing.T) {
 }
 
 // TestMappedReserveFails: when fallocate fails (a full disk, or a file
-// system without it), the Log cuts the file at its last record and
-// writes with write(2) from then on; no record is lost. At Open, it never
-// maps.
+// system without it), or writing the zeros does, the Log cuts the file at
+// its last record and writes with write(2) from then on; no record is
+// lost. At Open, it never maps.
 func TestMappedReserveFails(t *testing.T) {
-	for _, failAt := range []int{0, 1, 3} {
+	for _, c := range []struct {
+		fill   bool
+		failAt int
+	}{{false, 0}, {false, 1}, {false, 3}, {true, 0}, {true, 2}} {
+		failAt := c.failAt
 		path := filepath.Join(t.TempDir(), "audit.jsonl")
 		calls := 0
 		var syncs atomic.Int64
-		sys := countingSys(&syncs, func(fd int, off, n int64) error {
-			if calls++; calls > failAt {
-				return syscall.ENOSPC
+		fail := func(real func(fd int, off, n int64) error) func(fd int, off, n int64) error {
+			return func(fd int, off, n int64) error {
+				if calls++; calls > failAt {
+					return syscall.ENOSPC
+				}
+				return real(fd, off, n)
 			}
-			return osMapSys.alloc(fd, off, n)
-		})
+		}
+		sys := countingSys(&syncs, nil)
+		if c.fill {
+			sys.fill = fail(osMapSys.fill)
+		} else {
+			sys.alloc = fail(osMapSys.alloc)
+		}
 		sys.chunk = 64 << 10 // about 200 records
 		l, err := open(path, Options{Sync: SyncNever}, sys)
 		if err != nil {
