@@ -45,10 +45,10 @@ type mapSys struct {
 	// appendMode sets or clears O_APPEND on fd: fill writes at offsets,
 	// which Linux ignores on a file opened with O_APPEND.
 	appendMode func(fd int, on bool) error
-	mmap  func(fd int, off int64, n int) ([]byte, error)
-	unmap func(b []byte) error
-	trunc func(fd int, size int64) error
-	sync  func(fd int) error // fdatasync
+	mmap       func(fd int, off int64, n int) ([]byte, error)
+	unmap      func(b []byte) error
+	trunc      func(fd int, size int64) error
+	sync       func(fd int) error // fdatasync
 }
 
 // errFault is the cause of a latch when a copy into the mapping faults:
