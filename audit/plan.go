@@ -50,8 +50,10 @@ type planPrincipal struct {
 // Plan returns the plan of a tool's records: their env, tool and labels,
 // and the argument keys the tool takes (a struct's fields; more or fewer
 // in a record are fine, only slower). Keys longer than 128 bytes are left
-// out, so that a plan made from a call's own keys stays small. The plan
-// is only used for records appended to a log whose Redactor is r.
+// out, so that a plan made from a call's own keys stays small. Its
+// redaction shortcut is taken only for records appended to a log whose
+// Redactor is r (another log redacts them in full); its encodings serve
+// any log.
 func (r *Redactor) Plan(env, tool string, labels map[string]string, keys []string) *Plan {
 	p := &Plan{red: r, env: env, tool: tool}
 	p.envTool = appendField(appendField(nil, `,"env":`, env), `,"tool":`, tool)
