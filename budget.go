@@ -228,7 +228,7 @@ func (b *budgetStage) reserve(ctx context.Context, c *Call, h *budgetHold) (Rese
 	if err := led.ReserveInto(ctx, t, &h.own, budget.Request{ID: c.ID, Subject: budgetSubject(c), Estimate: h.est, Wait: c.wait}); err != nil {
 		return nil, budgetDenial(err)
 	}
-	h.r = &h.own
+	h.r, h.callTime = &h.own, b.callTime
 	return h, nil
 }
 
@@ -321,25 +321,39 @@ next:
 
 // budgetHold is the Reservation of a call some cap applies to.
 type budgetHold struct {
-	r      *budget.Reservation // &own
-	own    budget.Reservation
-	est    []budget.Amount
-	estBuf [2]budget.Amount
-	actBuf [2]budget.Amount
+	r   *budget.Reservation // &own
+	own budget.Reservation
+	// now, when set and callTime, is the time to settle at: the
+	// pipeline's, read from the Guard's clock as the call ended.
+	now      time.Time
+	callTime bool
+	est      []budget.Amount
+	estBuf   [2]budget.Amount
+	actBuf   [2]budget.Amount
 }
 
 // Settle implements Reservation. A cost that cannot be committed (a bad
 // unit) charges the estimate instead: never less than the worst case.
 func (h *budgetHold) Settle(ctx context.Context, actual []Cost, known bool) error {
+	at := h.callTime && !h.now.IsZero() // else the ledger's clock
+	commit := func(a []budget.Amount) error {
+		if at {
+			return h.r.CommitAt(ctx, h.now, a)
+		}
+		return h.r.Commit(ctx, a)
+	}
 	switch {
 	case !known:
-		return h.r.Commit(ctx, h.est)
+		return commit(h.est)
 	case len(actual) == 0:
+		if at {
+			return h.r.ReleaseAt(ctx, h.now)
+		}
 		return h.r.Release(ctx)
 	}
-	err := h.r.Commit(ctx, appendAmounts(h.actBuf[:0], actual))
+	err := commit(appendAmounts(h.actBuf[:0], actual))
 	if errors.Is(err, budget.ErrAmount) {
-		return errors.Join(err, h.r.Commit(ctx, h.est))
+		return errors.Join(err, commit(h.est))
 	}
 	return err
 }

@@ -518,11 +518,12 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 	if p != nil {
 		outcome, toolErr = OutcomePanic, fmt.Errorf("agentguard: ResultCost panicked: %v", p.v)
 	}
+	end := g.now()
 	if f.res != nil {
+		f.bh.now = end // the built-in budget settles at this time, without reading the clock again
 		f.settle(ctx, actual, known)
 	}
 	// 10. Record the result.
-	end := g.now()
 	f.ev = Event{
 		Kind: EventResult, Time: end, Call: &f.call, Decision: policy.Allow,
 		Rule: f.dec.Rule, PolicyVersion: f.dec.Version, Outcome: outcome,
