@@ -170,9 +170,14 @@ func appendHead(b []byte, seq uint64, t time.Time, log string) []byte {
 
 // appendTail appends the end of a line: ,"prev":"…"}.
 func appendTail(b []byte, prev Hash) []byte {
-	b = append(b, `,"prev":"`...)
-	b = hex.AppendEncode(b, prev[:])
-	return append(b, `"}`...)
+	var a [len(`,"prev":"`) + 2*len(prev) + len(`"}`)]byte
+	n := copy(a[:], `,"prev":"`)
+	for _, v := range prev {
+		a[n], a[n+1] = hexDigits[v>>4], hexDigits[v&0xf]
+		n += 2
+	}
+	copy(a[n:], `"}`)
+	return append(b, a[:]...)
 }
 
 // appendBody appends the body of r's line, from ,"kind" up to the last
