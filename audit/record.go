@@ -256,8 +256,8 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 	b = appendField(b, `,"approver":`, r.Approver)
 	b = appendField(b, `,"grant":`, r.Grant)
 	b = appendField(b, `,"note":`, r.Note)
-	b = appendCosts(b, "estimate", r.Estimate)
-	b = appendCosts(b, "actual", r.Actual)
+	b = appendCosts(b, `,"estimate":[`, r.Estimate)
+	b = appendCosts(b, `,"actual":[`, r.Actual)
 	b = appendField(b, `,"outcome":`, r.Outcome)
 	b = appendField(b, `,"error":`, r.Error)
 	if r.Duration != 0 {
@@ -331,13 +331,13 @@ func appendField(b []byte, key, v string) []byte {
 	return appendString(b, v)
 }
 
+// appendCosts appends key (the encoded ,"name":[ of the field) and the
+// costs cs, unless there are none.
 func appendCosts(b []byte, key string, cs []Cost) []byte {
 	if len(cs) == 0 {
 		return b
 	}
-	b = append(b, ',', '"')
 	b = append(b, key...)
-	b = append(b, `":[`...)
 	for i, c := range cs {
 		if i > 0 {
 			b = append(b, ',')
