@@ -45,6 +45,10 @@ type config struct {
 	env              string
 	clock            func() time.Time
 	logger           *zap.Logger
+	// poolable is set when every stage that is given a call is built in
+	// (or absent): none keeps the call after it ends, so its flight can
+	// carry the next one (see flight). Observers must not keep events.
+	poolable bool
 
 	halter    Halter
 	limiter   Limiter
@@ -61,6 +65,32 @@ type config struct {
 	// error fails New. closers run at Close, in reverse order.
 	onNew   []func(*Guard) error
 	closers []func() error
+}
+
+// builtIn reports whether every stage of c that is given a call's *Call
+// or context is the package's own, or absent.
+func builtIn(c *config) bool {
+	switch c.recorder.(type) {
+	case nil, *auditRecorder:
+	default:
+		return false
+	}
+	switch c.halter.(type) {
+	case nil, *switchHalter:
+	default:
+		return false
+	}
+	switch c.limiter.(type) {
+	case nil, *limitStage:
+	default:
+		return false
+	}
+	switch c.budgeter.(type) {
+	case nil, *budgetStage:
+	default:
+		return false
+	}
+	return true
 }
 
 // New builds a Guard. It validates every option and returns all the
@@ -101,6 +131,7 @@ func New(opts ...Option) (*Guard, error) {
 	if r, ok := c.recorder.(Redactor); ok && c.redactor == nil {
 		c.redactor = r
 	}
+	c.poolable = builtIn(c)
 	c.cardRedactor = c.redactor
 	if c.cardRedactor == nil {
 		// Arguments never leave the pipeline unredacted: without a

@@ -15,52 +15,109 @@ import (
 
 // flight is one guarded call on its way through the pipeline. It holds
 // everything the call needs, so that the allowed path allocates little.
-// A flight is never reused: strings and contexts handed out during the
-// call (the call ID, the tool's context) point into it.
+//
+// A flight of a guard whose stages are all built in is pooled: once its
+// call has ended, it is cleared and carries another call (see release).
+// What a call hands out that may outlive it (the tool's context, the call
+// ID's bytes, the denial) is in its callState, which is never reused; the
+// flight's generation, checked under mu, tells a late Charge or CallFrom
+// from a stale context that its call has ended.
 type flight struct {
+	flightVars
+
+	mu     sync.Mutex
+	gen    uint64 // counts the calls the flight has carried; written under mu
+	pooled bool   // the flight goes back to flights when its call ends
+	own    callState
+}
+
+// flightVars is what a flight holds for one call, cleared for the next.
+type flightVars struct {
 	g    *Guard
 	cfg  *toolConfig
+	cs   *callState // &own, or a callState of the call's own when pooled
 	call Call
 	in   policy.Input
 	ev   Event
 
 	ctx  context.Context // the context the tool runs with
-	fctx flightCtx       // what ctx is once the call is admitted
 	exit func() bool     // a custom Halter's exit, until called; see leave
 	res  Reservation     // nil without a Budgeter
 	dec  policy.Decision
 	appr Approval
 	ran  time.Time // when the tool started
-	id   [36]byte  // the bytes of call.ID (see newCallID): a flight is never reused
 
 	// halting is set when a Halter admitted the call (the built-in kill
 	// switch or another): a trip may halt it.
 	halting bool
-	kso     bool              // ks is admitted and not yet exited
-	ks      killswitch.Flight // the built-in kill switch's call: f.ctx while kso
-	denial  DeniedError       // what deny returns: callers keep it, so a flight is never reused
-	bh      budgetHold        // the built-in budget's reservation: res, with WithBudget
+	kso     bool       // cs.ks is admitted and not yet exited
+	bh      budgetHold // the built-in budget's reservation: res, with WithBudget
+	// keep is set when something outside the pipeline may hold on to the
+	// flight's call after it ends (an approver, a Ticket): it is not pooled.
+	keep bool
 
-	mu      sync.Mutex
+	// Under mu.
 	charges []Cost
 	settled bool
 	done    bool
 }
 
+// callState is what a call hands out that may outlive it, allocated for
+// the call and never reused.
+type callState struct {
+	ks     killswitch.Flight // the built-in kill switch's call: the context while kso
+	fctx   flightCtx         // the tool's context once the call is admitted
+	id     [36]byte          // the bytes of call.ID (see newCallID)
+	denial DeniedError       // what deny returns
+}
+
+// flights holds the cleared flights of guards whose stages are all built
+// in.
+var flights = sync.Pool{New: func() any { return &flight{pooled: true} }}
+
+// newFlight returns a flight for a call: a pooled one when pooled is set.
+func newFlight(pooled bool) *flight {
+	if !pooled {
+		f := &flight{}
+		f.cs = &f.own
+		return f
+	}
+	f := flights.Get().(*flight)
+	f.cs = new(callState)
+	return f
+}
+
+// release ends the flight's use by its call, which must have ended (its
+// reservation settled, its kill-switch exit taken, its bindings undone).
+// A pooled flight not kept is cleared and put back; from here a stale
+// context of the call sees a new generation.
+func (f *flight) release() {
+	if !f.pooled || f.keep {
+		return
+	}
+	f.mu.Lock()
+	f.gen++
+	f.flightVars = flightVars{}
+	f.mu.Unlock()
+	flights.Put(f)
+}
+
 type flightKey struct{}
 
 // flightCtx is the context a tool runs with: its parent's, plus the
-// flight for Charge and CallFrom. It lives in the flight, so it costs no
-// allocation of its own.
+// flight and the generation of the call, for Charge and CallFrom. It lives
+// in the call's callState, so it costs no allocation of its own.
 type flightCtx struct {
 	context.Context
-	f *flight
+	f   *flight
+	gen uint64
 }
 
-// Value returns the flight for flightKey, and asks the parent otherwise.
+// Value returns the flightCtx itself for flightKey, and asks the parent
+// otherwise.
 func (c *flightCtx) Value(key any) any {
 	if _, ok := key.(flightKey); ok {
-		return c.f
+		return c
 	}
 	return c.Context.Value(key)
 }
@@ -76,7 +133,12 @@ func detached(ctx context.Context) context.Context {
 
 // begin runs steps 1 to 7 of the pipeline. On success the call may run
 // with f.ctx; on failure it returns the denial, already recorded.
-func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args any) (*flight, error) {
+//
+// With pooled, the flight comes from the pool when the guard's stages are
+// all built in and the tool's estimate is fixed; the caller then releases
+// it once the call has ended. Check passes false: a Ticket keeps its
+// flight.
+func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args any, pooled bool) (*flight, error) {
 	if g == nil {
 		return nil, &DeniedError{Code: CodeInvalidCall, Stage: StageIdentify, Tool: tool,
 			Reason: "the tool is wrapped with a nil Guard", Needs: "a corrected program"}
@@ -84,7 +146,9 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	f := &flight{g: g, cfg: cfg}
+	f := newFlight(pooled && g.cfg.poolable && cfg.poolable)
+	f.g, f.cfg = g, cfg
+	f.keep = !pooled
 	c := &f.call
 	c.Time = g.now()
 	c.Tool = tool
@@ -92,7 +156,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	c.Labels = cfg.labels
 	p, _ := PrincipalFrom(ctx)
 	c.Principal = p.fill(g.cfg.defaultPrincipal)
-	id, err := newCallID(&g.lastID, c.Time, &f.id)
+	id, err := newCallID(&g.lastID, c.Time, &f.cs.id)
 	if err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInternal, fmt.Errorf("agentguard: call ID: %w", err))
 	}
@@ -125,10 +189,10 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		if sh, ok := h.(*switchHalter); ok {
 			// The built-in switch: its call lives in the flight, no
 			// context is allocated unless the tool watches it.
-			if err := sh.admit(ctx, c, &f.ks); err != nil {
+			if err := sh.admit(ctx, c, &f.cs.ks); err != nil {
 				return nil, f.deny(ctx, StageHalt, CodeHalted, f.stoppedOr(ctx, err))
 			}
-			f.ctx, f.kso = &f.ks, true
+			f.ctx, f.kso = &f.cs.ks, true
 		} else {
 			hctx, exit, err := safeEnter(h, ctx, c)
 			if err != nil {
@@ -204,6 +268,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		if br, ok := f.res.(BudgetReporter); ok {
 			req.BudgetLeft = br.Left()
 		}
+		f.keep = true // an approver may hold on to the call
 		appr, err := safeAwait(a, f.ctx, c, req)
 		if err != nil {
 			return nil, f.deny(ctx, StageApproval, CodeApprovalRejected, f.stoppedOr(ctx, err))
@@ -221,8 +286,8 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	if err := g.record(ctx, &f.ev); err != nil {
 		return nil, f.deny(ctx, StageAudit, CodeAuditUnavailable, err)
 	}
-	f.fctx = flightCtx{Context: f.ctx, f: f}
-	f.ctx = &f.fctx
+	f.cs.fctx = flightCtx{Context: f.ctx, f: f, gen: f.gen}
+	f.ctx = &f.cs.fctx
 	f.ran = g.now()
 	return f, nil
 }
@@ -381,8 +446,8 @@ func stageReason(stage Stage, code Code) string {
 // denied returns d as the call's own denial for deny: kept in the flight,
 // it costs no allocation.
 func (f *flight) denied(d DeniedError) *DeniedError {
-	f.denial = d
-	return &f.denial
+	f.cs.denial = d
+	return &f.cs.denial
 }
 
 // asDenied sets *d to the *DeniedError in err's tree, if any is there
@@ -401,24 +466,24 @@ func asDenied(err error, d **DeniedError) bool {
 
 // deny ends a call that will not run: it releases what the call held,
 // records the denial and returns it. The denial it returns lives in the
-// flight (f.denial), a copy when err is not the flight's own.
+// flight (f.cs.denial), a copy when err is not the flight's own.
 func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) error {
 	g := f.g
 	d, _ := err.(*DeniedError)
 	switch {
-	case d != nil && d == &f.denial:
+	case d != nil && d == &f.cs.denial:
 		// The pipeline's own denial, made for this call (see denied).
 	case d != nil || asDenied(err, &d):
-		f.denial = *d
-		d = &f.denial
+		f.cs.denial = *d
+		d = &f.cs.denial
 	default:
 		if err == nil || isNilDenial(err) {
 			err = errNilDenial
 		}
 		// A plain error is a control that failed, not a refusal of the
 		// call: its text stays in Err and the audit record.
-		f.denial = DeniedError{Code: plainCode(stage, code), Err: err}
-		d = &f.denial
+		f.cs.denial = DeniedError{Code: plainCode(stage, code), Err: err}
+		d = &f.cs.denial
 	}
 	if d.Code == "" {
 		d.Code = code
@@ -451,6 +516,7 @@ func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) er
 			}
 		}
 	}
+	f.release()
 	return d
 }
 
@@ -461,7 +527,7 @@ func (f *flight) leave() bool {
 	switch {
 	case f.kso:
 		f.kso = false
-		return f.ks.Exit()
+		return f.cs.ks.Exit()
 	case f.exit != nil:
 		exit := f.exit
 		f.exit = nil
@@ -590,13 +656,14 @@ func Charge(ctx context.Context, c Cost) error {
 	if c.Unit == "" {
 		return errors.New("agentguard: Charge: empty unit")
 	}
-	f, ok := flightOf(ctx)
+	fc, ok := flightOf(ctx)
 	if !ok {
 		return errors.New("agentguard: Charge: the context is not a guarded call's")
 	}
+	f := fc.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.done {
+	if f.gen != fc.gen || f.done {
 		return errors.New("agentguard: Charge: the call has finished")
 	}
 	f.charges = append(f.charges, c)
@@ -606,12 +673,26 @@ func Charge(ctx context.Context, c Cost) error {
 // CallFrom returns the guarded call whose context ctx is, if any. Code
 // inside a tool uses it to learn its call's ID and principal; the egress
 // transport uses it to attribute requests to the tool that made them.
+// Once the call has ended, the Call returned before keeps what it said
+// but CallFrom may report false.
 func CallFrom(ctx context.Context) (*Call, bool) {
-	f, ok := flightOf(ctx)
+	fc, ok := flightOf(ctx)
 	if !ok {
 		return nil, false
 	}
-	return &f.call, true
+	f := fc.f
+	if !f.pooled {
+		return &f.call, true
+	}
+	// A pooled flight carries another call once this one has ended: the
+	// caller gets a copy, taken while the call is still the flight's.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gen != fc.gen {
+		return nil, false
+	}
+	c := f.call
+	return &c, true
 }
 
 func nonEmpty(s, def string) string {

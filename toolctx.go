@@ -76,11 +76,11 @@ func runContext[C context.Context](plan ctxPlan, ctx C, f *flight) (C, func()) {
 // function's dictionary.
 func nothing() {}
 
-// bindings maps framework context values to the calls they run, for tools
-// whose context cannot be replaced. nbound counts them, so that lookups cost
+// bindings maps framework context values to the tool contexts of the calls
+// they run, for tools whose context cannot be replaced. nbound counts them, so that lookups cost
 // nothing while there are none.
 var (
-	bindings sync.Map // context.Context (a pointer) → *flight
+	bindings sync.Map // context.Context (a pointer) → *flightCtx
 	nbound   atomic.Int64
 )
 
@@ -90,42 +90,45 @@ func bindable(ctx context.Context) bool {
 	return ctx != nil && reflect.TypeOf(ctx).Kind() == reflect.Pointer
 }
 
-// bind binds ctx to f until the returned function is called. A binding it
-// shadows (the same value guarded twice, nested) comes back after.
+// bind binds ctx to f's call until the returned function is called. A
+// binding it shadows (the same value guarded twice, nested) comes back
+// after.
 func bind(ctx context.Context, f *flight) func() {
 	if !bindable(ctx) {
 		return func() {}
 	}
+	fc := &f.cs.fctx
 	nbound.Add(1)
-	prev, had := bindings.Swap(ctx, f)
+	prev, had := bindings.Swap(ctx, fc)
 	return func() {
 		if had {
-			bindings.CompareAndSwap(ctx, f, prev)
+			bindings.CompareAndSwap(ctx, fc, prev)
 		} else {
-			bindings.CompareAndDelete(ctx, f)
+			bindings.CompareAndDelete(ctx, fc)
 		}
 		nbound.Add(-1)
 	}
 }
 
-// flightOf returns the guarded call ctx belongs to: the guarded context
-// itself, a framework value bound to a call, or a context derived from a
-// guarded one.
-func flightOf(ctx context.Context) (*flight, bool) {
+// flightOf returns the tool context of the guarded call ctx belongs to:
+// the guarded context itself, a framework value bound to a call, or a
+// context derived from a guarded one. Its generation tells whether the
+// call is still its flight's.
+func flightOf(ctx context.Context) (*flightCtx, bool) {
 	if ctx == nil {
 		return nil, false
 	}
 	if fc, ok := ctx.(*flightCtx); ok {
-		return fc.f, true
+		return fc, true
 	}
-	if f, ok := bound(ctx); ok {
-		return f, true
+	if fc, ok := bound(ctx); ok {
+		return fc, true
 	}
-	f, ok := ctx.Value(flightKey{}).(*flight)
-	return f, ok
+	fc, ok := ctx.Value(flightKey{}).(*flightCtx)
+	return fc, ok
 }
 
-func bound(ctx context.Context) (*flight, bool) {
+func bound(ctx context.Context) (*flightCtx, bool) {
 	if nbound.Load() == 0 || !bindable(ctx) {
 		return nil, false
 	}
@@ -133,7 +136,7 @@ func bound(ctx context.Context) (*flight, bool) {
 	if !ok {
 		return nil, false
 	}
-	return v.(*flight), true
+	return v.(*flightCtx), true
 }
 
 // Context returns the guarded context of the call that ctx runs, for a
@@ -151,8 +154,8 @@ func bound(ctx context.Context) (*flight, bool) {
 //
 // Charge and CallFrom need no such step: they accept the framework value.
 func Context(ctx context.Context) context.Context {
-	if f, ok := bound(ctx); ok {
-		return f.ctx
+	if fc, ok := bound(ctx); ok {
+		return fc
 	}
 	return ctx
 }

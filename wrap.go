@@ -24,6 +24,12 @@ type toolConfig struct {
 	denyAsType  reflect.Type // the result type denyAs returns
 	err         error        // a bad option or argument: every call is an invalid-call denial
 	hold        *DeniedError
+	// estimateFixed is set when estimate is Estimate's: it returns fixed
+	// costs and keeps no call.
+	estimateFixed bool
+	// poolable is set when no option of the tool is given a call it could
+	// keep after the call ends (see flight).
+	poolable bool
 }
 
 // Labels attaches labels to a tool, as key/value pairs; the policy sees
@@ -109,7 +115,11 @@ func Hold(rule, reason string) ToolOption {
 // Estimate sets the tool's estimated cost per call, reserved against the
 // budget before the call runs.
 func Estimate(costs ...Cost) ToolOption {
-	return EstimateFunc(func(*Call) ([]Cost, error) { return costs, nil })
+	set := EstimateFunc(func(*Call) ([]Cost, error) { return costs, nil })
+	return func(c *toolConfig) {
+		set(c)
+		c.estimateFixed = true
+	}
 }
 
 // EstimateFunc sets a function that estimates a call's cost from the call
@@ -120,7 +130,7 @@ func EstimateFunc(f func(c *Call) ([]Cost, error)) ToolOption {
 			c.err = errors.Join(c.err, errors.New("agentguard: EstimateFunc: nil function"))
 			return
 		}
-		c.estimate = f
+		c.estimate, c.estimateFixed = f, false
 	}
 }
 
@@ -162,6 +172,7 @@ func newToolConfig(tool string, fnNil bool, opts []ToolOption) *toolConfig {
 	if fnNil {
 		cfg.err = errors.Join(cfg.err, fmt.Errorf("agentguard: tool %q: nil function", tool))
 	}
+	cfg.poolable = cfg.estimate == nil || cfg.estimateFixed
 	return cfg
 }
 
@@ -315,10 +326,11 @@ type planned map[string]any
 type rawJSON []byte
 
 func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool string, ctx C, args any, in In, fn func(C, In) (Out, error)) (Out, error) {
-	f, err := g.begin(ctx, tool, cfg, args)
+	f, err := g.begin(ctx, tool, cfg, args, true)
 	if err != nil {
 		return denied[Out](cfg, err)
 	}
+	defer f.release() // after unbind
 	runCtx, unbind := runContext(cfg.runCtx, ctx, f)
 	defer unbind()
 	if !f.halting || !cfg.preemptive {
@@ -495,7 +507,7 @@ func (g *Guard) Check(ctx context.Context, tool string, args any, opts ...ToolOp
 	if raw, ok := args.(json.RawMessage); ok {
 		args = rawJSON(raw)
 	}
-	f, err := g.begin(ctx, tool, cfg, args)
+	f, err := g.begin(ctx, tool, cfg, args, false)
 	if err != nil {
 		return nil, err
 	}
