@@ -351,8 +351,14 @@ func haltError(ctx context.Context) error {
 }
 
 func (f *flight) decisionEvent(effect policy.Effect) {
+	// A decision is the call's time, a few microseconds on, unless the
+	// call waited for a human: then it is when the wait ended.
+	at := f.call.Time
+	if f.keep {
+		at = f.g.now()
+	}
 	f.ev = Event{
-		Kind: EventDecision, Time: f.g.now(), Call: &f.call,
+		Kind: EventDecision, Time: at, Call: &f.call,
 		Decision: effect, Rule: f.dec.Rule, Reason: f.dec.Reason, Shadow: f.dec.Shadow,
 		PolicyVersion: f.dec.Version, Estimate: f.call.Estimate,
 		Approver: f.appr.Approver, Grant: f.appr.Grant, Note: f.appr.Note,
