@@ -552,6 +552,9 @@ func (f *flight) settle(ctx context.Context, actual []Cost, known bool) {
 	f.settled = true
 	f.mu.Unlock()
 	if err := safeSettle(f.res, detached(ctx), actual, known); err != nil {
+		// The store may still hold the reservation, which lives in the
+		// flight: the flight is not reused.
+		f.keep = true
 		f.g.cfg.logger.Error("agentguard: settling the budget", zap.String("call", f.call.ID), zap.Error(err))
 	}
 }
