@@ -877,7 +877,14 @@ func (l *Log) flusher() {
 		l.mu.Lock()
 		l.lazyWait = false
 		var err error
-		if !l.closed && l.err == nil && (len(l.pend) > 0 || l.synced < l.written) {
+		switch {
+		case l.closed || l.err != nil || len(l.pend) == 0 && l.synced >= l.written:
+		case len(l.pend) == 0 && l.syncing:
+			// In the file already, and a sync is being led, whose
+			// appends gather their batch: no sync of its own in the
+			// middle of theirs; look again after lazyDelay.
+			l.armLocked()
+		default:
 			err = l.flushLocked()
 			if err == nil && l.opts.Sync == SyncEach {
 				err = l.waitSyncedLocked(l.written)

@@ -373,3 +373,60 @@ func TestCrashMapped(t *testing.T) {
 	}
 	t.Logf("%d kills, %d records acknowledged", kills, maxAck+1)
 }
+
+// TestMappedAppendLaterDuringSync: a record appended with AppendLater
+// while a sync is being led gets no sync of its own in the middle of it
+// (which would split the group's batch); it is made durable after that
+// sync, within lazyDelay.
+func TestMappedAppendLaterDuringSync(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		var syncs atomic.Int64
+		release := make(chan struct{})
+		var first atomic.Bool
+		sys := countingSys(&syncs, nil)
+		count := sys.sync
+		sys.sync = func(fd int) error {
+			if first.CompareAndSwap(false, true) {
+				<-release
+			}
+			return count(fd)
+		}
+		l, err := open(path, Options{}, sys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ctx := context.Background()
+		done := make(chan error)
+		go func() { done <- l.Append(ctx, sampleRecord(0)) }()
+		synctest.Wait() // its sync waits for release
+		if err := l.AppendLater(ctx, sampleRecord(1)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * lazyDelay)
+		synctest.Wait()
+		if n := syncs.Load(); n != 0 {
+			t.Fatalf("%d syncs finished while the first was held, want 0", n)
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := syncs.Load(); n != 1 {
+			t.Fatalf("%d syncs right after the first, want 1: the flusher led one at once", n)
+		}
+		time.Sleep(lazyDelay)
+		synctest.Wait()
+		if n := syncs.Load(); n != 2 {
+			t.Errorf("%d syncs, want 2: the Append's, then one for the lazy record", n)
+		}
+		l.mu.Lock()
+		synced, written := l.synced, l.written
+		l.mu.Unlock()
+		if synced != written {
+			t.Errorf("synced %d of %d records", synced, written)
+		}
+	})
+}
