@@ -370,6 +370,7 @@ const maxViewArgs = 8
 type argsView struct {
 	plan *argsPlan
 	vals [maxViewArgs]argVal
+	n    int            // the fields present (kind not 0)
 	m    map[string]any // built by Args
 }
 
@@ -383,7 +384,21 @@ func (p *argsPlan) view(base unsafe.Pointer, v *argsView) bool {
 		return false
 	}
 	v.plan, v.m = p, nil
-	return p.load(base, v.vals[:len(p.fields)])
+	if !p.load(base, v.vals[:len(p.fields)]) {
+		return false
+	}
+	v.n = 0
+	for _, a := range v.vals[:len(p.fields)] {
+		if a.kind != 0 {
+			v.n++
+		}
+	}
+	return true
+}
+
+// viewOf is view for the value at in, which it reads in place (as argsOf).
+func viewOf[In any](p *argsPlan, in *In, v *argsView) bool {
+	return p.view(unsafe.Pointer(in), v)
 }
 
 // Arg implements policy.ArgReader: the field of that name, if present.
@@ -419,4 +434,31 @@ func (v *argsView) All() iter.Seq2[string, policy.Arg] {
 			}
 		}
 	}
+}
+
+// boxed returns the field of that name, if present, as call.args holds it,
+// without allocating: the interface refers to the view's own value, so it
+// is valid only while the view holds this call (the audit log reads it
+// while it appends the call's record; see flightArgs).
+func (v *argsView) boxed(name string) (any, bool) {
+	for i := range v.plan.fields {
+		if v.plan.fields[i].name != name {
+			continue
+		}
+		a := &v.vals[i]
+		switch a.kind {
+		case valString:
+			return boxAt(stringType, unsafe.Pointer(&a.s)), true
+		case valBool:
+			return a.n != 0, true // a bool boxes without allocating
+		case valInt:
+			return boxAt(int64Type, unsafe.Pointer(&a.n)), true
+		case valUint:
+			return boxAt(uint64Type, unsafe.Pointer(&a.n)), true
+		case valFloat:
+			return boxAt(float64Type, unsafe.Pointer(&a.n)), true
+		}
+		return nil, false
+	}
+	return nil, false
 }

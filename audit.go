@@ -68,7 +68,9 @@ func WithAuditFile(path string, opts ...audit.Options) Option {
 		if o.Logger == nil && c.logger != nil {
 			o.Logger = c.logger
 		}
-		r := &auditRecorder{}
+		// A log without a Mirror (which shows each record's Args) reads
+		// the arguments of a planned struct without their map.
+		r := &auditRecorder{reader: o.Mirror == nil}
 		if err := setStage("WithAuditFile", &c.recorder, Recorder(r)); err != nil {
 			return err
 		}
@@ -97,7 +99,7 @@ func WithAuditStore(l *audit.StoreLog) Option {
 		if l == nil {
 			return errors.New("agentguard: WithAuditStore: nil log")
 		}
-		return setStage("WithAuditStore", &c.recorder, Recorder(&auditRecorder{log: l}))
+		return setStage("WithAuditStore", &c.recorder, Recorder(&auditRecorder{log: l, reader: true}))
 	}
 }
 
@@ -118,6 +120,12 @@ type auditRecorder struct {
 	// worked out. nplans counts them, up to maxPlans.
 	plans  sync.Map
 	nplans atomic.Int64
+
+	// reader is set when the log may be given a record's arguments as an
+	// audit.ArgReader (a lazy flight's view) rather than a map: not for
+	// a Log given by the caller, which may have a Mirror that shows
+	// records as they are (their Args).
+	reader bool
 }
 
 // maxPlans bounds the tools a recorder keeps plans for; the records of
@@ -142,16 +150,28 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 	defer buf.release()
 	rec := buf.fill(e)
 	if e.Call != nil {
-		set(&rec.Plan, r.plan(e.Call))
+		set(&rec.Plan, r.plan(e.Call, e.lazy))
 	}
-	if e.Kind == EventResult && rec.Args != nil {
+	if e.Kind == EventResult {
 		// The decision record holds the arguments; the result only needs
 		// them to scrub the tool's error of the secrets among them.
-		if rec.Error != "" {
-			_, secrets := r.log.Redactor().Args(rec.Args)
+		if rec.Error != "" && (rec.Args != nil || e.lazy != nil) {
+			args := rec.Args
+			if args == nil {
+				args = e.lazy.args()
+			}
+			_, secrets := r.log.Redactor().Args(args)
 			rec.Error = r.log.Redactor().Text(rec.Error, secrets)
 		}
 		rec.Args = nil
+	} else if rec.Args == nil && e.lazy != nil {
+		// A lazy flight's call: its arguments are read from the flight's
+		// view, with no map unless redaction needs one.
+		if r.reader {
+			set(&rec.Reader, audit.ArgReader((*flightArgs)(e.lazy)))
+		} else {
+			rec.Args = e.lazy.args()
+		}
 	}
 	if e.Kind == EventResult {
 		// A compact result: what its decision record (the same call ID)
@@ -182,7 +202,10 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 // with more keys after a call with an argument key it did not know (up
 // to maxPlanKeys); nil past maxPlans tools, or for a call whose env or
 // labels are not the plan's (another Wrap of the same name).
-func (r *auditRecorder) plan(c *Call) *audit.Plan {
+//
+// lazy, when not nil, is the flight whose view holds c's arguments (c.Args
+// is nil): a new plan knows every field of its struct.
+func (r *auditRecorder) plan(c *Call, lazy *flight) *audit.Plan {
 	if c.Tool == "" {
 		return nil
 	}
@@ -191,14 +214,26 @@ func (r *auditRecorder) plan(c *Call) *audit.Plan {
 		if r.nplans.Add(1) > maxPlans {
 			return nil
 		}
-		v, _ = r.plans.LoadOrStore(c.Tool, r.log.Redactor().Plan(c.Env, c.Tool, c.Labels, slices.Collect(maps.Keys(c.Args))))
+		var keys []string
+		if lazy != nil {
+			for _, f := range lazy.view.plan.fields {
+				keys = append(keys, f.name)
+			}
+		} else {
+			keys = slices.Collect(maps.Keys(c.Args))
+		}
+		v, _ = r.plans.LoadOrStore(c.Tool, r.log.Redactor().Plan(c.Env, c.Tool, c.Labels, keys))
 	}
 	p := v.(*audit.Plan)
 	if !p.Matches(c.Env, c.Labels) {
 		return nil
 	}
 	if p.Missed() && p.NumKeys() < maxPlanKeys {
-		np := p.Extend(c.Args)
+		args := c.Args
+		if args == nil && lazy != nil {
+			args = lazy.args()
+		}
+		np := p.Extend(args)
 		r.plans.CompareAndSwap(c.Tool, p, np)
 		return np
 	}
@@ -286,6 +321,7 @@ func (b *recordBuf) fill(e *Event) *audit.Record {
 	set(&r.Principal.Tenant, p.Tenant)
 	set(&r.Principal.Session, p.Session)
 	r.Args, r.Labels = args, labels
+	set(&r.Reader, nil) // Record gives a lazy flight's
 	decision := ""
 	switch e.Kind {
 	case EventDecision, EventApproval:

@@ -205,7 +205,11 @@ func (b *budgetStage) reserve(ctx context.Context, c *Call, h *budgetHold) (Rese
 	pol := b.polInForce()
 	led := b.ledger(pol)
 	if len(c.Estimate) == 0 && pol != nil {
-		est, err := b.policyEstimate(ctx, pol, c)
+		var args policy.ArgReader
+		if h != nil {
+			args = h.args
+		}
+		est, err := b.policyEstimate(ctx, pol, c, args)
 		if err != nil {
 			return nil, &DeniedError{Code: CodeUnavailable, Rule: "cost-estimate", Reason: "the call's cost could not be estimated, so it cannot be reserved", Err: err}
 		}
@@ -243,8 +247,11 @@ func guardPolicy(g *Guard) *policy.Policy {
 }
 
 // policyEstimate returns the policy's estimate of c, if it has one.
-func (b *budgetStage) policyEstimate(ctx context.Context, pol *policy.Policy, c *Call) ([]Cost, error) {
+func (b *budgetStage) policyEstimate(ctx context.Context, pol *policy.Policy, c *Call, args policy.ArgReader) ([]Cost, error) {
 	in := policyInput(c)
+	if c.Args == nil {
+		in.Call.Reader = args
+	}
 	if pol.UsesUsage() {
 		u, err := b.Usage(ctx, c)
 		if err != nil {
@@ -328,8 +335,11 @@ type budgetHold struct {
 	now      time.Time
 	callTime bool
 	est      []budget.Amount
-	estBuf   [2]budget.Amount
-	actBuf   [2]budget.Amount
+	// args, when set, gives the policy's estimate the call's arguments
+	// (the pipeline's lazy flight, whose Call.Args is nil).
+	args   policy.ArgReader
+	estBuf [2]budget.Amount
+	actBuf [2]budget.Amount
 }
 
 // Settle implements Reservation. A cost that cannot be committed (a bad

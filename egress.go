@@ -316,7 +316,7 @@ func (t *egressTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *egressTransport) denyAddress(ctx context.Context, tk *Ticket, d *DeniedError) error {
 	cp := *d
 	c := tk.Call()
-	cp.CallID, cp.Tool, cp.Args = c.ID, c.Tool, t.g.redact(c.Args)
+	cp.CallID, cp.Tool, cp.Args = c.ID, c.Tool, t.g.redact(tk.f.args())
 	ev := &Event{
 		Kind: EventDecision, Call: c, Decision: policy.Deny, Code: cp.Code, Stage: cp.Stage,
 		Rule: cp.Rule, Reason: cp.Reason, Estimate: c.Estimate,

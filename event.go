@@ -78,4 +78,8 @@ type Event struct {
 
 	// Kill-switch actions.
 	Control *Control
+
+	// lazy, when Call.Args is nil, is the flight whose view holds the
+	// call's arguments: what the built-in audit recorder reads them from.
+	lazy *flight
 }

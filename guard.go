@@ -49,6 +49,10 @@ type config struct {
 	// (or absent): none keeps the call after it ends, so its flight can
 	// carry the next one (see flight). Observers must not keep events.
 	poolable bool
+	// observed is set when the Guard has observers of its own (not only
+	// the kill switch's breakers): they read Event.Call.Args, so every
+	// call's map is built.
+	observed bool
 
 	halter    Halter
 	limiter   Limiter
@@ -132,6 +136,11 @@ func New(opts ...Option) (*Guard, error) {
 		c.redactor = r
 	}
 	c.poolable = builtIn(c)
+	for _, o := range c.observers {
+		if _, ok := o.(*switchHalter); !ok {
+			c.observed = true
+		}
+	}
 	c.cardRedactor = c.redactor
 	if c.cardRedactor == nil {
 		// Arguments never leave the pipeline unredacted: without a

@@ -56,6 +56,14 @@ type flightVars struct {
 	// flight's call after it ends (an approver, a Ticket): it is not pooled.
 	keep bool
 
+	// view holds the call's arguments unboxed when the tool's input is a
+	// planned struct. With lazy (a pooled flight of a guard without
+	// observers of its own), call.Args is not built: the policy and the
+	// audit log read the view, and args builds the map, once, for
+	// anything else that shows the arguments.
+	view argsView
+	lazy bool
+
 	// Under mu.
 	charges []Cost
 	settled bool
@@ -138,7 +146,10 @@ func detached(ctx context.Context) context.Context {
 // all built in and the tool's estimate is fixed; the caller then releases
 // it once the call has ended. Check passes false: a Ticket keeps its
 // flight.
-func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args any, pooled bool) (*flight, error) {
+//
+// view, when not nil, holds the arguments of a planned struct (args is
+// then ignored); it is copied into the flight.
+func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args any, view *argsView, pooled bool) (*flight, error) {
 	if g == nil {
 		return nil, &DeniedError{Code: CodeInvalidCall, Stage: StageIdentify, Tool: tool,
 			Reason: "the tool is wrapped with a nil Guard", Needs: "a corrected program"}
@@ -177,7 +188,14 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, f.denied(DeniedError{
 			Reason: "the tool is misconfigured in the program that guards it", Needs: "a corrected program", Err: cfg.err}))
 	}
-	if c.Args, err = toArgs(args, cfg.args); err != nil {
+	if view != nil {
+		f.view = *view
+		if f.pooled && !g.cfg.observed {
+			f.lazy = true
+		} else {
+			c.Args = f.view.Args()
+		}
+	} else if c.Args, err = toArgs(args, cfg.args); err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInvalidCall, err)
 	}
 	if cfg.hold != nil {
@@ -248,6 +266,9 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		var res Reservation
 		var err error
 		if bs, ok := b.(*budgetStage); ok {
+			if f.lazy {
+				f.bh.args = &f.view // for the policy's estimate
+			}
 			res, err = safeBudgetReserve(bs, f.ctx, c, &f.bh) // no allocation
 		} else {
 			res, err = safeReserve(b, f.ctx, c)
@@ -269,6 +290,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 			req.BudgetLeft = br.Left()
 		}
 		f.keep = true // an approver may hold on to the call
+		f.fillArgs()
 		appr, err := safeAwait(a, f.ctx, c, req)
 		if err != nil {
 			return nil, f.deny(ctx, StageApproval, CodeApprovalRejected, f.stoppedOr(ctx, err))
@@ -304,7 +326,58 @@ func (f *flight) fillInput() {
 			Env: c.Env, Labels: c.Labels, Time: c.Time,
 		},
 	}
+	if f.lazy {
+		f.in.Call.Reader = &f.view
+	}
 }
+
+// args returns the call's arguments as Call.Args holds them: every reader
+// of the arguments other than the policy and the audit log (a denial, an
+// observer, CallFrom) takes them from here. A lazy flight builds the map
+// from its view the first time, under mu (CallFrom may ask from another
+// goroutine), and keeps it for the rest of the call; the map is the
+// call's own, never reused, so it may outlive the call.
+func (f *flight) args() map[string]any {
+	if !f.lazy {
+		return f.call.Args
+	}
+	f.mu.Lock()
+	m := f.view.Args()
+	f.mu.Unlock()
+	return m
+}
+
+// fillArgs sets call.Args, for a stage that is given the *Call (an
+// approver) or a denial: from here the flight is not lazy. It runs only
+// before the call is admitted, when nothing else can see the flight.
+func (f *flight) fillArgs() {
+	if f.lazy {
+		f.call.Args = f.args()
+		f.lazy = false
+	}
+}
+
+// lazyArgs returns the flight for an event whose call has no Args yet
+// (the audit log then reads the view), or nil.
+func (f *flight) lazyArgs() *flight {
+	if f.lazy {
+		return f
+	}
+	return nil
+}
+
+// flightArgs is a lazy flight's arguments as the audit log reads them
+// (audit.ArgReader): each one from the view, the map from args.
+type flightArgs flight
+
+// Len implements audit.ArgReader.
+func (a *flightArgs) Len() int { return a.view.n }
+
+// Arg implements audit.ArgReader.
+func (a *flightArgs) Arg(name string) (any, bool) { return a.view.boxed(name) }
+
+// Args implements audit.ArgReader.
+func (a *flightArgs) Args() map[string]any { return (*flight)(a).args() }
 
 // stopped returns the denial of a call whose context ended before it
 // could run: halted when a kill-switch trip ended it, cancelled when the
@@ -358,7 +431,7 @@ func (f *flight) decisionEvent(effect policy.Effect) {
 		at = f.g.now()
 	}
 	f.ev = Event{
-		Kind: EventDecision, Time: at, Call: &f.call,
+		Kind: EventDecision, Time: at, Call: &f.call, lazy: f.lazyArgs(),
 		Decision: effect, Rule: f.dec.Rule, Reason: f.dec.Reason, Shadow: f.dec.Shadow,
 		PolicyVersion: f.dec.Version, Estimate: f.call.Estimate,
 		Approver: f.appr.Approver, Grant: f.appr.Grant, Note: f.appr.Note,
@@ -504,6 +577,7 @@ func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) er
 		d.Needs = needs(d.Code)
 	}
 	d.CallID, d.Tool = f.call.ID, f.call.Tool
+	f.fillArgs()
 	d.Args = g.redact(f.call.Args)
 	if f.dec.Rule != "" && d.Rule == "" && stage == StageApproval {
 		d.Rule = f.dec.Rule
@@ -585,7 +659,7 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 		outcome = OutcomeHalted
 		d := haltError(f.ctx).(*DeniedError)
 		d.Stage, d.CallID, d.Tool, d.Needs = StageRun, f.call.ID, f.call.Tool, needs(CodeHalted)
-		d.Args = g.redact(f.call.Args)
+		d.Args = g.redact(f.args()) // the map is the call's own: the denial may keep it
 		result = d
 	}
 	// 9. Settle.
@@ -600,7 +674,7 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 	}
 	// 10. Record the result.
 	f.ev = Event{
-		Kind: EventResult, Time: end, Call: &f.call, Decision: policy.Allow,
+		Kind: EventResult, Time: end, Call: &f.call, lazy: f.lazyArgs(), Decision: policy.Allow,
 		Rule: f.dec.Rule, PolicyVersion: f.dec.Version, Outcome: outcome,
 		Duration: end.Sub(f.ran), Estimate: f.call.Estimate, Actual: actual,
 		Approver: f.appr.Approver, Grant: f.appr.Grant,
@@ -694,13 +768,18 @@ func CallFrom(ctx context.Context) (*Call, bool) {
 		return &f.call, true
 	}
 	// A pooled flight carries another call once this one has ended: the
-	// caller gets a copy, taken while the call is still the flight's.
+	// caller gets a copy, taken while the call is still the flight's, with
+	// the arguments' map (the call's own, built here when the flight is
+	// lazy: see args).
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.gen != fc.gen {
 		return nil, false
 	}
 	c := f.call
+	if f.lazy {
+		c.Args = f.view.Args()
+	}
 	return &c, true
 }
 

@@ -43,6 +43,13 @@ func TestRecordBufCosts(t *testing.T) {
 	}
 }
 
+// staleReader is an audit.ArgReader that poison leaves in a record.
+type staleReader struct{}
+
+func (staleReader) Len() int               { return 1 }
+func (staleReader) Arg(string) (any, bool) { return "stale", true }
+func (staleReader) Args() map[string]any   { return map[string]any{"stale": "stale"} }
+
 // poison sets every field of the struct v points to (recursively, for
 // nested structs) to a value that is not zero.
 func poison(v reflect.Value) {
@@ -74,6 +81,8 @@ func poison(v reflect.Value) {
 			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
 		case reflect.Pointer:
 			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Interface:
+			f.Set(reflect.ValueOf(staleReader{}))
 		default:
 			panic("poison: field " + v.Type().Field(i).Name + " of kind " + f.Kind().String())
 		}

@@ -226,13 +226,22 @@ func Wrap[C context.Context, In, Out any](g *Guard, tool string, fn func(C, In) 
 	cfg.runCtx = planCtx[C]()
 	return func(ctx C, in In) (Out, error) {
 		if cfg.args != nil {
-			// The plan reads in where it is; only a value it cannot
-			// take (see argsPlan.read) is boxed for the JSON path.
-			if m, ok := argsOf(cfg.args, &in); ok {
-				return guarded(g, cfg, tool, ctx, planned(m), in, fn)
+			// The plan reads in where it is, into a view that the
+			// flight keeps (no map: see flight.lazy), or into a map when
+			// the struct has more fields than a view holds; only a value
+			// it cannot take (see argsPlan.load) is boxed for the JSON
+			// path.
+			var v argsView
+			if viewOf(cfg.args, &in, &v) {
+				return guarded(g, cfg, tool, ctx, nil, &v, in, fn)
+			}
+			if len(cfg.args.fields) > maxViewArgs {
+				if m, ok := argsOf(cfg.args, &in); ok {
+					return guarded(g, cfg, tool, ctx, planned(m), nil, in, fn)
+				}
 			}
 		}
-		return guarded(g, cfg, tool, ctx, in, in, fn)
+		return guarded(g, cfg, tool, ctx, in, nil, in, fn)
 	}
 }
 
@@ -258,7 +267,7 @@ func WrapJSON[C context.Context, A ~string | ~[]byte, Out any](g *Guard, tool st
 	checkDenyAs[Out](cfg, tool)
 	cfg.runCtx = planCtx[C]()
 	return func(ctx C, raw A) (Out, error) {
-		return guarded(g, cfg, tool, ctx, rawJSON(raw), raw, fn)
+		return guarded(g, cfg, tool, ctx, rawJSON(raw), nil, raw, fn)
 	}
 }
 
@@ -301,9 +310,9 @@ func WrapJSONAs[A ~string | ~[]byte, C context.Context, In, Out any](g *Guard, t
 	return func(ctx C, raw A) (Out, error) {
 		in, args, err := decodeInto[In]([]byte(raw), cfg.args)
 		if err != nil {
-			return guarded(g, cfg, tool, ctx, argsFailure{err}, in, fn)
+			return guarded(g, cfg, tool, ctx, argsFailure{err}, nil, in, fn)
 		}
-		return guarded(g, cfg, tool, ctx, args, in, fn)
+		return guarded(g, cfg, tool, ctx, args, nil, in, fn)
 	}
 }
 
@@ -325,8 +334,8 @@ type planned map[string]any
 // rawJSON marks arguments that are already JSON.
 type rawJSON []byte
 
-func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool string, ctx C, args any, in In, fn func(C, In) (Out, error)) (Out, error) {
-	f, err := g.begin(ctx, tool, cfg, args, true)
+func guarded[C context.Context, In, Out any](g *Guard, cfg *toolConfig, tool string, ctx C, args any, view *argsView, in In, fn func(C, In) (Out, error)) (Out, error) {
+	f, err := g.begin(ctx, tool, cfg, args, view, true)
 	if err != nil {
 		return denied[Out](cfg, err)
 	}
@@ -507,7 +516,7 @@ func (g *Guard) Check(ctx context.Context, tool string, args any, opts ...ToolOp
 	if raw, ok := args.(json.RawMessage); ok {
 		args = rawJSON(raw)
 	}
-	f, err := g.begin(ctx, tool, cfg, args, false)
+	f, err := g.begin(ctx, tool, cfg, args, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -544,7 +553,10 @@ func (t *Ticket) Bind(c context.Context) {
 func (t *Ticket) Context() context.Context { return t.f.ctx }
 
 // Call returns the admitted call.
-func (t *Ticket) Call() *Call { return &t.f.call }
+func (t *Ticket) Call() *Call {
+	// A Ticket's flight is never pooled, so never lazy: its Args is set.
+	return &t.f.call
+}
 
 // Done ends the call with the tool's result and error: it settles the
 // budget and records the result. It returns err unchanged, or a

@@ -275,6 +275,16 @@ func planCase(red *Redactor, keys, planKeys, vals, env, tool, agent string, labe
 	return r, p
 }
 
+// mapReader is an ArgReader over a map that counts the calls of Args.
+type mapReader struct {
+	m    map[string]any
+	maps int
+}
+
+func (r *mapReader) Len() int                    { return len(r.m) }
+func (r *mapReader) Arg(name string) (any, bool) { v, ok := r.m[name]; return v, ok }
+func (r *mapReader) Args() map[string]any        { r.maps++; return r.m }
+
 // checkPlan redacts and encodes r with and without p, twice each (the
 // second time with the plan's principal cached), and fails on any
 // difference in the lines.
@@ -294,8 +304,35 @@ func checkPlan(t *testing.T, red *Redactor, r *Record, p *Plan) {
 		return string(b)
 	}
 	for _, agent := range []string{r.Principal.Agent, "other", r.Principal.Agent} {
-		if got, want := line(p, agent), line(nil, agent); got != want {
+		want := line(nil, agent)
+		if got := line(p, agent); got != want {
 			t.Fatalf("with a plan:\n%s\nwithout:\n%s", got, want)
+		}
+		if r.Args == nil {
+			continue
+		}
+		// The same arguments from a Reader: the same line, and the map
+		// asked for exactly when the plan cannot vouch for them.
+		for _, plan := range []*Plan{p, nil} {
+			c := *r
+			rd := &mapReader{m: r.Args}
+			c.Args, c.Reader, c.Plan = nil, rd, plan
+			c.Principal.Agent = agent
+			if err := red.prepare(&c, "Log"); err != nil {
+				t.Fatal(err)
+			}
+			b, err := c.AppendJSON(nil)
+			got := string(b)
+			if err != nil {
+				got = "error: " + err.Error()
+			}
+			if got != want {
+				t.Fatalf("from a Reader (plan %v):\n%s\nfrom the map:\n%s", plan != nil, got, want)
+			}
+			clean := plan != nil && plan.cleanArgs(mapArgs(r.Args))
+			if clean && err == nil && rd.maps > 0 || !clean && len(r.Args) > 0 && rd.maps == 0 {
+				t.Fatalf("from a Reader (plan %v): the map asked for %d times; clean = %v", plan != nil, rd.maps, clean)
+			}
 		}
 	}
 	res := *r

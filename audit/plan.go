@@ -146,18 +146,19 @@ func (p *Plan) appendPrincipal(b []byte, pr Principal) []byte {
 	return b
 }
 
-// appendArgs appends ,"args":{…} for args (not empty) when every key of
-// args is one of the plan's, and reports whether it did: the keys are in
-// order already and encoded. It does not append anything when a key is
-// unknown or a value has no JSON form (the general path then reports the
-// same error as without a plan).
-func (p *Plan) appendArgs(b []byte, args map[string]any) ([]byte, bool) {
+// appendArgs appends ,"args":{…} for args (not empty: Args, or the
+// Reader of a record whose Args is nil) when every key of args is one of
+// the plan's, and reports whether it did: the keys are in order already
+// and encoded. It does not append anything when a key is unknown or a
+// value has no JSON form (the general path then reports the same error
+// as without a plan).
+func (p *Plan) appendArgs(b []byte, args ArgReader) ([]byte, bool) {
 	start := len(b)
 	b = append(b, `,"args":{`...)
 	n := 0
 	for i := range p.keys {
 		k := &p.keys[i]
-		v, ok := args[k.name]
+		v, ok := args.Arg(k.name)
 		if !ok {
 			continue
 		}
@@ -173,8 +174,8 @@ func (p *Plan) appendArgs(b []byte, args map[string]any) ([]byte, bool) {
 			return b[:start], false
 		}
 	}
-	if n != len(args) {
-		p.miss(args)
+	if n != args.Len() {
+		p.miss(args.Args())
 		return b[:start], false
 	}
 	return append(b, '}'), true
@@ -183,12 +184,13 @@ func (p *Plan) appendArgs(b []byte, args map[string]any) ([]byte, bool) {
 // cleanArgs reports whether Args would return args unchanged and find no
 // secrets, answering from the plan's keys: false when a key is unknown,
 // a secret key holds a value that is not null, a boolean or a mark, or a
-// value may need redaction.
-func (p *Plan) cleanArgs(args map[string]any) bool {
+// value may need redaction. It asks a Reader for its map only when a key
+// is unknown.
+func (p *Plan) cleanArgs(args ArgReader) bool {
 	n := 0
 	for i := range p.keys {
 		k := &p.keys[i]
-		v, ok := args[k.name]
+		v, ok := args.Arg(k.name)
 		if !ok {
 			continue
 		}
@@ -204,8 +206,8 @@ func (p *Plan) cleanArgs(args map[string]any) bool {
 			return false
 		}
 	}
-	if n != len(args) {
-		p.miss(args)
+	if n != args.Len() {
+		p.miss(args.Args())
 		return false
 	}
 	return true
@@ -230,10 +232,18 @@ func (p *Plan) miss(args map[string]any) {
 
 // recordArgs returns r's arguments redacted and the secrets found in them,
 // as Args does, through r.Plan when it is this Redactor's and says the
-// arguments are clean.
+// arguments are clean. r.Args must not be nil.
 func (red *Redactor) recordArgs(r *Record) (map[string]any, []string) {
-	if p := r.Plan; p != nil && p.red == red && p.cleanArgs(r.Args) {
+	if p := r.Plan; p != nil && p.red == red && p.cleanArgs(mapArgs(r.Args)) {
 		return r.Args, nil
 	}
 	return red.Args(r.Args)
+}
+
+// readerClean reports whether the arguments of r's Reader (r.Args is
+// nil) need no redaction, asking r.Plan when it is this Redactor's:
+// false means that the map must be redacted.
+func (red *Redactor) readerClean(r *Record) bool {
+	p := r.Plan
+	return p != nil && p.red == red && p.cleanArgs(r.Reader)
 }

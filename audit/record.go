@@ -103,7 +103,11 @@ type Record struct {
 	// Args are the call's arguments as JSON-like values (nil, bool,
 	// float64, int64, uint64, string, []any, map[string]any), after
 	// redaction. Integers are written exactly.
-	Args   map[string]any
+	Args map[string]any
+	// Reader, when Args is nil, gives the arguments without a map (see
+	// ArgReader): the record is redacted and written as with Args set to
+	// Reader.Args(). Append sets Args when the arguments need redaction.
+	Reader ArgReader
 	Labels map[string]string
 
 	Decision      string // "allow", "deny" or "approve"
@@ -212,15 +216,22 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 		b = appendField(b, `,"env":`, r.Env)
 		b = appendField(b, `,"tool":`, r.Tool)
 	}
-	if len(r.Args) > 0 {
+	var args ArgReader
+	switch {
+	case r.Args != nil:
+		args = mapArgs(r.Args)
+	case r.Reader != nil:
+		args = r.Reader
+	}
+	if args != nil && args.Len() > 0 {
 		done = false
 		if pl != nil {
-			b, done = pl.appendArgs(b, r.Args)
+			b, done = pl.appendArgs(b, args)
 		}
 		if !done {
 			b = append(b, `,"args":`...)
 			var err error
-			if b, err = appendValue(b, r.Args, 0); err != nil {
+			if b, err = appendValue(b, args.Args(), 0); err != nil {
 				return b, err
 			}
 		}

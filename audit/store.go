@@ -296,6 +296,10 @@ func (red *Redactor) prepare(r *Record, typ string) error {
 		if args, found := red.recordArgs(r); found != nil || !sameMap(args, r.Args) {
 			r.Args, secrets = args, found
 		}
+	} else if r.Reader != nil && r.Reader.Len() > 0 && !red.readerClean(r) {
+		// Arguments the plan cannot vouch for: redacted from the map, which
+		// then stands for them.
+		r.Args, secrets = red.Args(readerArgs(r.Reader))
 	}
 	for _, s := range [...]*string{&r.Error, &r.Reason, &r.Note} {
 		if t := red.Text(*s, secrets); t != *s {
