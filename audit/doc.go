@@ -113,7 +113,12 @@
 // then only checks each value with a quick scan, and the encoder splices
 // what it has; a record that differs from its plan anywhere takes the
 // general path for that part, so a plan never changes a line. The root
-// package's recorder keeps one per tool.
+// package's recorder keeps one per tool. A caller that holds the
+// arguments unboxed (a tool's struct) can give them as an ArgReader
+// (Record.Reader) instead of a map: with a plan that knows the keys and
+// values that need no redaction, the record is written without the map;
+// otherwise the map is asked for and redacted as Args would be. The line
+// is the same either way.
 //
 // # Verifying
 //
