@@ -48,6 +48,21 @@ func checkView(t *testing.T, v smallArgs) {
 	if _, found := view.Arg("missing"); found {
 		t.Errorf("view(%#v).Arg(missing) found", v)
 	}
+	// boxed, what the audit log reads: each value as the map holds it,
+	// of the same type, and the count of those present.
+	for _, f := range plan.fields {
+		got, found := view.boxed(f.name)
+		w, wfound := want[f.name]
+		if found != wfound || !reflect.DeepEqual(got, w) {
+			t.Errorf("view(%#v).boxed(%q) = %#v, %v; want %#v, %v", v, f.name, got, found, w, wfound)
+		}
+	}
+	if _, found := view.boxed("missing"); found {
+		t.Errorf("view(%#v).boxed(missing) found", v)
+	}
+	if view.n != len(want) {
+		t.Errorf("view(%#v).n = %d, want %d", v, view.n, len(want))
+	}
 	var names []string
 	for name, a := range view.All() {
 		names = append(names, name)
