@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -370,4 +371,56 @@ func TestLazyArgsHalted(t *testing.T) {
 	if b, _ := json.Marshal(d.Args); !strings.Contains(err.Error(), string(b)) {
 		t.Errorf("denial text %q lacks the arguments %s", err, b)
 	}
+}
+
+// TestLazyArgsHaltedPreemptive: a Preemptive tool that ignores its
+// context reads its call through CallFrom while a trip halts the call, the
+// denial builds the arguments' map, and the flight is released and
+// carries the next calls: each reader sees its own call's arguments or
+// nothing. Run it with -race.
+func TestLazyArgsHaltedPreemptive(t *testing.T) {
+	g, sw, _ := lazyGuard(t)
+	unblock := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad sync.Map
+	send := agentguard.Wrap(g, "send", func(ctx context.Context, a mailArgs) (string, error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Until the call has ended (CallFrom then says so), and 1000
+			// times at most.
+			for range 1000 {
+				c, ok := agentguard.CallFrom(ctx)
+				if !ok {
+					return
+				}
+				if c.Args["count"] != int64(a.Count) {
+					bad.Store(a.Count, c.Args)
+				}
+				runtime.Gosched()
+			}
+		}()
+		if a.Count == 0 {
+			sw.Trip(killswitch.Scope{Agent: "bot"}, "ops", "stop")
+			<-unblock // ignores its context
+		}
+		return "ok", nil
+	}, agentguard.Preemptive())
+	defer close(unblock)
+	_, err := send(lazyCtx, mailArgs{To: "bob@example.com"})
+	var d *agentguard.DeniedError
+	if !errors.As(err, &d) || d.Code != agentguard.CodeHalted || d.Args["to"] != "bob@example.com" {
+		t.Fatalf("halted call: %v", err)
+	}
+	sw.Resume(killswitch.Scope{Agent: "bot"}, "ops", "go on")
+	for i := 1; i < 20; i++ {
+		if _, err := send(lazyCtx, mailArgs{To: "bob@example.com", Count: i}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	wg.Wait()
+	bad.Range(func(k, v any) bool {
+		t.Errorf("call %v saw arguments %v", k, v)
+		return true
+	})
 }
