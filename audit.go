@@ -23,12 +23,16 @@ import (
 // call is denied with CodeAuditUnavailable and the tool does not run. The
 // Guard does not close l.
 //
-// A call's result record is appended with audit.Log.AppendLater: it goes
-// out with the next record's write, or within about 10 ms, and costs no
-// system call of its own. A crash of the process can lose the results of
-// its last 10 ms (their decisions are in the log, so those calls read as
-// allowed with no known outcome); decisions, denials and kill-switch
-// records are written before the call goes on.
+// A call's result record is appended with audit.Log.AppendLater: through
+// the file's shared mapping (the default on Linux) it is in the file when
+// the call returns, and is made durable by the next sync without making
+// the caller wait for one. Written with write(2) (audit.Options.NoMap,
+// other platforms), it goes out with the next record's write or within
+// about 10 ms, so a crash of the process can lose the results of its last
+// 10 ms (their decisions are in the log, so those calls read as allowed
+// with no known outcome). Decisions, denials and kill-switch records are
+// out of the process, and under the default sync durable, before the call
+// goes on.
 func WithAudit(l *audit.Log) Option {
 	return func(c *config) error {
 		if l == nil {

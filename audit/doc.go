@@ -34,10 +34,11 @@
 // line is on disk (fdatasync); concurrent appends share one sync (group
 // commit). SyncInterval syncs in the background and SyncNever leaves it to
 // the operating system. [Log.AppendLater] takes a record that nothing
-// waits on (the Guard's call results) without waiting for a sync; written
-// with write(2), it goes out in the same write as the next Append, or
-// within about 10 ms, so a crash of the process can lose such records of
-// its last 10 ms, never one appended with Append. A failed write or fsync latches the log: that
+// waits on (the Guard's call results) without waiting for a sync: through
+// the mapping it is in the file at once; written with write(2), it goes
+// out in the same write as the next Append, or within about 10 ms, so a
+// crash of the process can lose such records of its last 10 ms, never one
+// appended with Append. A failed write or fsync latches the log: that
 // Append and every later one return an error wrapping ErrUnavailable, and
 // the Guard denies every call, until the log is reopened. A failed write
 // is cut back, so no partial record stays visible. Open recovers a log
