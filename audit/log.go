@@ -686,8 +686,9 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 		putBody(bp, body)
 		return err
 	}
+	now := l.clock() // read before the lock, which it would lengthen
 	l.mu.Lock()
-	seq, err := l.writeLocked(r, l.clock(), lazy, body)
+	seq, err := l.writeLocked(r, now, lazy, body)
 	putBody(bp, body)
 	if err == nil && !lazy && l.opts.Sync == SyncEach {
 		err = l.commitLocked(seq+1, true)
