@@ -160,11 +160,15 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 		// The decision record holds the arguments; the result only needs
 		// them to scrub the tool's error of the secrets among them.
 		if rec.Error != "" && (rec.Args != nil || e.lazy != nil) {
-			args := rec.Args
-			if args == nil {
-				args = e.lazy.args()
+			var secrets []string
+			switch {
+			case rec.Args != nil:
+				_, secrets = r.log.Redactor().Args(rec.Args)
+			case !rec.Plan.Clean((*flightArgs)(e.lazy)):
+				// A lazy flight's arguments that the plan cannot vouch
+				// for: the secrets are found in the map.
+				_, secrets = r.log.Redactor().Args(e.lazy.args())
 			}
-			_, secrets := r.log.Redactor().Args(args)
 			rec.Error = r.log.Redactor().Text(rec.Error, secrets)
 		}
 		rec.Args = nil

@@ -156,7 +156,8 @@ func TestAuditReaderSameLog(t *testing.T) {
 }
 
 // TestAuditReaderNoMap: a lazy flight's allowed call whose arguments need
-// no redaction is recorded (decision and result) without its map.
+// no redaction is recorded (decision and result, failed or not) without
+// its map.
 func TestAuditReaderNoMap(t *testing.T) {
 	l, err := audit.Open(filepath.Join(t.TempDir(), "audit.jsonl"), audit.Options{Sync: audit.SyncNever})
 	if err != nil {
@@ -173,14 +174,14 @@ func TestAuditReaderNoMap(t *testing.T) {
 		if err := r.Record(context.Background(), &e); err != nil {
 			t.Fatal(err)
 		}
-		if e.Kind == EventDecision && f.view.m != nil {
-			t.Fatal("recording the decision built the map")
+		if f.view.m != nil {
+			t.Fatalf("recording a %s built the map", e.Kind)
 		}
 	}
-	// A result with an error is scrubbed of the secrets among the
-	// arguments, which reads the map.
-	if f.view.m == nil {
-		t.Error("the failed result's error was not checked against the arguments")
+	// A failed result's error is scrubbed of the secrets among the
+	// arguments: the plan says there are none.
+	if f.view.m != nil {
+		t.Error("recording a failed result built the map")
 	}
 	// A secret-shaped value: redacted from the map.
 	g := lazyFlight(t, Call{ID: "d", Tool: "send", Env: "prod"}, memo{To: "Bearer abcdefghijklmnopqrstuvwxyz"})

@@ -335,6 +335,15 @@ func checkPlan(t *testing.T, red *Redactor, r *Record, p *Plan) {
 			}
 		}
 	}
+	// Clean's true is certain: Args finds nothing to redact.
+	if r.Args != nil && p.Clean(mapArgs(r.Args)) {
+		if out, secrets := red.Args(r.Args); len(secrets) > 0 || !sameMap(out, r.Args) {
+			t.Fatalf("Plan.Clean(%v) = true, but Args redacts it to %v, secrets %q", r.Args, out, secrets)
+		}
+	}
+	if (*Plan)(nil).Clean(mapArgs(r.Args)) {
+		t.Fatal("a nil plan says arguments are clean")
+	}
 	res := *r
 	res.Kind, res.Env, res.Args, res.Labels = KindResult, "", nil, nil
 	c := res

@@ -181,6 +181,17 @@ func (p *Plan) appendArgs(b []byte, args ArgReader) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
+// Clean reports whether the plan's Redactor would find nothing to
+// redact in args and no secret (Redactor.Args would return them
+// unchanged, with no secrets), answering from the plan's keys with a
+// quick scan of each value. A true answer is certain; a false one means
+// only that the map must be redacted to know. It allocates nothing, and
+// asks args for its map only when a key is not the plan's. A nil plan
+// answers false.
+func (p *Plan) Clean(args ArgReader) bool {
+	return p != nil && p.cleanArgs(args)
+}
+
 // cleanArgs reports whether Args would return args unchanged and find no
 // secrets, answering from the plan's keys: false when a key is unknown,
 // a secret key holds a value that is not null, a boolean or a mark, or a
