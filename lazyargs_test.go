@@ -424,3 +424,24 @@ func TestLazyArgsHaltedPreemptive(t *testing.T) {
 		return true
 	})
 }
+
+// TestLazyArgsEstimateFunc: an EstimateFunc is given the call with its
+// arguments, and its estimate is the call's.
+func TestLazyArgsEstimateFunc(t *testing.T) {
+	g, _, path := lazyGuard(t)
+	send := agentguard.Wrap(g, "send", sendTool, agentguard.EstimateFunc(func(c *agentguard.Call) ([]agentguard.Cost, error) {
+		n, ok := c.Args["count"].(int64)
+		if !ok {
+			return nil, errors.New("no count in the call's arguments")
+		}
+		return []agentguard.Cost{{Unit: "USD", Micros: n * 1000}}, nil
+	}))
+	if _, err := send(lazyCtx, mailArgs{To: "bob@example.com", Count: 7}); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	recs := readRecords(t, path)
+	if len(recs) == 0 || len(recs[0].Estimate) != 1 || recs[0].Estimate[0].Micros != 7000 {
+		t.Fatalf("decision record %+v, want an estimate of 7000 micro-USD", recs[0])
+	}
+}
