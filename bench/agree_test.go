@@ -105,6 +105,9 @@ func TestAgree(t *testing.T) {
 					t.Errorf("opa: decide(%s %v) = %s, %v; want %s", c.Tool, c.Args, got, err, tc.want)
 				}
 				if set.name == "20rules" {
+					if got, rule := newGoRules().decide(&c); got != tc.want {
+						t.Errorf("floor in Go: decide(%s %v) = %s (rule %q), want %s", c.Tool, c.Args, got, rule, tc.want)
+					}
 					if r := newPeer().call(&c); r.Decision != tc.want {
 						t.Errorf("peer: call(%s %v) = %s (rule %q), want %s", c.Tool, c.Args, r.Decision, r.Rule, tc.want)
 					}
@@ -183,25 +186,26 @@ func TestPipelines(t *testing.T) {
 	a := floorActivation(c)
 	q := newOPA(t, realisticRules)
 	for name, decide := range map[string]func() (string, string, error){
-		"floor": func() (string, string, error) { e, r := p.rules.decide(c.Tool, a); return e, r, nil },
-		"opa":   func() (string, string, error) { e, err := q.decide(ctx, &c); return e, "", err },
+		"floor":     func() (string, string, error) { e, r := p.goRules.decide(&c); return e, r, nil },
+		"floor-cel": func() (string, string, error) { e, r := p.rules.decide(c.Tool, a); return e, r, nil },
+		"opa":       func() (string, string, error) { e, err := q.decide(ctx, &c); return e, "", err },
 	} {
 		if out, err := p.run(ctx, &c, emailArgs, decide); err != nil || out != "sent" {
 			t.Errorf("%s: run = %q, %v; want sent", name, out, err)
 		}
 	}
-	if p.log.seq != 4 {
-		t.Errorf("floor log: %d records, want 4", p.log.seq)
+	if p.log.seq != 6 {
+		t.Errorf("floor log: %d records, want 6", p.log.seq)
 	}
 	// The floor writes what the guard writes: its log verifies as one.
 	path := p.log.f.f.Name()
 	if err := p.log.close(); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := audit.Verify(audit.VerifyOptions{}, path); err != nil || rep.Records != 4 {
-		t.Errorf("floor log: Verify = %+v, %v; want 4 records and no error", rep, err)
+	if rep, err := audit.Verify(audit.VerifyOptions{}, path); err != nil || rep.Records != 6 {
+		t.Errorf("floor log: Verify = %+v, %v; want 6 records and no error", rep, err)
 	}
-	if p.led.spent != 2*estimate.Micros || p.led.reserved != 0 {
-		t.Errorf("floor ledger: spent %d reserved %d, want %d and 0", p.led.spent, p.led.reserved, 2*estimate.Micros)
+	if p.led.spent != 3*estimate.Micros || p.led.reserved != 0 {
+		t.Errorf("floor ledger: spent %d reserved %d, want %d and 0", p.led.spent, p.led.reserved, 3*estimate.Micros)
 	}
 }

@@ -98,14 +98,22 @@ func BenchmarkCall(b *testing.B) {
 		})
 	}
 	floorDecide := func(p *floorPipe, c *benchCall) func() (string, string, error) {
-		a := floorActivation(*c)
 		return func() (string, string, error) {
-			e, r := p.rules.decide(c.Tool, a)
+			e, r := p.goRules.decide(c)
 			return e, r, nil
 		}
 	}
 	pipe("floor", false, floorDecide)
 	pipe("floor-parallel", true, floorDecide)
+	// The floor as it was before the guard compiled rules to Go: the
+	// rules' CEL programs, prebuilt.
+	pipe("floor-cel", false, func(p *floorPipe, c *benchCall) func() (string, string, error) {
+		a := floorActivation(*c)
+		return func() (string, string, error) {
+			e, r := p.rules.decide(c.Tool, a)
+			return e, r, nil
+		}
+	})
 	q := newOPA(b, realisticRules)
 	opaDecide := func(p *floorPipe, c *benchCall) func() (string, string, error) {
 		return func() (string, string, error) {

@@ -32,10 +32,24 @@ func openMapFile(path string) (*mapFile, error) {
 	return m, nil
 }
 
-// grow maps the file again at size bytes, which it first reserves.
+// zeros is what a new chunk is filled with.
+var zeros = make([]byte, 256<<10)
+
+// grow maps the file again at size bytes, which it first reserves and
+// fills with zeros: the pages are then in the page cache and backed by
+// written blocks, and a store into them costs a cheap fault, not the file
+// system's work for a page of a reserved extent (as the guard's log does).
 func (m *mapFile) grow(size int) error {
+	old := int64(len(m.mem))
 	if err := syscall.Fallocate(int(m.f.Fd()), 0, 0, int64(size)); err != nil {
 		return fmt.Errorf("fallocate %s: %w", m.f.Name(), err)
+	}
+	for off := old; off < int64(size); {
+		n, err := syscall.Pwrite(int(m.f.Fd()), zeros[:min(int64(len(zeros)), int64(size)-off)], off)
+		if err != nil {
+			return fmt.Errorf("zero %s: %w", m.f.Name(), err)
+		}
+		off += int64(n)
 	}
 	if m.mem != nil {
 		if err := syscall.Munmap(m.mem); err != nil {

@@ -113,10 +113,11 @@ func benchContext() context.Context {
 // floorPipe is the floor: the unavoidable work of the guard's stages, by
 // hand, in order.
 type floorPipe struct {
-	rules *floorRules
-	lim   *rate.Limiter
-	led   *floorLedger
-	log   *floorLog
+	rules   *floorRules // the rules as CEL programs (floor-cel, opa's neighbours)
+	goRules goRules     // the rules written as Go (floor)
+	lim     *rate.Limiter
+	led     *floorLedger
+	log     *floorLog
 	// halted is the least a kill switch needs: one flag, read before the
 	// policy and again before the tool runs.
 	halted atomic.Bool
@@ -128,7 +129,7 @@ func newFloorPipe(tb testing.TB, rules []benchRule) *floorPipe {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &floorPipe{rules: fr}
+	return &floorPipe{rules: fr, goRules: newGoRules()}
 }
 
 func (p *floorPipe) openSideEffects(tb testing.TB) {
