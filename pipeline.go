@@ -189,7 +189,11 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 			Reason: "the tool is misconfigured in the program that guards it", Needs: "a corrected program", Err: cfg.err}))
 	}
 	if view != nil {
-		f.view = *view
+		// Only the plan's fields: each value holds a pointer, written
+		// with a barrier while the collector runs.
+		k := len(view.plan.fields)
+		f.view.plan, f.view.n = view.plan, view.n
+		copy(f.view.vals[:k], view.vals[:k])
 		if f.pooled && !g.cfg.observed {
 			f.lazy = true
 		} else {
