@@ -275,7 +275,10 @@ func WithRecorder(r Recorder) Option {
 	return func(c *config) error { return setStage("WithRecorder", &c.recorder, r) }
 }
 
-// WithObserver adds an observer of every recorded event.
+// WithObserver adds an observer of every recorded event. Observers read
+// each call's Call.Args, so a Guard with observers builds that map for
+// every call; without them, an allowed call of a tool whose input is a
+// small flat struct is decided and recorded without it.
 func WithObserver(o Observer) Option {
 	return func(c *config) error {
 		if o == nil {
