@@ -414,6 +414,10 @@ func (l *Log) startMapping() error {
 	}
 	m, err := newMapping(l.f, l.off, chunk, l.msys)
 	if err == nil {
+		if m != nil {
+			m.limit = l.opts.MaxSize
+			m.setPrepAt()
+		}
 		l.mm = m
 		return nil
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
 )
 
@@ -22,13 +23,35 @@ const mapChunk = 1 << 20
 
 // mapping is the shared mapping of the active file: a window of it, from
 // base to size, the end of the space reserved.
+//
+// The next chunk is prepared ahead of need, off the writer's path: once
+// the records pass prepAt (half of the last chunk), reserve starts one
+// goroutine that reserves and fills the chunk after size, maps a window
+// reaching its end and prefaults the new pages (see prepare). The writer
+// that crosses into that chunk then only swaps windows. All fields are
+// guarded by the Log's mutex; a preparation touches none of them, and
+// hands its result back through its prep.
 type mapping struct {
-	fd    int
-	data  []byte // the file from base to size
-	base  int64  // the file offset of data[0], a multiple of the page size
-	size  int64  // the file's size: reserved up to here
-	chunk int64  // how far to grow at a time
-	sys   mapSys // the system calls, replaced in tests
+	fd     int
+	data   []byte // the file from base to size
+	base   int64  // the file offset of data[0], a multiple of the page size
+	size   int64  // the file's size: reserved up to here
+	chunk  int64  // how far to grow at a time
+	limit  int64  // no chunk is prepared ahead from here on (0: no limit)
+	prepAt int64  // a record ending past here starts the next preparation
+	prep   *prep  // the preparation in flight or done, not yet taken
+	stale  []byte // a window replaced by a prepared one, still mapped
+	sys    mapSys // the system calls, replaced in tests
+}
+
+// prep is a preparation of the chunk [off, end) of the file, run by
+// prepare; its other fields are set before done is closed.
+type prep struct {
+	off, end int64
+	done     chan struct{}
+	base     int64  // the file offset of data[0]
+	data     []byte // a window of the file from base to end, or nil
+	err      error
 }
 
 // mapSys holds the system calls of a mapping, so that tests can make
@@ -47,8 +70,12 @@ type mapSys struct {
 	appendMode func(fd int, on bool) error
 	mmap       func(fd int, off int64, n int) ([]byte, error)
 	unmap      func(b []byte) error
-	trunc      func(fd int, size int64) error
-	sync       func(fd int) error // fdatasync
+	// populate prefaults the pages of b, all reserved, for writing
+	// (MADV_POPULATE_WRITE), so that stores into them take no page
+	// fault; nil, or a failure (an older kernel), changes nothing else.
+	populate func(b []byte)
+	trunc    func(fd int, size int64) error
+	sync     func(fd int) error // fdatasync
 }
 
 // errFault is the cause of a latch when a copy into the mapping faults:
@@ -57,10 +84,36 @@ var errFault = errors.New("audit: fault writing the mapped file (was it truncate
 
 // reserve makes the window cover [off, off+n), growing the file when
 // needed; off is where the next record goes, the end of the records.
+// Past prepAt it starts preparing the next chunk in the background; a
+// record that needs the prepared chunk waits for its preparation, if it
+// is still running, and takes its window. A failed preparation is
+// reserve's error, as a failure to grow the file inline is.
 func (m *mapping) reserve(off int64, n int) error {
 	end := off + int64(n)
 	if off >= m.base && end <= m.base+int64(len(m.data)) {
+		if end > m.prepAt {
+			m.startPrep(off)
+		}
 		return nil
+	}
+	if p := m.prep; p != nil {
+		<-p.done
+		m.prep = nil
+		if p.err != nil {
+			return p.err
+		}
+		m.size = p.end
+		if off >= p.base && end <= p.end {
+			if m.stale != nil {
+				m.sys.unmap(m.stale)
+			}
+			// The old window is unmapped by the next preparation, off
+			// this path, or by close.
+			m.stale, m.data, m.base = m.data, p.data, p.base
+			m.setPrepAt()
+			return nil
+		}
+		m.sys.unmap(p.data) // a record longer than the chunk: grow inline
 	}
 	size := m.size
 	if end > size {
@@ -82,7 +135,74 @@ func (m *mapping) reserve(off int64, n int) error {
 		m.sys.unmap(m.data) // nothing to do about a failure but leak the window
 	}
 	m.data, m.base = data, base
+	m.setPrepAt()
 	return nil
+}
+
+// setPrepAt sets where the records start the preparation of the chunk
+// after size: half way through the last chunk, unless the file has
+// reached limit (it rotates there: a chunk beyond would be cut again).
+func (m *mapping) setPrepAt() {
+	m.prepAt = math.MaxInt64
+	if m.limit <= 0 || m.size < m.limit {
+		m.prepAt = m.size - m.chunk/2
+	}
+}
+
+// startPrep starts preparing the chunk after size, with a window from
+// the page of off, where the records end, to the chunk's end.
+func (m *mapping) startPrep(off int64) {
+	m.prepAt = math.MaxInt64
+	if m.prep != nil {
+		return
+	}
+	p := &prep{off: m.size, end: m.size + m.chunk, base: off &^ (pageSize - 1), done: make(chan struct{})}
+	m.prep = p
+	go p.prepare(m.fd, m.sys, m.stale)
+	m.stale = nil
+}
+
+// prepare reserves and fills [p.off, p.end), maps [p.base, p.end) and
+// prefaults the new pages, after unmapping stale, the window the Log no
+// longer uses. It touches nothing but p and the file beyond the records:
+// the Log writes below p.off until it takes p, after done.
+func (p *prep) prepare(fd int, sys mapSys, stale []byte) {
+	defer close(p.done)
+	if stale != nil {
+		sys.unmap(stale)
+	}
+	n := p.end - p.off
+	if err := sys.alloc(fd, p.off, n); err != nil {
+		p.err = fmt.Errorf("reserve %d bytes: %w", n, err)
+		return
+	}
+	if err := sys.fill(fd, p.off, n); err != nil {
+		p.err = fmt.Errorf("fill %d bytes: %w", n, err)
+		return
+	}
+	data, err := sys.mmap(fd, p.base, int(p.end-p.base))
+	if err != nil {
+		p.err = fmt.Errorf("map: %w", err)
+		return
+	}
+	if sys.populate != nil {
+		// From the last page of the old chunk, where the record that
+		// crosses into this one starts.
+		sys.populate(data[max(p.base, p.off-pageSize)-p.base:])
+	}
+	p.data = data
+}
+
+// wait waits for the preparation in flight, if any, and drops it: after
+// it, nothing but the Log touches the file.
+func (m *mapping) wait() {
+	if p := m.prep; p != nil {
+		<-p.done
+		m.prep = nil
+		if p.data != nil {
+			m.sys.unmap(p.data)
+		}
+	}
 }
 
 // put copies line and a newline into the window at off, which reserve
@@ -106,9 +226,14 @@ func (m *mapping) put(off int64, line []byte) (err error) {
 	return nil
 }
 
-// close unmaps the window, cuts the file to size, the end of the
+// close waits for a preparation in flight, unmaps the windows, cuts the file to size, the end of the
 // records, and gives the file its O_APPEND back, for write(2).
 func (m *mapping) close(size int64) error {
+	m.wait() // a preparation finishing after the cut would grow the file again
+	if m.stale != nil {
+		m.sys.unmap(m.stale)
+		m.stale = nil
+	}
 	var err error
 	if m.data != nil {
 		err = m.sys.unmap(m.data)

@@ -49,12 +49,19 @@ var osMapSys = mapSys{
 		return syscall.Mmap(fd, off, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	},
 	unmap: syscall.Munmap,
+	populate: func(b []byte) {
+		// MADV_POPULATE_WRITE (Linux 5.14): EINVAL on older kernels.
+		syscall.Madvise(b, madvPopulateWrite)
+	},
 	trunc: syscall.Ftruncate,
 	// fdatasync writes the pages the mapping dirtied as it writes those of
 	// write(2): on Linux a store to a shared file mapping marks its page
 	// dirty in the page cache (TestDatasyncCleansMapping checks it).
 	sync: syscall.Fdatasync,
 }
+
+// madvPopulateWrite is MADV_POPULATE_WRITE, which package syscall lacks.
+const madvPopulateWrite = 23
 
 // zeros is what fill writes.
 var zeros [64 << 10]byte
