@@ -484,25 +484,29 @@ func (l *Ledger) slots(s *Subject) *capSlots {
 }
 
 // keyOf returns the fields of s the caps key on, and their hash.
-func (l *Ledger) keyOf(s *Subject) (Subject, uint64) {
+func (l *Ledger) keyOf(s *Subject) (Subject, uint64) { return subjectKey(l.seed, &l.keyed, s) }
+
+// subjectKey returns the fields of s that a table keyed on the Per values
+// set in keyed tells apart (the tool always), and their hash with seed.
+func subjectKey(seed maphash.Seed, keyed *[PerSession + 1]bool, s *Subject) (Subject, uint64) {
 	k := Subject{Tool: s.Tool}
-	h := maphash.String(l.seed, s.Tool)
+	h := maphash.String(seed, s.Tool)
 	mix := func(v string) {
-		h = (h ^ maphash.String(l.seed, v)) * 0x9e3779b97f4a7c15
+		h = (h ^ maphash.String(seed, v)) * 0x9e3779b97f4a7c15
 	}
-	if l.keyed[PerTenant] {
+	if keyed[PerTenant] {
 		k.Tenant = s.Tenant
 		mix(k.Tenant)
 	}
-	if l.keyed[PerAgent] {
+	if keyed[PerAgent] {
 		k.Agent = s.Agent
 		mix(k.Agent)
 	}
-	if l.keyed[PerRequester] {
+	if keyed[PerRequester] {
 		k.Requester = s.Requester
 		mix(k.Requester)
 	}
-	if l.keyed[PerSession] {
+	if keyed[PerSession] {
 		k.Session = s.Session
 		mix(k.Session)
 	}

@@ -463,30 +463,7 @@ func (l *Limiter) limited(i int, s *Subject, retry int64) *LimitedError {
 }
 
 // keyOf returns the fields of s the limits key on, and their hash.
-func (l *Limiter) keyOf(s *Subject) (Subject, uint64) {
-	k := Subject{Tool: s.Tool}
-	h := maphash.String(l.seed, s.Tool)
-	mix := func(v string) {
-		h = (h ^ maphash.String(l.seed, v)) * 0x9e3779b97f4a7c15
-	}
-	if l.keyed[PerTenant] {
-		k.Tenant = s.Tenant
-		mix(k.Tenant)
-	}
-	if l.keyed[PerAgent] {
-		k.Agent = s.Agent
-		mix(k.Agent)
-	}
-	if l.keyed[PerRequester] {
-		k.Requester = s.Requester
-		mix(k.Requester)
-	}
-	if l.keyed[PerSession] {
-		k.Session = s.Session
-		mix(k.Session)
-	}
-	return k, h
-}
+func (l *Limiter) keyOf(s *Subject) (Subject, uint64) { return subjectKey(l.seed, &l.keyed, s) }
 
 // resolve returns the buckets of s, from the table of resolved subjects
 // or, the first time, from the shards (making the buckets). When a shard
