@@ -25,8 +25,9 @@
 // (MAP_SHARED), with no system call per record: the bytes are in the
 // kernel's page cache once Append returns, where a kill of the process
 // cannot lose them, exactly as after write(2). The file is grown ahead in
-// chunks reserved with fallocate, so that a full disk is an error, and
-// ends with a zero tail of reserved space while the Log is open (see
+// chunks reserved with fallocate, so that a full disk is an error (each
+// chunk prepared on a goroutine of the Log's own while the records fill
+// the one before, off the callers' path), and ends with a zero tail of reserved space while the Log is open (see
 // FORMAT.md); Close cuts it. Options.NoMap, other platforms, and a failed
 // reservation write each record with write(2).
 //
