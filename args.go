@@ -98,15 +98,6 @@ func planArgs(t reflect.Type) *argsPlan {
 	return p
 }
 
-// exactUint returns n as call.args holds an integer: an int64 when it
-// fits, a uint64 above (as decodeArgs reads JSON integers).
-func exactUint(n uint64) any {
-	if n <= math.MaxInt64 {
-		return int64(n)
-	}
-	return n
-}
-
 // plainKey reports whether a JSON key is made of letters, digits and
 // _ - . only, so that encoding/json takes it as it is.
 func plainKey(s string) bool {
@@ -215,7 +206,7 @@ func (p *argsPlan) load(base unsafe.Pointer, vals []argVal) bool {
 				n = *(*uint64)(at)
 			}
 			if !f.omitEmpty || n != 0 {
-				v = argVal{kind: valInt, n: n} // as exactUint: an int64 when it fits
+				v = argVal{kind: valInt, n: n} // an int64 when it fits, as decodeArgs reads JSON integers
 				if n > math.MaxInt64 {
 					v.kind = valUint
 				}
@@ -233,7 +224,7 @@ const maxLoaded = 16
 // false as for load.
 func (p *argsPlan) read(base unsafe.Pointer) (map[string]any, bool) {
 	var buf [maxLoaded]argVal
-	vals := buf[:0]
+	var vals []argVal
 	if len(p.fields) <= maxLoaded {
 		vals = buf[:len(p.fields)]
 	} else {

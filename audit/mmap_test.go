@@ -20,15 +20,6 @@ import (
 	"time"
 )
 
-func fileSize(t *testing.T, path string) int64 {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
-}
-
 // TestMappedAppend: by default a Log on Linux copies its records into a
 // mapping of the file: the file has a zero tail while the Log is open,
 // its records are readable (and verify) as they are appended, and Close
