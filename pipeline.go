@@ -431,7 +431,7 @@ func (f *flight) decisionEvent(effect policy.Effect) {
 	// A decision is the call's time, a few microseconds on, unless the
 	// call waited for a human: then it is when the wait ended.
 	at := f.call.Time
-	if f.keep {
+	if f.dec.Effect == policy.Approve {
 		at = f.g.now()
 	}
 	f.ev = Event{

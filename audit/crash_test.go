@@ -43,6 +43,24 @@ func crashChild(path string) {
 	}
 }
 
+// startChild runs this test binary as a child that appends to the log at
+// path (env names the helper's variable) and prints each acknowledged
+// seq; it returns the child and a scanner over what it prints.
+func startChild(t *testing.T, env, path string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env+"="+path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(out)
+}
+
 // TestCrash kills a child process that appends in a loop with SIGKILL at
 // random moments. After each kill the log reopens, holds every record the
 // child acknowledged, and verifies.
@@ -55,17 +73,7 @@ func TestCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	maxAck := int64(-1)
 	for k := range kills {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashEnv+"="+path)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc := startChild(t, crashEnv, path)
 		wait := rng.IntN(40) // acknowledgements to see before the kill
 		for seen := 0; seen < wait && sc.Scan(); seen++ {
 			n, err := strconv.ParseInt(sc.Text(), 10, 64)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -309,17 +308,7 @@ func TestCrashMapped(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	maxAck := int64(-1)
 	for k := range kills {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashMapEnv+"="+path)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
+		cmd, sc := startChild(t, crashMapEnv, path)
 		if !sc.Scan() || sc.Text() != "mapped true" {
 			cmd.Process.Kill()
 			cmd.Wait()
