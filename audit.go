@@ -74,7 +74,9 @@ func WithAuditFile(path string, opts ...audit.Options) Option {
 		}
 		// A log without a Mirror (which shows each record's Args) reads
 		// the arguments of a planned struct without their map.
-		r := &auditRecorder{reader: o.Mirror == nil}
+		// A log whose clock is the Guard's is given each call's times,
+		// read once by the pipeline, rather than reading the clock again.
+		r := &auditRecorder{reader: o.Mirror == nil, stamp: len(opts) == 0 || opts[0].Clock == nil}
 		if err := setStage("WithAuditFile", &c.recorder, Recorder(r)); err != nil {
 			return err
 		}
@@ -130,6 +132,10 @@ type auditRecorder struct {
 	// a Log given by the caller, which may have a Mirror that shows
 	// records as they are (their Args).
 	reader bool
+	// stamp is set when the log's clock is the Guard's (WithAuditFile
+	// without a Clock of its own): a call's records are given their
+	// event's time (see recordBuf.fill), which the pipeline read already.
+	stamp bool
 }
 
 // maxPlans bounds the tools a recorder keeps plans for; the records of
@@ -152,7 +158,7 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 	}
 	buf := recordBufs.Get().(*recordBuf)
 	defer buf.release()
-	rec := buf.fill(e)
+	rec := buf.fill(e, r.stamp)
 	if e.Call != nil {
 		set(&rec.Plan, r.plan(e.Call, e.lazy))
 	}
@@ -285,15 +291,23 @@ func (b *recordBuf) release() {
 // the error text with the secrets found in them; Record drops a result's
 // arguments, which its decision record has.
 //
+// With stamp, a call's decision or result keeps e.Time as its time
+// (the log's clock is the Guard's, which the pipeline read for it);
+// otherwise the log reads its clock.
+//
 // It sets every field of the record, and writes a field only when its
 // value changes: most of a tool's records repeat its env, tool, rule and
 // principal, and the record lives on the heap, where each pointer written
 // while the collector runs costs a write barrier (assigning a whole
 // Record costs one per pointer of the struct).
-func (b *recordBuf) fill(e *Event) *audit.Record {
+func (b *recordBuf) fill(e *Event, stamp bool) *audit.Record {
 	r := &b.rec
 	r.Seq, r.Prev, r.Duration = 0, audit.Hash{}, e.Duration
-	set(&r.Time, time.Time{})
+	var at time.Time
+	if stamp && e.Call != nil && (e.Kind == EventDecision || e.Kind == EventResult) {
+		at = e.Time
+	}
+	set(&r.Time, at)
 	set(&r.Log, "")
 	set(&r.Kind, audit.Kind(e.Kind))
 	set(&r.Code, string(e.Code))

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hardstop-labs/agentguard"
 	"github.com/hardstop-labs/agentguard/audit"
@@ -334,5 +335,79 @@ func TestAuditKillSwitchEvents(t *testing.T) {
 	}
 	if len(recs) == 3 && (recs[1].Rule != "revoke-keys" || !strings.Contains(recs[1].Error, "vault unreachable") || strings.Contains(recs[1].Error, "abc123456")) {
 		t.Errorf("hook record = %+v, want the hook's name and its redacted error", recs[1])
+	}
+}
+
+// stepClock is a clock that moves on by a millisecond at each read, and
+// counts the reads.
+type stepClock struct {
+	mu    sync.Mutex
+	t     time.Time
+	reads int
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+func (c *stepClock) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+// TestAuditCallTimes: an allowed call reads the Guard's clock twice, when
+// it enters the guard and when its tool has returned; a log with the
+// Guard's clock gives its decision and result records those times, and
+// the result's duration is the time between them. A log with a clock of
+// its own (audit.Options.Clock) times its records itself.
+func TestAuditCallTimes(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		clk := &stepClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+		logClk := &stepClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+		var opts []audit.Options
+		if own {
+			opts = append(opts, audit.Options{Clock: logClk.Now})
+		}
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)), agentguard.WithClock(clk.Now), agentguard.WithAuditFile(path, opts...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var call agentguard.Call
+		read := agentguard.Wrap(g, "read_file", func(ctx context.Context, a fileArgs) (string, error) {
+			c, _ := agentguard.CallFrom(ctx)
+			call = *c
+			return "contents", nil
+		})
+		before := clk.count()
+		if _, err := read(context.Background(), fileArgs{Path: "/etc/motd"}); err != nil {
+			t.Fatal(err)
+		}
+		if n := clk.count() - before; n != 2 {
+			t.Errorf("own log clock %v: an allowed call read the Guard's clock %d times, want 2", own, n)
+		}
+		if err := g.Close(); err != nil {
+			t.Fatal(err)
+		}
+		recs := auditLines(t, path)
+		if len(recs) < 2 || recs[0].Kind != audit.KindDecision || recs[1].Kind != audit.KindResult {
+			t.Fatalf("own log clock %v: records %+v, want a decision and a result", own, recs)
+		}
+		d, r := recs[0], recs[1]
+		end := call.Time.Add(time.Millisecond) // the clock's next read
+		if r.Duration != time.Millisecond {
+			t.Errorf("own log clock %v: result duration %v, want %v (from the decision to the tool's return)", own, r.Duration, time.Millisecond)
+		}
+		if !own && (!d.Time.Equal(call.Time) || !r.Time.Equal(end)) {
+			t.Errorf("decision at %v, result at %v; want the call's times %v, %v", d.Time, r.Time, call.Time, end)
+		}
+		if own && (d.Time.Year() != 2030 || r.Time.Year() != 2030 || !r.Time.After(d.Time)) {
+			t.Errorf("with the log's own clock: decision at %v, result at %v; want the log's times", d.Time, r.Time)
+		}
 	}
 }

@@ -69,8 +69,8 @@ type Event struct {
 
 	// Results.
 	Outcome  Outcome
-	Err      error // the tool's error, or the denial's cause; recorders redact it
-	Duration time.Duration
+	Err      error         // the tool's error, or the denial's cause; recorders redact it
+	Duration time.Duration // a result's: from the call's decision (its Time) to this event
 
 	// Costs.
 	Estimate []Cost

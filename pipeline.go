@@ -45,7 +45,7 @@ type flightVars struct {
 	res  Reservation     // nil without a Budgeter
 	dec  policy.Decision
 	appr Approval
-	ran  time.Time // when the tool started
+	ran  time.Time // when the call was decided: its result's Duration starts here
 
 	// halting is set when a Halter admitted the call (the built-in kill
 	// switch or another): a trip may halt it.
@@ -314,7 +314,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	}
 	f.cs.fctx = flightCtx{Context: f.ctx, f: f, gen: f.gen}
 	f.ctx = &f.cs.fctx
-	f.ran = g.now()
+	f.ran = f.ev.Time // the decision's: the clock is read once before the tool runs
 	return f, nil
 }
 

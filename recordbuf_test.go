@@ -27,7 +27,7 @@ func TestRecordBufCosts(t *testing.T) {
 		est, wantEst := costs(n[0], "USD")
 		act, wantAct := costs(n[1], "tokens")
 		b := recordBufs.Get().(*recordBuf)
-		rec := b.fill(&Event{Kind: EventResult, Estimate: est, Actual: act, Outcome: OutcomeOK})
+		rec := b.fill(&Event{Kind: EventResult, Estimate: est, Actual: act, Outcome: OutcomeOK}, false)
 		if !reflect.DeepEqual(rec.Estimate, wantEst) || !reflect.DeepEqual(rec.Actual, wantAct) {
 			t.Errorf("fill(%d estimates, %d actuals): Estimate %v, Actual %v; want %v, %v", n[0], n[1], rec.Estimate, rec.Actual, wantEst, wantAct)
 		}
@@ -38,7 +38,7 @@ func TestRecordBufCosts(t *testing.T) {
 	}
 	b := recordBufs.Get().(*recordBuf)
 	defer b.release()
-	if rec := b.fill(&Event{Kind: EventDecision}); rec.Estimate != nil || rec.Actual != nil || rec.Outcome != "" {
+	if rec := b.fill(&Event{Kind: EventDecision}, false); rec.Estimate != nil || rec.Actual != nil || rec.Outcome != "" {
 		t.Errorf("a reused record carries %+v", rec)
 	}
 }
@@ -107,13 +107,13 @@ func TestRecordBufReuse(t *testing.T) {
 		{Kind: EventApproval, Call: call, Decision: policy.Approve, Approver: "bob", Grant: "g", Note: "ok"},
 	}
 	for i := range events {
-		fresh := new(recordBuf).fill(&events[i])
+		fresh := new(recordBuf).fill(&events[i], false)
 		stale := new(recordBuf)
 		poison(reflect.ValueOf(&stale.rec).Elem())
 		for j := range stale.costs {
 			stale.costs[j] = audit.Cost{Unit: "stale", Micros: 9}
 		}
-		got := stale.fill(&events[i])
+		got := stale.fill(&events[i], false)
 		if !reflect.DeepEqual(got, fresh) {
 			t.Errorf("event %d: a reused record is\n%+v\nwant\n%+v", i, *got, *fresh)
 		}

@@ -644,8 +644,8 @@ func (l *Log) Err() error {
 }
 
 // Append redacts r (its Args, and its Error, Reason and Note text, with
-// the secrets found in Args), assigns its Seq, Time, Log and Prev, and
-// writes it as one line. Under SyncEach it returns after the line is
+// the secrets found in Args), assigns its Seq, Time (unless set: a zero
+// Time is the Log's clock's), Log and Prev, and writes it as one line. Under SyncEach it returns after the line is
 // durable. r.Kind must be set and must not be KindCheckpoint.
 //
 // An error means the record may not be in the log, and the caller must
@@ -690,7 +690,10 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 		putBody(bp, body)
 		return err
 	}
-	now := l.clock() // read before the lock, which it would lengthen
+	now := r.Time // the caller's, when it gives one (see Record.Time)
+	if now.IsZero() {
+		now = l.clock() // read before the lock, which it would lengthen
+	}
 	l.mu.Lock()
 	seq, err := l.writeLocked(r, now, lazy, body)
 	putBody(bp, body)

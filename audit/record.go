@@ -92,7 +92,7 @@ type Control struct {
 // package documentation.
 type Record struct {
 	Seq  uint64    // position in the log, from 0, without gaps
-	Time time.Time // when the record was appended (the Log's clock as Append began), UTC, nanoseconds
+	Time time.Time // when the record was appended (the Log's clock as Append began, unless the caller set Time: the guard gives its calls' own times), UTC, nanoseconds
 	Log  string    // the log's ID
 	Kind Kind
 
