@@ -9,14 +9,26 @@ import (
 
 // A Log writes its records through a shared mapping of its file, where
 // the platform allows (see mapFile): the file is grown ahead of the
-// records in chunks reserved with fallocate and filled with zeros, each
-// record is copied into the mapping under the Log's mutex, and no system
-// call is made per record. The bytes of a MAP_SHARED mapping are the
-// file's pages in the kernel's page cache, the same pages write(2) would
-// have filled: a kill of the process right after the copy loses nothing,
-// and fsync or fdatasync of the file makes them durable as it does
-// written pages. The file then ends with a zero tail (see FORMAT.md)
-// while the Log runs and after a crash; Open and Close cut it.
+// records in chunks reserved with fallocate, filled with zeros by pwrite
+// and prefaulted for writing (MADV_POPULATE_WRITE); each record is copied
+// into the mapping under the Log's mutex, and no system call is made per
+// record. The bytes of a MAP_SHARED mapping are the file's pages in the
+// kernel's page cache, the same pages write(2) would have filled: a kill
+// of the process right after the copy loses nothing, and fsync or
+// fdatasync of the file makes them durable as it does written pages. The
+// file then ends with a zero tail (see FORMAT.md) while the Log runs and
+// after a crash; Open and Close cut it.
+//
+// Of the ways to grow the file that keep a full disk an error rather
+// than a SIGBUS, this one is the cheapest measured (ext4, Linux 6.18):
+// pwrite makes the chunk's pages in the page cache in batches, and the
+// prefault then only maps them. Growing with ftruncate and letting
+// MADV_POPULATE_WRITE make the pages (the file system reserves each one
+// as it is first written, and the madvise reports a failure as EFAULT)
+// costs about three times as much CPU per chunk: each page goes through
+// the fault path, zeroed by read-ahead and reserved one at a time, and
+// the blocks are allocated later, in writeback. Bench Call/guarded spent
+// about 1 µs more per call that way.
 
 // mapChunk is how far a mapped file is grown at a time.
 const mapChunk = 1 << 20
@@ -72,8 +84,11 @@ type mapSys struct {
 	unmap      func(b []byte) error
 	// populate prefaults the pages of b, all reserved, for writing
 	// (MADV_POPULATE_WRITE), so that stores into them take no page
-	// fault; nil, or a failure (an older kernel), changes nothing else.
-	populate func(b []byte)
+	// fault. It returns nil where the kernel lacks it (before Linux 5.14:
+	// the stores fault the pages in). An error means a page could not
+	// be made writable (the madvise reports as EFAULT what a store would
+	// have raised as SIGBUS): the chunk is not used. nil: no prefault.
+	populate func(b []byte) error
 	trunc    func(fd int, size int64) error
 	sync     func(fd int) error // fdatasync
 }
@@ -115,7 +130,7 @@ func (m *mapping) reserve(off int64, n int) error {
 		}
 		m.sys.unmap(p.data) // a record longer than the chunk: grow inline
 	}
-	size := m.size
+	size, old := m.size, m.size
 	if end > size {
 		size = (end + m.chunk - 1) / m.chunk * m.chunk
 		if err := m.sys.alloc(m.fd, m.size, size-m.size); err != nil {
@@ -130,6 +145,12 @@ func (m *mapping) reserve(off int64, n int) error {
 	data, err := m.sys.mmap(m.fd, base, int(size-base))
 	if err != nil {
 		return fmt.Errorf("map: %w", err)
+	}
+	if old < size && m.sys.populate != nil {
+		if err := m.sys.populate(data[max(base, old&^(pageSize-1))-base:]); err != nil {
+			m.sys.unmap(data)
+			return fmt.Errorf("prefault %d bytes: %w", size-old, err)
+		}
 	}
 	if m.data != nil {
 		m.sys.unmap(m.data) // nothing to do about a failure but leak the window
@@ -163,7 +184,7 @@ func (m *mapping) startPrep(off int64) {
 }
 
 // prepare reserves and fills [p.off, p.end), maps [p.base, p.end) and
-// prefaults the new pages, after unmapping stale, the window the Log no
+// prefaults the new pages (a failure to prefault fails the preparation), after unmapping stale, the window the Log no
 // longer uses. It touches nothing but p and the file beyond the records:
 // the Log writes below p.off until it takes p, after done.
 func (p *prep) prepare(fd int, sys mapSys, stale []byte) {
@@ -188,7 +209,11 @@ func (p *prep) prepare(fd int, sys mapSys, stale []byte) {
 	if sys.populate != nil {
 		// From the last page of the old chunk, where the record that
 		// crosses into this one starts.
-		sys.populate(data[max(p.base, p.off-pageSize)-p.base:])
+		if err := sys.populate(data[max(p.base, p.off-pageSize)-p.base:]); err != nil {
+			sys.unmap(data)
+			p.err = fmt.Errorf("prefault %d bytes: %w", n, err)
+			return
+		}
 	}
 	p.data = data
 }

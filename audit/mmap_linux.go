@@ -49,9 +49,18 @@ var osMapSys = mapSys{
 		return syscall.Mmap(fd, off, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 	},
 	unmap: syscall.Munmap,
-	populate: func(b []byte) {
-		// MADV_POPULATE_WRITE (Linux 5.14): EINVAL on older kernels.
-		syscall.Madvise(b, madvPopulateWrite)
+	populate: func(b []byte) error {
+		for {
+			err := syscall.Madvise(b, madvPopulateWrite)
+			switch {
+			case errors.Is(err, syscall.EINTR):
+				continue
+			case errors.Is(err, syscall.EINVAL):
+				// Before Linux 5.14: the stores fault the pages in.
+				return nil
+			}
+			return err
+		}
 	},
 	trunc: syscall.Ftruncate,
 	// fdatasync writes the pages the mapping dirtied as it writes those of

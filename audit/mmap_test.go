@@ -116,31 +116,45 @@ func TestMappedAppendLater(t *testing.T) {
 }
 
 // TestMappedReserveFails: when fallocate fails (a full disk, or a file
-// system without it), or writing the zeros does, the Log cuts the file at
-// its last record and writes with write(2) from then on; no record is
-// lost. At Open, it never maps.
+// system without it), or writing the zeros does, or prefaulting the pages
+// does (MADV_POPULATE_WRITE's report of what a store would raise as
+// SIGBUS), the Log cuts the file at its last record and writes with
+// write(2) from then on; no record is lost. At Open (call 0, the first
+// chunk, reserved inline), it never maps.
 func TestMappedReserveFails(t *testing.T) {
 	for _, c := range []struct {
-		fill   bool
-		failAt int
-	}{{false, 0}, {false, 1}, {false, 3}, {true, 0}, {true, 2}} {
+		call   string // the call that fails
+		failAt int    // after this many calls succeed
+	}{
+		{"alloc", 0}, {"alloc", 1}, {"alloc", 3}, {"fill", 0}, {"fill", 2},
+		{"populate", 0}, {"populate", 1}, {"populate", 3},
+	} {
 		failAt := c.failAt
 		path := filepath.Join(t.TempDir(), "audit.jsonl")
 		calls := 0
-		var syncs atomic.Int64
+		fails := func() bool { calls++; return calls > failAt }
 		fail := func(real func(fd int, off, n int64) error) func(fd int, off, n int64) error {
 			return func(fd int, off, n int64) error {
-				if calls++; calls > failAt {
+				if fails() {
 					return syscall.ENOSPC
 				}
 				return real(fd, off, n)
 			}
 		}
+		var syncs atomic.Int64
 		sys := countingSys(&syncs, nil)
-		if c.fill {
-			sys.fill = fail(osMapSys.fill)
-		} else {
+		switch c.call {
+		case "alloc":
 			sys.alloc = fail(osMapSys.alloc)
+		case "fill":
+			sys.fill = fail(osMapSys.fill)
+		case "populate":
+			sys.populate = func(b []byte) error {
+				if fails() {
+					return syscall.EFAULT
+				}
+				return osMapSys.populate(b)
+			}
 		}
 		sys.chunk = 64 << 10 // about 200 records
 		l, err := open(path, Options{Sync: SyncNever}, sys)
@@ -148,7 +162,7 @@ func TestMappedReserveFails(t *testing.T) {
 			t.Fatal(err)
 		}
 		if (l.mm != nil) != (failAt > 0) {
-			t.Fatalf("fail at %d: mapped %v after Open", failAt, l.mm != nil)
+			t.Fatalf("%s fails at %d: mapped %v after Open", c.call, failAt, l.mm != nil)
 		}
 		for i := range 1000 {
 			if err := l.Append(context.Background(), sampleRecord(i)); err != nil {
@@ -156,17 +170,104 @@ func TestMappedReserveFails(t *testing.T) {
 			}
 		}
 		if l.mm != nil {
-			t.Fatalf("fail at %d: still mapped after the reservation failed", failAt)
+			t.Fatalf("%s fails at %d: still mapped after the reservation failed", c.call, failAt)
 		}
 		if data := readFile(t, path); !bytes.HasSuffix(data, []byte("\n")) || int64(len(data)) != l.off {
-			t.Errorf("fail at %d: the file is %d bytes, records end at %d", failAt, len(data), l.off)
+			t.Errorf("%s fails at %d: the file is %d bytes, records end at %d", c.call, failAt, len(data), l.off)
 		}
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
 		if rep, err := Verify(VerifyOptions{}, path); err != nil || rep.Records != 1000 {
-			t.Errorf("fail at %d: Verify = %+v, %v; want 1000 records", failAt, rep, err)
+			t.Errorf("%s fails at %d: Verify = %+v, %v; want 1000 records", c.call, failAt, rep, err)
 		}
+	}
+}
+
+// TestMappedFullDisk fills a real file system, a tmpfs of 1 MiB mounted
+// for the test (it needs the privilege to mount; skipped without it), in
+// chunks of 384 KiB: the reservation of the third chunk fails with ENOSPC
+// rather than a store into the mapping raising SIGBUS; the Log goes on
+// with write(2) in the space left until the disk is full, then latches. Every record acknowledged is in the file,
+// which ends at the last of them, and verifies.
+func TestMappedFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (%v): the full-disk path is tested by TestMappedReserveFails only", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	path := filepath.Join(dir, "audit.jsonl")
+	var syncs atomic.Int64
+	sys := countingSys(&syncs, nil)
+	sys.chunk = 384 << 10
+	l, err := open(path, Options{Sync: SyncNever}, sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() }) // before the unmount
+	if l.mm == nil {
+		t.Fatal("the log does not write through a mapping")
+	}
+	ctx := context.Background()
+	acked, unmappedAt := 0, -1
+	for ; acked < 100000; acked++ {
+		if err := l.Append(ctx, sampleRecord(acked)); err != nil {
+			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("Append on a full disk = %v, want ErrUnavailable and ENOSPC", err)
+			}
+			break
+		}
+		if l.mm == nil && unmappedAt < 0 {
+			unmappedAt = acked
+		}
+	}
+	if unmappedAt < 0 || unmappedAt == acked {
+		t.Fatalf("%d records appended, written with write(2) from record %d: want a failed reservation, then write(2), then a full disk", acked, unmappedAt)
+	}
+	if err := l.Close(); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Close = %v, want the latched error", err)
+	}
+	fileEndsAtRecords(t, path)
+	if rep, err := Verify(VerifyOptions{}, path); err != nil || rep.Records != uint64(acked) {
+		t.Errorf("Verify = %+v, %v; want the %d records acknowledged", rep, err, acked)
+	}
+	t.Logf("%d records, the last %d with write(2)", acked, acked-unmappedAt)
+}
+
+// TestMappedPopulateUnsupported: on a kernel without MADV_POPULATE_WRITE
+// (before Linux 5.14, EINVAL) the chunks are still used: the stores
+// fault their pages in.
+func TestMappedPopulateUnsupported(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	var syncs atomic.Int64
+	var populates atomic.Int64
+	sys := countingSys(&syncs, nil)
+	sys.chunk = 64 << 10
+	sys.populate = func(b []byte) error {
+		populates.Add(1)
+		return nil // what osMapSys.populate makes of EINVAL
+	}
+	l, err := open(path, Options{Sync: SyncNever}, sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		if err := l.Append(context.Background(), sampleRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.mm == nil || populates.Load() < 2 {
+		t.Fatalf("mapped %v after %d prefaults; want mapped, past a chunk", l.mm != nil, populates.Load())
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(VerifyOptions{}, path); err != nil || rep.Records != 1000 {
+		t.Errorf("Verify = %+v, %v; want 1000 records", rep, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -11,8 +12,9 @@ const mapChunk = 4 << 20
 
 // mapFile is the floor's way of putting a record out of the process
 // without a system call: the file is mapped shared and grown in chunks
-// with fallocate, and a record is copied into the mapping, where it is in
-// the page cache and survives the process as written bytes do.
+// reserved with fallocate, filled with zeros and prefaulted, and a record
+// is copied into the mapping, where it is in the page cache and survives
+// the process as written bytes do.
 type mapFile struct {
 	f   *os.File
 	mem []byte
@@ -36,9 +38,13 @@ func openMapFile(path string) (*mapFile, error) {
 var zeros = make([]byte, 256<<10)
 
 // grow maps the file again at size bytes, which it first reserves and
-// fills with zeros: the pages are then in the page cache and backed by
-// written blocks, and a store into them costs a cheap fault, not the file
-// system's work for a page of a reserved extent (as the guard's log does).
+// fills with zeros, and prefaults the new pages for writing
+// (MADV_POPULATE_WRITE), as the guard's log does: pwrite makes the pages
+// in the page cache in batches and the prefault maps them at once, where
+// a store into each page would take a fault (about 1.5 µs more per call
+// here), and a file grown by ftruncate would make each page through the
+// fault path. A failed prefault (a page that cannot be made writable) is
+// an error; a kernel without it (EINVAL) leaves the stores to fault.
 func (m *mapFile) grow(size int) error {
 	old := int64(len(m.mem))
 	if err := syscall.Fallocate(int(m.f.Fd()), 0, 0, int64(size)); err != nil {
@@ -62,8 +68,15 @@ func (m *mapFile) grow(size int) error {
 		return fmt.Errorf("mmap %s: %w", m.f.Name(), err)
 	}
 	m.mem = mem
+	if err := syscall.Madvise(mem[old:], madvPopulateWrite); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("prefault %s: %w", m.f.Name(), err)
+	}
 	return nil
 }
+
+// madvPopulateWrite is MADV_POPULATE_WRITE (Linux 5.14), which package
+// syscall lacks.
+const madvPopulateWrite = 23
 
 // write copies b after the bytes written before it.
 func (m *mapFile) write(b []byte) error {
