@@ -15,8 +15,9 @@ import (
 // sub-millisecond time made to increase from call to call, and 62 random
 // bits. last holds the time part of the last ID made (milliseconds << 12 |
 // fraction): it only grows, so IDs sort in the order they were made, as
-// uuid.NewV7's do.
-func newCallID(last *atomic.Int64, t time.Time, b *[36]byte) (string, error) {
+// uuid.NewV7's do. The random bits come from src, or from crypto/rand
+// directly when src is nil.
+func newCallID(last *atomic.Int64, t time.Time, b *[36]byte, src *entropy) (string, error) {
 	nano := t.UnixNano()
 	milli := nano / 1e6
 	now := milli<<12 | (nano-milli*1e6)>>8
@@ -32,7 +33,7 @@ func newCallID(last *atomic.Int64, t time.Time, b *[36]byte) (string, error) {
 		}
 	}
 	var u [16]byte
-	if _, err := rand.Read(u[8:]); err != nil {
+	if err := src.read(u[8:]); err != nil {
 		return "", err
 	}
 	milli, seq := now>>12, now&0xfff
@@ -54,4 +55,33 @@ func newCallID(last *atomic.Int64, t time.Time, b *[36]byte) (string, error) {
 		j += 2
 	}
 	return unsafe.String(&b[0], len(b)), nil
+}
+
+// entropy is bytes from crypto/rand read ahead in batches, for the call
+// IDs made with one pooled flight: one read of the system's generator
+// serves many calls. Each byte is handed out once and wiped from the
+// buffer as it is. An entropy is used by one goroutine at a time.
+type entropy struct {
+	b [256]byte
+	n int // the bytes not yet handed out: the last n of b
+}
+
+// read fills p (at most len(e.b) bytes) with random bytes; with e nil,
+// straight from crypto/rand.
+func (e *entropy) read(p []byte) error {
+	if e == nil {
+		_, err := rand.Read(p)
+		return err
+	}
+	if e.n < len(p) {
+		if _, err := rand.Read(e.b[:]); err != nil {
+			return err
+		}
+		e.n = len(e.b)
+	}
+	i := len(e.b) - e.n
+	copy(p, e.b[i:i+len(p)])
+	clear(e.b[i : i+len(p)])
+	e.n -= len(p)
+	return nil
 }

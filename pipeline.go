@@ -29,6 +29,7 @@ type flight struct {
 	gen    uint64 // counts the calls the flight has carried; written under mu
 	pooled bool   // the flight goes back to flights when its call ends
 	own    callState
+	rnd    entropy // random bytes for the call IDs of a pooled flight's calls
 }
 
 // flightVars is what a flight holds for one call, cleared for the next.
@@ -167,7 +168,11 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	c.Labels = cfg.labels
 	p, _ := PrincipalFrom(ctx)
 	c.Principal = p.fill(g.cfg.defaultPrincipal)
-	id, err := newCallID(&g.lastID, c.Time, &f.cs.id)
+	var src *entropy
+	if f.pooled {
+		src = &f.rnd // read ahead for the next calls the flight carries
+	}
+	id, err := newCallID(&g.lastID, c.Time, &f.cs.id, src)
 	if err != nil {
 		return nil, f.deny(ctx, StageIdentify, CodeInternal, fmt.Errorf("agentguard: call ID: %w", err))
 	}
