@@ -1149,7 +1149,12 @@ func (l *Log) checkpointLocked() (*Checkpoint, error) {
 	if err := l.waitSyncedLocked(seq + 1); err != nil {
 		return nil, err
 	}
-	l.cpSeq, l.since = l.seq, 0
+	// The sync let go of the lock: records appended meanwhile come
+	// after the checkpoint, which does not cover them.
+	if seq+1 > l.cpSeq {
+		l.cpSeq = seq + 1
+	}
+	l.since = int(l.seq - l.cpSeq)
 	return cp, nil
 }
 
