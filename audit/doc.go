@@ -64,13 +64,16 @@
 //
 // # Format
 //
-// Each line is one record: a JSON object in a canonical form, with seq
-// (from 0, no gaps), time (RFC 3339, UTC, nanoseconds), log (the log's
-// ID), kind, the call's fields when they apply, and prev: the lowercase
+// Each line is one record: a JSON object in a canonical form, with time
+// (RFC 3339, UTC, nanoseconds), log (the log's ID), kind, the call's
+// fields when they apply, seq (from 0, no gaps), and prev: the lowercase
 // hex SHA-256 of the previous line's bytes without its newline, or 64
 // zeros for seq 0. FORMAT.md, next to this file, specifies the canonical
-// form key by key, with a worked example, precisely enough to write a
-// verifier in another language.
+// form key by key, with worked examples, precisely enough to write a
+// verifier in another language. That is version 2 of the format; readers
+// also accept lines of version 1, which had seq first, and logs that mix
+// the two. Seq is near the end so that the Log can encode and hash
+// everything before it outside its lock.
 //
 // # Checkpoints
 //

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,43 +23,56 @@ func block(t *testing.T, doc, info string) []string {
 	return strings.Split(strings.TrimSuffix(body, "\n"), "\n")
 }
 
-// TestFormatExample checks the worked example of FORMAT.md: its hashes
-// are the SHA-256 of its lines, it verifies with its key, and the Log
-// writes exactly those lines for those records.
+// TestFormatExample checks the worked examples of FORMAT.md, of version 2
+// and of version 1: their hashes are the SHA-256 of their lines, they
+// verify with the example key, the Log writes exactly the version 2
+// lines for those records, and a Log continues the version 1 log.
 func TestFormatExample(t *testing.T) {
 	docBytes, err := os.ReadFile("FORMAT.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(docBytes)
-	lines := block(t, doc, "jsonl")
-	hashes := block(t, doc, "hashes")
-	if len(lines) != 3 || len(hashes) != 3 {
-		t.Fatalf("example has %d lines and %d hashes, want 3 and 3", len(lines), len(hashes))
-	}
-	zero := strings.Repeat("0", 64)
-	for i, line := range lines {
-		sum := HashLine([]byte(line)).String()
-		if sum != hashes[i] {
-			t.Errorf("sha256 of line %d = %s, FORMAT.md says %s", i+1, sum, hashes[i])
-		}
-		wantPrev := zero
-		if i > 0 {
-			wantPrev = HashLine([]byte(lines[i-1])).String()
-		}
-		if !strings.HasSuffix(line, `"prev":"`+wantPrev+`"}`) {
-			t.Errorf("line %d does not end with prev %s", i+1, wantPrev)
-		}
-	}
 	skey, vkey := exampleKeys(t, doc)
-	data := []byte(strings.Join(lines, "\n") + "\n")
-	rep, err := verifyBytes(data, VerifyOptions{Key: vkey})
-	if err != nil {
-		t.Fatal(err)
+	examples := map[string][]byte{}
+	for _, v := range []string{"", "-v1"} {
+		lines := block(t, doc, "jsonl"+v)
+		hashes := block(t, doc, "hashes"+v)
+		if len(lines) != 3 || len(hashes) != 3 {
+			t.Fatalf("example%s has %d lines and %d hashes, want 3 and 3", v, len(lines), len(hashes))
+		}
+		zero := strings.Repeat("0", 64)
+		for i, line := range lines {
+			start := `{"time":`
+			if v == "-v1" {
+				start = fmt.Sprintf(`{"seq":%d,"time":`, i)
+			}
+			if !strings.HasPrefix(line, start) {
+				t.Errorf("line %d of example%s does not start with %s", i+1, v, start)
+			}
+			sum := HashLine([]byte(line)).String()
+			if sum != hashes[i] {
+				t.Errorf("sha256 of line %d of example%s = %s, FORMAT.md says %s", i+1, v, sum, hashes[i])
+			}
+			wantPrev := zero
+			if i > 0 {
+				wantPrev = HashLine([]byte(lines[i-1])).String()
+			}
+			if !strings.HasSuffix(line, `"prev":"`+wantPrev+`"}`) {
+				t.Errorf("line %d of example%s does not end with prev %s", i+1, v, wantPrev)
+			}
+		}
+		data := []byte(strings.Join(lines, "\n") + "\n")
+		rep, err := verifyBytes(data, VerifyOptions{Key: vkey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Records != 3 || rep.Checkpoints != 1 || rep.Head.String() != hashes[2] {
+			t.Errorf("Verify(example%s) = %+v, want 3 records, 1 checkpoint, head %s", v, rep, hashes[2])
+		}
+		examples[v] = data
 	}
-	if rep.Records != 3 || rep.Checkpoints != 1 || rep.Head.String() != hashes[2] {
-		t.Errorf("Verify = %+v, want 3 records, 1 checkpoint, head %s", rep, hashes[2])
-	}
+	data := examples[""]
 
 	// The Log writes the same bytes for the same records.
 	times := []time.Time{
@@ -97,6 +111,36 @@ func TestFormatExample(t *testing.T) {
 	}
 	if got := readFile(t, path); !bytes.Equal(got, data) {
 		t.Errorf("the Log wrote\n%s\nFORMAT.md shows\n%s", got, data)
+	}
+
+	// A Log continues the log of version 1 in version 2, as one chain
+	// that the old checkpoint and the new one cover.
+	old := examples["-v1"]
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(path, Options{SignerKey: skey, Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(ctx, &Record{Kind: KindHalt, Control: &Control{Scope: "all", Who: "ops", Why: "upgrade"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := readFile(t, path)
+	if !bytes.HasPrefix(got, old) {
+		t.Fatalf("the Log changed the lines of version 1:\n%s", got)
+	}
+	added := splitLines(got[len(old):])
+	if len(added) != 2 || !bytes.HasPrefix(added[0], []byte(`{"time":`)) ||
+		!bytes.HasSuffix(added[0], []byte(`,"seq":3,"prev":"`+HashLine(bytes.TrimSuffix(splitLines(old)[2], []byte("\n"))).String()+"\"}\n")) {
+		t.Fatalf("the Log continued the log of version 1 with\n%s", got[len(old):])
+	}
+	rep, err := verifyBytes(got, VerifyOptions{Key: vkey, RequireCovered: true})
+	if err != nil || rep.Records != 5 || rep.Checkpoints != 2 {
+		t.Fatalf("Verify(version 1 continued) = %+v, %v; want 5 records, 2 checkpoints", rep, err)
 	}
 }
 

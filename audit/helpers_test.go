@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -81,4 +82,49 @@ func mustVerifier(t testing.TB) note.Verifier {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// encodeLike encodes r in the version of line: version 1 when line starts
+// with {"seq":, version 2 otherwise.
+func encodeLike(r *Record, line []byte) ([]byte, error) {
+	if bytes.HasPrefix(line, []byte(`{"seq":`)) {
+		return r.appendJSONV1(nil)
+	}
+	return r.AppendJSON(nil)
+}
+
+// mixVersions rewrites the log data as a writer of version 1 would have
+// written its first v1 records and a writer of version 2 the rest: each
+// record re-encoded in its version and chained again, and each checkpoint
+// record signed again with testSKey for its new head.
+func mixVersions(t testing.TB, data []byte, v1 int) []byte {
+	t.Helper()
+	var out []byte
+	var prev Hash
+	for i, line := range splitLines(data) {
+		r, err := ParseRecord(bytes.TrimSuffix(line, []byte("\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Prev = prev
+		if r.Kind == KindCheckpoint {
+			cp, err := SignCheckpoint(Checkpoint{Log: r.Log, Size: r.Seq, Head: r.Prev, Time: r.Time}, testSKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Checkpoint = string(cp.Note)
+		}
+		var b []byte
+		if i < v1 {
+			b, err = r.appendJSONV1(nil)
+		} else {
+			b, err = r.AppendJSON(nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = HashLine(b)
+		out = append(append(out, b...), '\n')
+	}
+	return out
 }

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -182,7 +184,6 @@ type Log struct {
 	// written with write(2). msys are its system calls.
 	mm   *mapping
 	msys mapSys
-	line []byte // the line being written, under mu
 
 	// pend holds the encoded lines of records appended with AppendLater
 	// and not yet written (each with its newline), followed, while a
@@ -681,22 +682,22 @@ func (l *Log) AppendLater(ctx context.Context, r *Record) error {
 }
 
 func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
-	// The body of the line (from kind to the key before prev) depends on
-	// r alone: it is encoded before the lock, which is held only for
-	// what is sequential (seq, time, prev, the hash and the copy).
-	bp := bodies.Get().(*[]byte)
-	body, err := r.appendBody((*bp)[:0])
-	if err != nil {
-		putBody(bp, body)
-		return err
-	}
+	// The line's prefix (up to "seq":) depends on r, the time and the
+	// log's ID alone: it is encoded and hashed before the lock, which is
+	// held only for what is sequential (the seq, the prev, the end of the
+	// hash and the copy).
+	lb := lineBufs.Get().(*lineBuf)
 	now := r.Time // the caller's, when it gives one (see Record.Time)
 	if now.IsZero() {
 		now = l.clock() // read before the lock, which it would lengthen
 	}
+	now = now.UTC()
+	if err := lb.prefix(r, now, l.id); err != nil {
+		lb.free()
+		return err
+	}
 	l.mu.Lock()
-	seq, err := l.writeLocked(r, now, lazy, body)
-	putBody(bp, body)
+	seq, err := l.writeLocked(r, now, lazy, lb)
 	if err == nil && !lazy && l.opts.Sync == SyncEach {
 		err = l.commitLocked(seq+1, true)
 	}
@@ -714,6 +715,7 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 		}
 	}
 	l.mu.Unlock()
+	lb.free()
 	if err != nil {
 		return err
 	}
@@ -728,14 +730,49 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 	return nil
 }
 
-// bodies are the buffers of the bodies of lines being appended.
-var bodies = sync.Pool{New: func() any { return new([]byte) }}
+// lineBuf is a line being appended: its prefix, up to and including
+// "seq": (see appendHead), encoded before the log's lock, and the SHA-256
+// state after the prefix, which the tail (appendTail) completes under
+// the lock. SHA-256 hashes its input in 64-byte blocks from the start,
+// so the hash of the prefix's blocks is done before the lock, and what
+// is left under it is the tail, the prefix's last partial block and the
+// padding: one or two blocks.
+type lineBuf struct {
+	b    []byte
+	h    hash.Hash
+	tail [maxTail]byte
+	sum  [sha256.Size]byte
+}
 
-// putBody returns the buffer of body to bodies, unless it grew large.
-func putBody(bp *[]byte, body []byte) {
-	if cap(body) <= 64<<10 {
-		*bp = body[:0]
-		bodies.Put(bp)
+// lineBufs are the lineBufs of the lines being appended.
+var lineBufs = sync.Pool{New: func() any { return &lineBuf{h: sha256.New()} }}
+
+// prefix encodes the prefix of r's line, at time now in the log of the ID
+// log, into lb and hashes it. On an error lb holds part of it.
+func (lb *lineBuf) prefix(r *Record, now time.Time, log string) error {
+	b := appendHead(lb.b[:0], now, log)
+	b, err := r.appendBody(b)
+	if err == nil {
+		b = append(b, seqKey...)
+		lb.h.Reset()
+		lb.h.Write(b)
+	}
+	lb.b = b
+	return err
+}
+
+// line appends lb's tail for seq and prev, and returns it and the hash of
+// the whole line.
+func (lb *lineBuf) line(seq uint64, prev Hash) (tail []byte, h Hash) {
+	tail = appendTail(lb.tail[:0], seq, prev)
+	lb.h.Write(tail)
+	return tail, Hash(lb.h.Sum(lb.sum[:0]))
+}
+
+// free returns lb to lineBufs, unless its buffer grew large.
+func (lb *lineBuf) free() {
+	if cap(lb.b) <= 64<<10 {
+		lineBufs.Put(lb)
 	}
 }
 
@@ -743,18 +780,17 @@ func (l *Log) unavailable() error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, l.err)
 }
 
-// writeLocked encodes r as the next line and returns its seq. body is
-// r's body (see Record.appendBody), or nil to encode it here. It copies
-// the line into the mapping, or writes it with the lazy lines before it,
-// unless lazy is set (then the line waits in pend, up to maxPend bytes).
-func (l *Log) writeLocked(r *Record, now time.Time, lazy bool, body []byte) (uint64, error) {
+// writeLocked writes r, whose line's prefix is in lb (see lineBuf), as
+// the next line and returns its seq. It copies the line into the mapping,
+// or writes it with the lazy lines before it, unless lazy is set (then
+// the line waits in pend, up to maxPend bytes).
+func (l *Log) writeLocked(r *Record, now time.Time, lazy bool, lb *lineBuf) (uint64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
 	if l.err != nil {
 		return 0, l.unavailable()
 	}
-	now = now.UTC()
 	size := l.off + int64(len(l.pend))
 	if size > 0 && (l.opts.MaxSize > 0 && size >= l.opts.MaxSize ||
 		l.opts.MaxAge > 0 && now.Sub(l.fileStart) >= l.opts.MaxAge) {
@@ -767,23 +803,11 @@ func (l *Log) writeLocked(r *Record, now time.Time, lazy bool, body []byte) (uin
 		size = 0
 	}
 	r.Seq, r.Time, r.Log, r.Prev = l.seq, now, l.id, l.prev
-	line := appendHead(l.line[:0], r.Seq, now, l.id)
-	if body == nil {
-		var err error
-		if line, err = r.appendBody(line); err != nil {
-			l.line = line
-			return 0, err
-		}
-	} else {
-		line = append(line, body...)
-	}
-	line = appendTail(line, r.Prev)
-	l.line = line
-	if cap(l.line) > maxPend {
-		l.line = nil
-	}
+	head := lb.b
+	tail, h := lb.line(r.Seq, r.Prev)
+	n := len(head) + len(tail)
 	if l.mm != nil {
-		if err := l.mm.reserve(l.off, len(line)+1); err != nil {
+		if err := l.mm.reserve(l.off, n+1); err != nil {
 			// A full disk, or no more address space: write(2) from here.
 			if err := l.unmapLocked(err); err != nil {
 				return 0, err
@@ -791,15 +815,15 @@ func (l *Log) writeLocked(r *Record, now time.Time, lazy bool, body []byte) (uin
 		}
 	}
 	if l.mm != nil {
-		if err := l.mm.put(l.off, line); err != nil {
+		if err := l.mm.put(l.off, head, tail); err != nil {
 			l.failLocked(fmt.Errorf("write %s: %w", l.path, err), l.off)
 			return 0, l.unavailable()
 		}
 		if size == 0 {
 			l.fileStart = now
 		}
-		l.prev = HashLine(line)
-		l.off += int64(len(line)) + 1
+		l.prev = h
+		l.off += int64(n) + 1
 		l.seq++
 		l.written, l.wprev = l.seq, l.prev
 		return r.Seq, nil
@@ -807,8 +831,8 @@ func (l *Log) writeLocked(r *Record, now time.Time, lazy bool, body []byte) (uin
 	if size == 0 {
 		l.fileStart = now
 	}
-	l.prev = HashLine(line)
-	l.pend = append(append(l.pend, line...), '\n')
+	l.prev = h
+	l.pend = append(append(append(l.pend, head...), tail...), '\n')
 	l.seq++
 	if !lazy || len(l.pend) >= maxPend {
 		if err := l.flushLocked(); err != nil {
@@ -1138,8 +1162,14 @@ func (l *Log) checkpointLocked() (*Checkpoint, error) {
 		return nil, fmt.Errorf("audit: sign checkpoint: %v", err)
 	}
 	cp.Note = msg
+	r := &Record{Kind: KindCheckpoint, Checkpoint: string(msg)}
+	lb := lineBufs.Get().(*lineBuf)
+	defer lb.free()
+	if err := lb.prefix(r, now, l.id); err != nil {
+		return nil, err
+	}
 	// The rotation check in writeLocked does not change seq or head.
-	seq, err := l.writeLocked(&Record{Kind: KindCheckpoint, Checkpoint: string(msg)}, now, false, nil)
+	seq, err := l.writeLocked(r, now, false, lb)
 	if err != nil {
 		return nil, err
 	}

@@ -230,11 +230,12 @@ func (m *mapping) wait() {
 	}
 }
 
-// put copies line and a newline into the window at off, which reserve
-// has made room for, the newline last: a reader (or recovery after a
-// kill in the middle of the copy) sees the record once it is complete.
-// A fault (the file cut under the mapping) is an error, not a crash.
-func (m *mapping) put(off int64, line []byte) (err error) {
+// put copies a line, made of head and tail, and a newline into the window
+// at off, which reserve has made room for, the newline last: a reader (or
+// recovery after a kill in the middle of the copy) sees the record once
+// it is complete. A fault (the file cut under the mapping) is an error,
+// not a crash.
+func (m *mapping) put(off int64, head, tail []byte) (err error) {
 	old := debug.SetPanicOnFault(true)
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -246,8 +247,9 @@ func (m *mapping) put(off int64, line []byte) (err error) {
 		}
 	}()
 	d := m.data[off-m.base:]
-	copy(d[:len(line)], line)
-	d[len(line)] = '\n'
+	n := copy(d[:len(head)], head)
+	n += copy(d[n:n+len(tail)], tail)
+	d[n] = '\n'
 	return nil
 }
 

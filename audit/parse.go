@@ -12,11 +12,13 @@ import (
 	"unicode/utf8"
 )
 
-// ParseRecord parses one line of the log (without its newline). It is
-// strict: the line must be exactly what AppendJSON writes for the record
-// it holds, so keys in another order, unknown or duplicate keys, other
-// escapes, spaces, or numbers in another form are errors. Errors wrap
-// ErrSyntax.
+// ParseRecord parses one line of the log (without its newline), of
+// either version of FORMAT.md: a line that starts with {"seq": is of
+// version 1, one that starts with {"time": of version 2. It is strict:
+// the line must be exactly what AppendJSON writes for the record it holds
+// (for a line of version 1, what version 1 wrote), so keys in another
+// order, unknown or duplicate keys, other escapes, spaces, or numbers in
+// another form are errors. Errors wrap ErrSyntax.
 func ParseRecord(line []byte) (*Record, error) {
 	r := &Record{}
 	if err := parseRecord(line, r, nil); err != nil {
@@ -353,9 +355,15 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 		p.intern = st.intern
 		reuse = st.args
 	}
-	p.lit(`{"seq":`)
-	r.Seq = p.uint64()
-	p.lit(`,"time":"`)
+	// Version 1 starts with seq; version 2 has it just before prev.
+	v1 := bytes.HasPrefix(line, []byte(`{"seq":`))
+	if v1 {
+		p.pos = len(`{"seq":`)
+		r.Seq = p.uint64()
+		p.lit(`,"time":"`)
+	} else {
+		p.lit(`{"time":"`)
+	}
 	if p.err == nil {
 		end := p.pos + len(timeLayout)
 		t, ok := time.Time{}, false
@@ -504,6 +512,10 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 	if p.key("checkpoint") {
 		r.Checkpoint = p.str()
 	}
+	if !v1 {
+		p.lit(seqKey)
+		r.Seq = p.uint64()
+	}
 	p.lit(`,"prev":"`)
 	if p.err == nil {
 		if p.pos+66 != len(line) || line[p.pos+64] != '"' || line[p.pos+65] != '}' {
@@ -526,7 +538,12 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 	if st != nil {
 		buf = st.scratch[:0]
 	}
-	buf, err := r.AppendJSON(buf)
+	var err error
+	if v1 {
+		buf, err = r.appendJSONV1(buf)
+	} else {
+		buf, err = r.AppendJSON(buf)
+	}
 	if st != nil {
 		st.scratch = buf
 	}

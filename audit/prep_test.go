@@ -78,11 +78,14 @@ func TestMappedPrepareAhead(t *testing.T) {
 		}
 		ctx := context.Background()
 		i := 0
+		var last int64 // the length of the last line, without its newline
 		appendOne := func() {
 			t.Helper()
+			before := l.off
 			if err := l.Append(ctx, sampleRecord(i)); err != nil {
 				t.Fatal(err)
 			}
+			last = l.off - before - 1
 			i++
 		}
 		// Up to half the chunk: no preparation.
@@ -108,7 +111,7 @@ func TestMappedPrepareAhead(t *testing.T) {
 		}
 		// The preparation is held in its fill; Appends up to the end of
 		// the chunk do not wait for it.
-		for l.off+2*int64(len(l.line)) < l.mm.size {
+		for l.off+2*last < l.mm.size {
 			appendOne()
 		}
 		if n := prepGoroutines(); n != 1 {
@@ -116,11 +119,13 @@ func TestMappedPrepareAhead(t *testing.T) {
 		}
 		done := make(chan error)
 		go func() {
-			for l.off+int64(len(l.line))+1 <= 64<<10 {
+			for l.off+last+1 <= 64<<10 {
+				before := l.off
 				if err := l.Append(ctx, sampleRecord(i)); err != nil {
 					done <- err
 					return
 				}
+				last = l.off - before - 1
 				i++
 			}
 			done <- l.Append(ctx, sampleRecord(i)) // past the chunk's end

@@ -150,30 +150,65 @@ var (
 
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
-// AppendJSON appends the line of r, without its newline, to b. It fails
-// only for an argument value that has no JSON form (a NaN, a channel).
+// AppendJSON appends the line of r, without its newline, to b, in the
+// format the Log writes (version 2 of FORMAT.md: seq just before prev).
+// It fails only for an argument value that has no JSON form (a NaN, a
+// channel).
 func (r *Record) AppendJSON(b []byte) ([]byte, error) {
-	b = appendHead(b, r.Seq, r.Time, r.Log)
+	b = appendHead(b, r.Time, r.Log)
 	b, err := r.appendBody(b)
 	if err != nil {
 		return b, err
 	}
-	return appendTail(b, r.Prev), nil
+	b = append(b, seqKey...)
+	return appendTail(b, r.Seq, r.Prev), nil
 }
 
-// appendHead appends the start of a line, what the log assigns before
-// its body: {"seq":…,"time":"…","log":"…".
-func appendHead(b []byte, seq uint64, t time.Time, log string) []byte {
+// appendJSONV1 appends the line of r as version 1 of the format wrote it,
+// seq first: {"seq":…,"time":"…","log":"…",<body>,"prev":"…"}.
+func (r *Record) appendJSONV1(b []byte) ([]byte, error) {
 	b = append(b, `{"seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
+	b = strconv.AppendUint(b, r.Seq, 10)
 	b = append(b, `,"time":"`...)
+	b = appendTime(b, r.Time)
+	b = append(b, `","log":`...)
+	b = appendString(b, r.Log)
+	b, err := r.appendBody(b)
+	if err != nil {
+		return b, err
+	}
+	return appendPrev(b, r.Prev), nil
+}
+
+// A line of version 2 is its prefix, {"time":"…","log":"…",<body>,"seq":,
+// which depends on the record, its time and the log's ID alone, and its
+// tail, the seq's digits and ,"prev":"…"}, which depend on its place in
+// the chain. The Log encodes the prefix and hashes it before it takes its
+// lock; under the lock it appends the tail and finishes the hash.
+
+// seqKey ends the prefix of a line.
+const seqKey = `,"seq":`
+
+// maxTail is the length of the longest tail: 20 digits and the prev.
+const maxTail = 20 + len(`,"prev":"`) + 2*len(Hash{}) + len(`"}`)
+
+// appendHead appends the start of a line: {"time":"…","log":"…".
+func appendHead(b []byte, t time.Time, log string) []byte {
+	b = append(b, `{"time":"`...)
 	b = appendTime(b, t)
 	b = append(b, `","log":`...)
 	return appendString(b, log)
 }
 
-// appendTail appends the end of a line: ,"prev":"…"}.
-func appendTail(b []byte, prev Hash) []byte {
+// appendTail appends the end of a line after its prefix: the digits of
+// seq and ,"prev":"…"}.
+func appendTail(b []byte, seq uint64, prev Hash) []byte {
+	b = strconv.AppendUint(b, seq, 10)
+	return appendPrev(b, prev)
+}
+
+// appendPrev appends ,"prev":"…"}.
+func appendPrev(b []byte, prev Hash) []byte {
 	var a [len(`,"prev":"`) + 2*len(prev) + len(`"}`)]byte
 	n := copy(a[:], `,"prev":"`)
 	for _, v := range prev {
@@ -185,8 +220,9 @@ func appendTail(b []byte, prev Hash) []byte {
 }
 
 // appendBody appends the body of r's line, from ,"kind" up to the last
-// key before prev: everything that does not depend on the log's state
-// (seq, time, log ID and prev are not read). It is a pure function of r
+// key before seq (version 2) or prev (version 1): everything that does
+// not depend on the log's state (seq, time, log ID and prev are not
+// read). It is a pure function of r
 // (and of r.Plan's encodings, which never change the bytes), so it can
 // run outside the log's lock. On an error b may hold part of the body.
 func (r *Record) appendBody(b []byte) ([]byte, error) {

@@ -31,20 +31,29 @@ func fullRecord() *Record {
 
 func TestRecordRoundTrip(t *testing.T) {
 	for _, r := range []*Record{fullRecord(), {Kind: KindHalt, Time: time.Unix(0, 0)}} {
-		line, err := r.AppendJSON(nil)
+		v2, err := r.AppendJSON(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := ParseRecord(line)
+		v1, err := r.appendJSONV1(nil)
 		if err != nil {
-			t.Fatalf("ParseRecord(%s) = %v", line, err)
+			t.Fatal(err)
 		}
-		again, err := got.AppendJSON(nil)
-		if err != nil || !bytes.Equal(again, line) {
-			t.Fatalf("round trip:\n%s\n%s", line, again)
+		if !bytes.HasPrefix(v2, []byte(`{"time":`)) || !bytes.HasPrefix(v1, []byte(`{"seq":`)) {
+			t.Fatalf("versions 2 and 1 start\n%s\n%s", v2, v1)
 		}
-		if got.Seq != r.Seq || got.Tool != r.Tool || got.Duration != r.Duration || got.Prev != r.Prev {
-			t.Errorf("ParseRecord lost fields: %+v", got)
+		for _, line := range [][]byte{v2, v1} {
+			got, err := ParseRecord(line)
+			if err != nil {
+				t.Fatalf("ParseRecord(%s) = %v", line, err)
+			}
+			again, err := encodeLike(got, line)
+			if err != nil || !bytes.Equal(again, line) {
+				t.Fatalf("round trip:\n%s\n%s", line, again)
+			}
+			if got.Seq != r.Seq || got.Tool != r.Tool || got.Duration != r.Duration || got.Prev != r.Prev {
+				t.Errorf("ParseRecord lost fields: %+v", got)
+			}
 		}
 	}
 }
@@ -73,43 +82,69 @@ func TestAppendJSONValues(t *testing.T) {
 }
 
 func TestParseRecordStrict(t *testing.T) {
-	good, _ := (&Record{Kind: KindDecision, Log: "L", Tool: "t", Args: map[string]any{"n": int64(1)}}).AppendJSON(nil)
-	g := string(good)
+	r := &Record{Seq: 12, Kind: KindDecision, Log: "L", Tool: "t", Args: map[string]any{"n": int64(1)}}
+	good, _ := r.AppendJSON(nil)
+	goodV1, _ := r.appendJSONV1(nil)
 	zero := strings.Repeat("0", 64)
-	for _, bad := range []string{
-		"",
-		"{}",
-		strings.Replace(g, `"seq":0,"time"`, `"time"`, 1),
-		strings.Replace(g, `{"seq":0,`, `{"seq":0 ,`, 1),
-		strings.Replace(g, `"seq":0`, `"seq":00`, 1),
-		strings.Replace(g, `"seq":0`, `"seq":-0`, 1),
-		strings.Replace(g, `"n":1`, `"n":1.0`, 1),
-		strings.Replace(g, `"n":1`, `"n":1,"n":1`, 1),
-		strings.Replace(g, `"tool":"t"`, `"tool":"\u0074"`, 1),
-		strings.Replace(g, `"tool":"t"`, `"tool":""`, 1),
-		strings.Replace(g, `"tool":"t",`, `"tool":"t","bogus":1,`, 1),
-		strings.Replace(g, `"log":"L","kind":"decision"`, `"kind":"decision","log":"L"`, 1),
-		strings.Replace(g, zero, strings.ToUpper(zero[:63])+"A", 1),
-		strings.Replace(g, zero, zero[:63], 1),
-		strings.Replace(g, `.000000000Z`, `Z`, 1),
-		strings.Replace(g, `"kind":"decision"`, `"kind":""`, 1),
-		g + " ",
-		g + "{}",
-		strings.Replace(g, `"args":{"n":1}`, `"args":{}`, 1),
-		strings.Replace(g, `"args":{"n":1}`, `"args":[1]`, 1),
-	} {
+	var bads []string
+	for _, g := range []string{string(good), string(goodV1)} {
+		bads = append(bads,
+			strings.Replace(g, `"n":1`, `"n":1.0`, 1),
+			strings.Replace(g, `"n":1`, `"n":1,"n":1`, 1),
+			strings.Replace(g, `"tool":"t"`, `"tool":"\u0074"`, 1),
+			strings.Replace(g, `"tool":"t"`, `"tool":""`, 1),
+			strings.Replace(g, `"tool":"t",`, `"tool":"t","bogus":1,`, 1),
+			strings.Replace(g, `"log":"L","kind":"decision"`, `"kind":"decision","log":"L"`, 1),
+			strings.Replace(g, zero, strings.ToUpper(zero[:63])+"A", 1),
+			strings.Replace(g, zero, zero[:63], 1),
+			strings.Replace(g, `.000000000Z`, `Z`, 1),
+			strings.Replace(g, `"kind":"decision"`, `"kind":""`, 1),
+			g+" ",
+			g+"{}",
+			strings.Replace(g, `"args":{"n":1}`, `"args":{}`, 1),
+			strings.Replace(g, `"args":{"n":1}`, `"args":[1]`, 1),
+			strings.Replace(g, `"seq":12`, `"seq":012`, 1),
+			strings.Replace(g, `"seq":12`, `"seq":-12`, 1),
+			strings.Replace(g, `"seq":12`, `"seq":+12`, 1),
+			strings.Replace(g, `"seq":12`, `"seq":12.0`, 1),
+			strings.Replace(g, `"seq":12`, `"seq":"12"`, 1),
+			strings.Replace(g, `"seq":12`, `"seq": 12`, 1),
+		)
+	}
+	g, g1 := string(good), string(goodV1)
+	bads = append(bads, "", "{}",
+		// version 2: seq missing, twice, or elsewhere
+		strings.Replace(g, `"seq":12,`, ``, 1),
+		strings.Replace(g, `"seq":12,`, `"seq":12,"seq":12,`, 1),
+		strings.Replace(g, `{"time"`, `{"seq":12,"time"`, 1),
+		strings.Replace(strings.Replace(g, `,"seq":12`, ``, 1), `,"tool"`, `,"seq":12,"tool"`, 1),
+		strings.Replace(g, `"seq":12,"prev"`, `"prev"`, 1)+`,"seq":12`,
+		// version 1: seq missing, twice, or moved to the end
+		strings.Replace(g1, `"seq":12,"time"`, `"time"`, 1),
+		strings.Replace(g1, `{"seq":12,`, `{"seq":12 ,`, 1),
+		strings.Replace(g1, `,"prev"`, `,"seq":12,"prev"`, 1),
+		// neither start
+		strings.Replace(g, `{"time"`, `{"log":"L","time"`, 1),
+		` `+g,
+	)
+	for _, bad := range bads {
 		if _, err := ParseRecord([]byte(bad)); !errors.Is(err, ErrSyntax) {
 			t.Errorf("ParseRecord(%s) = %v, want ErrSyntax", bad, err)
 		}
 	}
-	if _, err := ParseRecord(good); err != nil {
-		t.Errorf("ParseRecord(%s) = %v", good, err)
+	for _, line := range [][]byte{good, goodV1} {
+		if got, err := ParseRecord(line); err != nil || got.Seq != 12 {
+			t.Errorf("ParseRecord(%s) = %+v, %v; want seq 12", line, got, err)
+		}
 	}
 }
 
 func FuzzParseRecord(f *testing.F) {
 	line, _ := fullRecord().AppendJSON(nil)
 	f.Add(line)
+	line, _ = fullRecord().appendJSONV1(nil)
+	f.Add(line)
+	f.Add([]byte(`{"time":"2026-01-01T00:00:00.000000000Z","log":"","kind":"x","seq":0,"prev":"` + strings.Repeat("0", 64) + `"}`))
 	f.Add([]byte(`{"seq":0,"time":"2026-01-01T00:00:00.000000000Z","log":"","kind":"x","prev":"` + strings.Repeat("0", 64) + `"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		r, err := ParseRecord(line)
@@ -119,7 +154,7 @@ func FuzzParseRecord(f *testing.F) {
 			}
 			return
 		}
-		again, err := r.AppendJSON(nil)
+		again, err := encodeLike(r, line)
 		if err != nil || !bytes.Equal(again, line) {
 			t.Fatalf("ParseRecord accepted a non-canonical line:\n%q\n%q", line, again)
 		}
@@ -171,6 +206,13 @@ func FuzzAppendJSON(f *testing.F) {
 		if _, err := ParseRecord(line); err != nil {
 			t.Fatalf("ParseRecord(AppendJSON(...)) = %v for %s", err, line)
 		}
+		line, err = r.appendJSONV1(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseRecord(line); err != nil {
+			t.Fatalf("ParseRecord of version 1 = %v for %s", err, line)
+		}
 	})
 }
 
@@ -191,9 +233,13 @@ func TestTimeFormat(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"2026-02-30T00:00:00.000000000Z", "2026-01-01T24:00:00.000000000Z", "2026-01-01T00:00:00.00000000xZ"} {
-		line := `{"seq":0,"time":"` + bad + `","log":"","kind":"k","prev":"` + strings.Repeat("0", 64) + `"}`
-		if _, err := ParseRecord([]byte(line)); err == nil {
-			t.Errorf("ParseRecord accepted the time %s", bad)
+		for _, line := range []string{
+			`{"seq":0,"time":"` + bad + `","log":"","kind":"k","prev":"` + strings.Repeat("0", 64) + `"}`,
+			`{"time":"` + bad + `","log":"","kind":"k","seq":0,"prev":"` + strings.Repeat("0", 64) + `"}`,
+		} {
+			if _, err := ParseRecord([]byte(line)); err == nil {
+				t.Errorf("ParseRecord accepted the time %s in %s", bad, line)
+			}
 		}
 	}
 }

@@ -72,14 +72,20 @@ var numByte = func() (t [256]bool) {
 func (s *scanner) scan(line []byte, out *scanned) bool {
 	s.b, s.pos = line, 0
 	*out = scanned{}
-	if !s.lit(`{"seq":`) {
+	// Version 1 starts with seq; version 2 has it just before prev.
+	v1 := s.lit(`{"seq":`)
+	if v1 {
+		seq, ok := s.uint64()
+		if !ok || !s.lit(`,"time":"`) {
+			return false
+		}
+		out.seq = seq
+	} else if !s.lit(`{"time":"`) {
 		return false
 	}
-	seq, ok := s.uint64()
-	if !ok || !s.lit(`,"time":"`) || !s.time() || !s.lit(`","log":`) {
+	if !s.time() || !s.lit(`","log":`) {
 		return false
 	}
-	out.seq = seq
 	start, end, _, ok := s.str()
 	if !ok || !s.lit(`,"kind":`) {
 		return false
@@ -90,7 +96,7 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 	}
 	out.kind = line[start:end]
 	// The other keys, each at most once, in the order of fields.
-	last := -1
+	last, sawSeq := -1, false
 	for {
 		rest := line[s.pos:]
 		if len(rest) < 2 || rest[0] != ',' || rest[1] != '"' {
@@ -133,7 +139,16 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 		case fCheckpoint:
 			ok = s.field()
 			out.checkpoint = true
+		case fSeq:
+			// In version 2 only, and there always.
+			var seq uint64
+			seq, ok = s.uint64()
+			ok = ok && !v1
+			out.seq, sawSeq = seq, true
 		case fPrev:
+			if !v1 && !sawSeq {
+				return false
+			}
 			// "<64 lowercase hex digits>"} and the end of the line.
 			if s.pos+67 != len(line) || line[s.pos] != '"' || line[s.pos+65] != '"' || line[s.pos+66] != '}' {
 				return false
@@ -154,7 +169,7 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 	}
 }
 
-// The keys after kind, in their order.
+// The keys after kind, in their order (seq only in version 2).
 const (
 	fCall = iota
 	fPrincipal
@@ -179,6 +194,7 @@ const (
 	fDuration
 	fControl
 	fCheckpoint
+	fSeq // version 2
 	fPrev
 )
 
@@ -232,6 +248,8 @@ func fieldOf(name []byte) int {
 		return fControl
 	case "checkpoint":
 		return fCheckpoint
+	case "seq":
+		return fSeq
 	case "prev":
 		return fPrev
 	}

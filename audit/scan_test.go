@@ -114,9 +114,12 @@ func sameAnswer(sc *scanner, line []byte) string {
 // grammar, every byte deleted or doubled, and grammar bytes inserted
 // everywhere. They must give the same answer on every one. It mutates
 // every 3rd byte (the fuzz target covers the rest); under -short or
-// the race detector, every 17th.
+// the race detector, every 17th. The lines are those of version 2 and
+// the same records in version 1.
 func TestScanMatchesStrict(t *testing.T) {
-	lines := splitLines(scanLog(t))
+	data := scanLog(t)
+	lines := splitLines(data)
+	lines = append(lines, splitLines(mixVersions(t, data, len(lines)))...)
 	step := 3
 	if testing.Short() || raceEnabled {
 		step = 17
@@ -137,6 +140,7 @@ func TestScanMatchesStrict(t *testing.T) {
 		}
 	}
 	kinds := map[string]bool{}
+	versions := map[bool]int{}
 	for k, line := range lines {
 		line = line[:len(line)-1]
 		r, ok := strictAccepts(line)
@@ -144,6 +148,7 @@ func TestScanMatchesStrict(t *testing.T) {
 			t.Fatalf("line %d does not parse: %s", k+1, line)
 		}
 		kinds[string(r.Kind)] = true
+		versions[bytes.HasPrefix(line, []byte(`{"seq":`))]++
 		check(fmt.Sprintf("line %d", k+1), line)
 		for i := 0; i < len(line); i += step {
 			for bit := range 8 {
@@ -170,6 +175,9 @@ func TestScanMatchesStrict(t *testing.T) {
 		if !kinds[string(k)] {
 			t.Errorf("the log has no %s record", k)
 		}
+	}
+	if versions[true] != versions[false] {
+		t.Errorf("%d lines of version 1, %d of version 2; want as many", versions[true], versions[false])
 	}
 	t.Logf("%d lines, %d checks, %d accepted", len(lines), checks, accepted)
 }
@@ -399,7 +407,9 @@ func sameVerify(data []byte, opts VerifyOptions, cuts ...int) string {
 // changed; files split at every line; readers that return a byte at a
 // time or an error with the data.
 func TestVerifyMatchesStrict(t *testing.T) {
-	data := scanLog(t)
+	// A log of version 1 continued in version 2.
+	v2 := scanLog(t)
+	data := mixVersions(t, v2, len(splitLines(v2))/2)
 	lines := splitLines(data)
 	rep, err := verifyStrict(VerifyOptions{Key: testVKey}, Source{Name: "f", R: bytes.NewReader(data)})
 	if err != nil {
@@ -429,6 +439,8 @@ func TestVerifyMatchesStrict(t *testing.T) {
 		}
 	}
 	check("the log", data)
+	check("the log in version 2", v2)
+	check("the log in version 1", mixVersions(t, v2, len(lines)))
 	check("nothing", nil)
 	check("two empty files", nil, 0)
 	if rep, err := VerifyReaders(VerifyOptions{}); err != nil || !reflect.DeepEqual(rep, &Report{}) {
@@ -471,18 +483,20 @@ func TestVerifyMatchesStrict(t *testing.T) {
 		}
 	}
 	// A log whose ID holds escapes is checked line by line by the
-	// scanner, not sent to the strict parser.
-	var sc scanner
-	var s scanned
-	if !sc.scan(lines[1][:len(lines[1])-1], &s) || !bytes.Contains(s.log, []byte(`\"`)) {
-		t.Fatalf("scan of line 2: %v, log %q", sc.scan(lines[1][:len(lines[1])-1], &s), s.log)
-	}
-	v := newVerifier(nil)
-	if _, err := v.line(lines[0][:len(lines[0])-1], "f", 1, 0); err != nil {
-		t.Fatal(err)
-	}
-	if !v.advance(s.seq, s.prev, s.log, HashLine(lines[1][:len(lines[1])-1]), "f", 2, int64(len(lines[0]))) {
-		t.Error("the fast path refused line 2")
+	// scanner, not sent to the strict parser, in either version.
+	for _, lines := range [][][]byte{lines, splitLines(v2)} {
+		var sc scanner
+		var s scanned
+		if !sc.scan(lines[1][:len(lines[1])-1], &s) || !bytes.Contains(s.log, []byte(`\"`)) {
+			t.Fatalf("scan of line 2: %v, log %q", sc.scan(lines[1][:len(lines[1])-1], &s), s.log)
+		}
+		v := newVerifier(nil)
+		if _, err := v.line(lines[0][:len(lines[0])-1], "f", 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		if !v.advance(s.seq, s.prev, s.log, HashLine(lines[1][:len(lines[1])-1]), "f", 2, int64(len(lines[0]))) {
+			t.Errorf("the fast path refused line 2: %s", lines[1])
+		}
 	}
 }
 
@@ -565,9 +579,14 @@ func TestVerifyReadError(t *testing.T) {
 // FuzzScanMatchesStrict checks that the scanner and the strict parser
 // accept the same lines, and that the scanner keeps the right fields.
 func FuzzScanMatchesStrict(f *testing.F) {
-	for _, line := range splitLines(scanLog(f)) {
+	data := scanLog(f)
+	for _, line := range splitLines(data) {
 		f.Add(line[:len(line)-1])
 	}
+	for _, line := range splitLines(mixVersions(f, data, 3))[:3] {
+		f.Add(line[:len(line)-1])
+	}
+	f.Add([]byte(`{"time":"2026-01-01T00:00:00.000000000Z","log":"","kind":"x","seq":0,"prev":"` + strings.Repeat("0", 64) + `"}`))
 	f.Add([]byte(`{"seq":0,"time":"2026-01-01T00:00:00.000000000Z","log":"","kind":"x","prev":"` + strings.Repeat("0", 64) + `"}`))
 	var sc scanner
 	f.Fuzz(func(t *testing.T, line []byte) {
@@ -683,6 +702,8 @@ func FuzzVerifyMatchesStrict(f *testing.F) {
 	lines := splitLines(scanLog(f))
 	data := bytes.Join(lines[:3], nil)
 	f.Add(data, 0)
+	mixed := splitLines(mixVersions(f, bytes.Join(lines, nil), 2))
+	f.Add(bytes.Join(mixed[:4], nil), len(mixed[0])+len(mixed[1])) // version 1, then 2
 	f.Add(data, len(lines[0]))
 	f.Add(bytes.Join(lines[8:11], nil), 0) // a checkpoint in the middle
 	f.Add([]byte("{}\n"), 1)

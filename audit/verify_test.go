@@ -317,6 +317,7 @@ func FuzzVerify(f *testing.F) {
 	data := readFile(f, writeLog(f, 3, true))
 	f.Add(data)
 	f.Add(data[:len(data)/2])
+	f.Add(mixVersions(f, data, 2)) // version 1, then 2
 	f.Add([]byte("{}\n"))
 	f.Add(append(bytes.Clone(data), make([]byte, 100)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -346,7 +347,7 @@ func FuzzVerify(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, _ := r.AppendJSON(nil)
+			b, _ := encodeLike(r, line)
 			if !bytes.Equal(b, line[:len(line)-1]) {
 				t.Fatalf("re-encoded %s as %s", line, b)
 			}

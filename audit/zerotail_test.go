@@ -167,6 +167,7 @@ func FuzzZeroTail(f *testing.F) {
 	f.Add(uint16(5000), []byte("x"), uint16(4000))
 	f.Add(uint16(10), []byte("\n"), uint16(5))
 	f.Add(uint16(0), []byte(`{"seq":4`), uint16(0))
+	f.Add(uint16(0), []byte(`{"time":"2026-11-30T12:00:00.005000000Z"`), uint16(0))
 	f.Add(uint16(300), log[:100], uint16(0))
 	f.Fuzz(func(t *testing.T, zeros uint16, garbage []byte, at uint16) {
 		tail := make([]byte, int(zeros))

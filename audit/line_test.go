@@ -1,0 +1,207 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// FuzzLineHash checks the two steps of a line's hash, the prefix hashed
+// before the log's lock and the tail after it, against the hash of the
+// whole line in one step, for arbitrary records, seqs and prevs: the bytes
+// are AppendJSON's and the hash is their SHA-256. The lineBufs are reused
+// from call to call, as the Log reuses them.
+func FuzzLineHash(f *testing.F) {
+	f.Add("x", "y", "0193b6c8", uint64(0), []byte{}, int64(0), 1.5)
+	f.Add("\xff\u2028", strings.Repeat("k", 200), "", uint64(1<<64-1), []byte("prev"), int64(-1), 1e300)
+	f.Add(strings.Repeat("é", 40), "", "L", uint64(12345), bytes.Repeat([]byte{0xff}, 40), int64(1)<<62, 0.25)
+	f.Fuzz(func(t *testing.T, s, k, log string, seq uint64, prev []byte, ns int64, fl float64) {
+		r := &Record{Kind: Kind("k" + s), Call: k, Tool: s, Reason: k, Error: s,
+			Args:   map[string]any{k: s, "f": fl, "a": []any{s, int64(seq)}},
+			Labels: map[string]string{k: s}, Duration: time.Duration(ns)}
+		if len(s)%2 == 1 {
+			r.Checkpoint = k
+		}
+		now := time.Unix(0, ns).UTC()
+		lb := lineBufs.Get().(*lineBuf)
+		defer lb.free()
+		if err := lb.prefix(r, now, log); err != nil {
+			if _, werr := r.AppendJSON(nil); werr == nil {
+				t.Fatalf("prefix: %v; AppendJSON: no error", err)
+			}
+			return
+		}
+		var p Hash
+		copy(p[:], prev)
+		tail, h := lb.line(seq, p)
+		r.Seq, r.Time, r.Log, r.Prev = seq, now, log, p
+		want, err := r.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := append(bytes.Clone(lb.b), tail...); !bytes.Equal(got, want) {
+			t.Fatalf("prefix and tail\n%s\nAppendJSON\n%s", got, want)
+		}
+		if h != sha256.Sum256(want) {
+			t.Fatalf("two-step hash %v, sha256.Sum256 %x", h, sha256.Sum256(want))
+		}
+		if _, err := ParseRecord(want); err != nil {
+			t.Fatalf("ParseRecord(%s) = %v", want, err)
+		}
+	})
+}
+
+// TestConcurrentAppendsChain appends from many goroutines, with Append
+// and AppendLater, through the mapping and with write(2): the log
+// verifies, its lines are of version 2 with seqs 0, 1, 2… in file order,
+// each line's prev is the hash of the line before, and each Append
+// returned with its record's Seq and Prev set to those of the line that
+// holds it.
+func TestConcurrentAppendsChain(t *testing.T) {
+	for _, noMap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoMap=%v", noMap), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.jsonl")
+			l, err := Open(path, Options{Sync: SyncNever, NoMap: noMap, SignerKey: testSKey, CheckpointEvery: 37})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const goroutines, each = 8, 60
+			got := make([][]*Record, goroutines)
+			var wg sync.WaitGroup
+			for g := range goroutines {
+				wg.Go(func() {
+					for i := range each {
+						r := sampleRecord(g*1000 + i)
+						add := l.Append
+						if i%3 == 0 {
+							add = l.AppendLater
+						}
+						if err := add(context.Background(), r); err != nil {
+							t.Error(err)
+							return
+						}
+						got[g] = append(got[g], r)
+					}
+				})
+			}
+			wg.Wait()
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Verify(VerifyOptions{Key: testVKey, RequireCovered: true}, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := rep.Records - uint64(rep.CheckpointRecords); n != goroutines*each {
+				t.Fatalf("Verify = %+v, want %d records and the checkpoints", rep, goroutines*each)
+			}
+			lines := splitLines(readFile(t, path))
+			var prev Hash
+			bySeq := map[uint64]string{}
+			for i, line := range lines {
+				line = line[:len(line)-1]
+				if !bytes.HasPrefix(line, []byte(`{"time":`)) {
+					t.Fatalf("line %d is not of version 2: %s", i+1, line)
+				}
+				r, err := ParseRecord(line)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Seq != uint64(i) || r.Prev != prev {
+					t.Fatalf("line %d: seq %d, prev %v; want seq %d, prev %v", i+1, r.Seq, r.Prev, i, prev)
+				}
+				bySeq[r.Seq] = r.Call
+				prev = HashLine(line)
+			}
+			for g := range got {
+				if len(got[g]) != each {
+					t.Fatalf("goroutine %d appended %d records, want %d", g, len(got[g]), each)
+				}
+				for i, r := range got[g] {
+					if bySeq[r.Seq] != r.Call {
+						t.Fatalf("goroutine %d, record %d: Append set seq %d, whose line holds call %q, not %q", g, i, r.Seq, bySeq[r.Seq], r.Call)
+					}
+					want := Hash{}
+					if r.Seq > 0 {
+						want = HashLine(lines[r.Seq-1][:len(lines[r.Seq-1])-1])
+					}
+					if r.Prev != want {
+						t.Fatalf("call %s: Append set prev %v, the line before hashes to %v", r.Call, r.Prev, want)
+					}
+					if i > 0 && r.Seq <= got[g][i-1].Seq {
+						t.Fatalf("goroutine %d: seq %d after seq %d", g, r.Seq, got[g][i-1].Seq)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestVersion1Continued: a Log opens a log of version 1, as the active
+// file (with a torn last line, which it cuts) or as a rotated file, and
+// continues the chain in version 2; Verify reads both as one chain.
+func TestVersion1Continued(t *testing.T) {
+	v1 := mixVersions(t, readFile(t, writeLog(t, 6, true)), 7)
+	if n := bytes.Count(v1, []byte("\n{\"seq\":")) + 1; n != 7 {
+		t.Fatalf("%d lines of version 1, want 7", n)
+	}
+	if _, err := verifyBytes(v1, VerifyOptions{Key: testVKey, RequireCovered: true}); err != nil {
+		t.Fatalf("the log of version 1: %v", err)
+	}
+	for _, rotated := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rotated=%v", rotated), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "audit.jsonl")
+			name, data := path, append(bytes.Clone(v1), `{"seq":7,"time":"2026-11-30T12:00:`...)
+			if rotated {
+				name, data = SegmentName(path, 0), v1
+			}
+			if err := os.WriteFile(name, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Open(path, Options{SignerKey: testSKey, Clock: fakeClock(), Sync: SyncNever})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (l.Recovered() != nil) == rotated {
+				t.Errorf("Recovered = %+v", l.Recovered())
+			}
+			if size, head := l.Head(); size != 7 || head != HashLine(bytes.TrimSuffix(splitLines(v1)[6], []byte("\n"))) {
+				t.Fatalf("Head = %d, %v; want 7 and the hash of the last line of version 1", size, head)
+			}
+			for i := range 3 {
+				if err := l.Append(t.Context(), sampleRecord(100+i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			files, err := Segments(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Verify(VerifyOptions{Key: testVKey, RequireCovered: true}, files...)
+			if err != nil || rep.Records != 11 || rep.Checkpoints != 2 {
+				t.Fatalf("Verify = %+v, %v; want 11 records, 2 checkpoints", rep, err)
+			}
+			got := readFile(t, path)
+			if !rotated {
+				if !bytes.HasPrefix(got, v1) {
+					t.Fatal("the lines of version 1 changed")
+				}
+				got = got[len(v1):]
+			}
+			if bytes.Count(got, []byte(`{"time":`)) != 4 || bytes.Contains(got, []byte(`{"seq":`)) {
+				t.Fatalf("the Log continued with\n%s", got)
+			}
+		})
+	}
+}
