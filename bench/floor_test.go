@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"sync"
 	"time"
@@ -114,22 +115,34 @@ func (l *floorLedger) commit(est, actual int64) {
 // floorLog is the least a hash-chained log needs: each line is encoded by
 // hand, with the same fields as the guard's records, carries the hash of
 // the previous one, and is copied into the file's shared mapping (on
-// Linux; see mapFile) under a mutex.
+// Linux; see mapFile) under a mutex. As in the guard's log (version 2 of
+// audit/FORMAT.md), everything up to the seq is encoded and hashed before
+// the mutex; under it are only the seq, the prev, the end of the hash and
+// the copy.
 type floorLog struct {
 	mu   sync.Mutex
 	f    *mapFile
 	id   string
 	seq  uint64
 	prev [32]byte
-	buf  []byte
 }
+
+// floorLine is a line being appended: its buffer and the SHA-256 state of
+// its prefix.
+type floorLine struct {
+	b   []byte
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+var floorLines = sync.Pool{New: func() any { return &floorLine{b: make([]byte, 0, 1024), h: sha256.New()} }}
 
 func openFloorLog(path string) (*floorLog, error) {
 	f, err := openMapFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return &floorLog{f: f, id: "0193b6c8-7c4e-7000-8000-000000000000", buf: make([]byte, 0, 1024)}, nil
+	return &floorLog{f: f, id: "0193b6c8-7c4e-7000-8000-000000000000"}, nil
 }
 
 func (l *floorLog) close() error { return l.f.close() }
@@ -152,12 +165,10 @@ type floorRecord struct {
 const floorPolicyVersion = "a607da2b172e562cee10ad73d6e2f2794b7c2f10cea91da0853f038bc5b08c52"
 
 func (l *floorLog) append(r *floorRecord, now time.Time) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buf[:0]
-	b = append(b, `{"seq":`...)
-	b = strconv.AppendUint(b, l.seq, 10)
-	b = append(b, `,"time":"`...)
+	fl := floorLines.Get().(*floorLine)
+	defer floorLines.Put(fl)
+	b := fl.b[:0]
+	b = append(b, `{"time":"`...)
 	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
 	b = append(b, `","log":`...)
 	b = appendString(b, l.id)
@@ -219,12 +230,20 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 		b = strconv.AppendInt(b, estimate.Micros, 10)
 		b = append(b, `}]`...)
 	}
+	b = append(b, `,"seq":`...)
+	fl.h.Reset()
+	fl.h.Write(b)
+	n := len(b)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b = strconv.AppendUint(b, l.seq, 10)
 	b = append(b, `,"prev":"`...)
 	b = hex.AppendEncode(b, l.prev[:])
 	b = append(b, `"}`...)
-	l.prev = sha256.Sum256(b)
+	fl.h.Write(b[n:])
+	l.prev = [32]byte(fl.h.Sum(fl.sum[:0]))
 	b = append(b, '\n')
-	l.buf = b
+	fl.b = b
 	if err := l.f.write(b); err != nil {
 		return err
 	}
