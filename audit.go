@@ -160,7 +160,7 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 	defer buf.release()
 	rec := buf.fill(e, r.stamp)
 	if e.Call != nil {
-		set(&rec.Plan, r.plan(e.Call, e.lazy))
+		set(&rec.Plan, r.plan(e.Call, e.lazy, e.tool))
 	}
 	if e.Kind == EventResult {
 		// The decision record holds the arguments; the result only needs
@@ -218,11 +218,37 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 // labels are not the plan's (another Wrap of the same name).
 //
 // lazy, when not nil, is the flight whose view holds c's arguments (c.Args
-// is nil): a new plan knows every field of its struct.
-func (r *auditRecorder) plan(c *Call, lazy *flight) *audit.Plan {
+// is nil): a new plan knows every field of its struct. tc, when not nil,
+// is the configuration of c's tool: the plan found is kept there, for the
+// tool's next calls to take without a lookup.
+func (r *auditRecorder) plan(c *Call, lazy *flight, tc *toolConfig) *audit.Plan {
 	if c.Tool == "" {
 		return nil
 	}
+	if tc != nil {
+		if tp := tc.plan.Load(); tp != nil && tp.r == r && tp.tool == c.Tool && !tp.p.Missed() {
+			// The plan matched the tool's env and labels, which do not
+			// change (the Guard's env, the tool's labels).
+			return tp.p
+		}
+	}
+	p := r.findPlan(c, lazy)
+	if tc != nil && p != nil {
+		tc.plan.Store(&toolPlan{r: r, tool: c.Tool, p: p})
+	}
+	return p
+}
+
+// toolPlan is a plan kept in a tool's configuration: that of recorder r
+// for the tool's name.
+type toolPlan struct {
+	r    *auditRecorder
+	tool string
+	p    *audit.Plan
+}
+
+// findPlan is plan without the tool's configuration.
+func (r *auditRecorder) findPlan(c *Call, lazy *flight) *audit.Plan {
 	v, ok := r.plans.Load(c.Tool)
 	if !ok {
 		if r.nplans.Add(1) > maxPlans {

@@ -53,14 +53,24 @@ func TestAuditPlanSameLog(t *testing.T) {
 		{ID: "c7", Tool: "nothing", Env: "prod"},
 	}
 	ctx := context.Background()
+	// The calls with plans come from wrapped tools, which keep their plan
+	// (see auditRecorder.plan).
+	tools := map[string]*toolConfig{}
 	for _, rec := range []*auditRecorder{withPlans, general} {
 		for i := range calls {
 			c := &calls[i]
+			var tc *toolConfig
+			if rec == withPlans {
+				if tools[c.Tool] == nil {
+					tools[c.Tool] = &toolConfig{labels: c.Labels}
+				}
+				tc = tools[c.Tool]
+			}
 			events := []Event{
 				{Kind: EventDecision, Call: c, Decision: policy.Allow, Rule: "r", Reason: "ok", PolicyVersion: "v1",
-					Estimate: []Cost{{Unit: "USD", Micros: 5}}},
+					Estimate: []Cost{{Unit: "USD", Micros: 5}}, tool: tc},
 				{Kind: EventResult, Call: c, Outcome: OutcomeError, Err: errors.New("failed with hunter22 and hunter23"),
-					Duration: time.Millisecond, Actual: []Cost{{Unit: "USD", Micros: 5}}},
+					Duration: time.Millisecond, Actual: []Cost{{Unit: "USD", Micros: 5}}, tool: tc},
 			}
 			for j := range events {
 				if err := rec.Record(ctx, &events[j]); err != nil {
@@ -98,6 +108,12 @@ func TestAuditPlanSameLog(t *testing.T) {
 	}
 	if n := v.(*audit.Plan).NumKeys(); n != 5 {
 		t.Errorf("send_email's plan knows %d keys, want 5 (learnt from later calls)", n)
+	}
+	if tp := tools["send_email"].plan.Load(); tp == nil || tp.p != v.(*audit.Plan) || tp.r != withPlans {
+		t.Errorf("send_email's configuration keeps %+v, want the recorder's latest plan %p", tp, v)
+	}
+	if tp := tools["nothing"].plan.Load(); tp == nil || tp.p == nil || tp.tool != "nothing" {
+		t.Errorf("a tool without arguments keeps %+v, want its plan", tp)
 	}
 	if _, ok := general.plans.Load("send_email"); ok {
 		t.Error("a recorder past maxPlans made a plan")

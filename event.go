@@ -82,4 +82,7 @@ type Event struct {
 	// lazy, when Call.Args is nil, is the flight whose view holds the
 	// call's arguments: what the built-in audit recorder reads them from.
 	lazy *flight
+	// tool is the configuration of the call's tool, whose audit plan the
+	// built-in recorder keeps there; nil for other events.
+	tool *toolConfig
 }

@@ -366,6 +366,15 @@ func (f *flight) fillArgs() {
 	}
 }
 
+// wrapped returns the configuration of a pooled flight's tool, made once
+// by Wrap for all its calls (Check makes one per call), or nil.
+func (f *flight) wrapped() *toolConfig {
+	if f.pooled {
+		return f.cfg
+	}
+	return nil
+}
+
 // lazyArgs returns the flight for an event whose call has no Args yet
 // (the audit log then reads the view), or nil.
 func (f *flight) lazyArgs() *flight {
@@ -440,7 +449,7 @@ func (f *flight) decisionEvent(effect policy.Effect) {
 		at = f.g.now()
 	}
 	f.ev = Event{
-		Kind: EventDecision, Time: at, Call: &f.call, lazy: f.lazyArgs(),
+		Kind: EventDecision, Time: at, Call: &f.call, lazy: f.lazyArgs(), tool: f.wrapped(),
 		Decision: effect, Rule: f.dec.Rule, Reason: f.dec.Reason, Shadow: f.dec.Shadow,
 		PolicyVersion: f.dec.Version, Estimate: f.call.Estimate,
 		Approver: f.appr.Approver, Grant: f.appr.Grant, Note: f.appr.Note,
@@ -683,7 +692,7 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 	}
 	// 10. Record the result.
 	f.ev = Event{
-		Kind: EventResult, Time: end, Call: &f.call, lazy: f.lazyArgs(), Decision: policy.Allow,
+		Kind: EventResult, Time: end, Call: &f.call, lazy: f.lazyArgs(), tool: f.wrapped(), Decision: policy.Allow,
 		Rule: f.dec.Rule, PolicyVersion: f.dec.Version, Outcome: outcome,
 		Duration: end.Sub(f.ran), Estimate: f.call.Estimate, Actual: actual,
 		Approver: f.appr.Approver, Grant: f.appr.Grant,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 )
 
 // ToolOption configures one wrapped tool.
@@ -30,6 +31,9 @@ type toolConfig struct {
 	// poolable is set when no option of the tool is given a call it could
 	// keep after the call ends (see flight).
 	poolable bool
+	// plan is the audit plan of the tool's records, kept here by the
+	// built-in recorder so that a call finds it without a lookup.
+	plan atomic.Pointer[toolPlan]
 }
 
 // Labels attaches labels to a tool, as key/value pairs; the policy sees
