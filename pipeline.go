@@ -33,7 +33,18 @@ type flight struct {
 }
 
 // flightVars is what a flight holds for one call, cleared for the next.
+// Its two large parts, the budget's hold and the arguments' view, are
+// cleared only when the call used them (see release): clearing memory
+// that holds pointers costs a write barrier per pointer while the
+// collector runs.
 type flightVars struct {
+	flightState
+	bh   budgetHold // the built-in budget's reservation: res, with WithBudget; used when held
+	view argsView   // see flightState.lazy; its values beyond the plan's fields stay zero
+}
+
+// flightState is a flight's per-call state but bh and view.
+type flightState struct {
 	g    *Guard
 	cfg  *toolConfig
 	cs   *callState // &own, or a callState of the call's own when pooled
@@ -51,8 +62,8 @@ type flightVars struct {
 	// halting is set when a Halter admitted the call (the built-in kill
 	// switch or another): a trip may halt it.
 	halting bool
-	kso     bool       // cs.ks is admitted and not yet exited
-	bh      budgetHold // the built-in budget's reservation: res, with WithBudget
+	kso     bool // cs.ks is admitted and not yet exited
+	held    bool // bh was given to the built-in budget
 	// keep is set when something outside the pipeline may hold on to the
 	// flight's call after it ends (an approver, a Ticket): it is not pooled.
 	keep bool
@@ -62,7 +73,6 @@ type flightVars struct {
 	// observers of its own), call.Args is not built: the policy and the
 	// audit log read the view, and args builds the map, once, for
 	// anything else that shows the arguments.
-	view argsView
 	lazy bool
 
 	// Under mu.
@@ -106,7 +116,16 @@ func (f *flight) release() {
 	}
 	f.mu.Lock()
 	f.gen++
-	f.flightVars = flightVars{}
+	if f.held {
+		f.bh = budgetHold{}
+	}
+	if p := f.view.plan; p != nil || f.view.m != nil {
+		if p != nil {
+			clear(f.view.vals[:len(p.fields)]) // what begin copied
+		}
+		f.view.plan, f.view.n, f.view.m = nil, 0, nil
+	}
+	f.flightState = flightState{}
 	f.mu.Unlock()
 	flights.Put(f)
 }
@@ -275,6 +294,7 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		var res Reservation
 		var err error
 		if bs, ok := b.(*budgetStage); ok {
+			f.held = true
 			if f.lazy {
 				f.bh.args = &f.view // for the policy's estimate
 			}
@@ -687,7 +707,9 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 	}
 	end := g.now()
 	if f.res != nil {
-		f.bh.now = end // the built-in budget settles at this time, without reading the clock again
+		if f.held {
+			f.bh.now = end // the built-in budget settles at this time, without reading the clock again
+		}
 		f.settle(ctx, actual, known)
 	}
 	// 10. Record the result.
