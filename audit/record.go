@@ -207,17 +207,26 @@ func appendTail(b []byte, seq uint64, prev Hash) []byte {
 	return appendPrev(b, prev)
 }
 
-// appendPrev appends ,"prev":"…"}.
+// appendPrev appends ,"prev":"…"}. It runs under the log's lock: the hex
+// digits go two at a time.
 func appendPrev(b []byte, prev Hash) []byte {
-	var a [len(`,"prev":"`) + 2*len(prev) + len(`"}`)]byte
-	n := copy(a[:], `,"prev":"`)
-	for _, v := range prev {
-		a[n], a[n+1] = hexDigits[v>>4], hexDigits[v&0xf]
-		n += 2
+	const key = `,"prev":"`
+	var a [len(key) + 2*len(prev) + len(`"}`)]byte
+	copy(a[:], key)
+	for i, v := range prev {
+		*(*[2]byte)(a[len(key)+2*i:]) = hexPairs[v]
 	}
-	copy(a[n:], `"}`)
+	a[len(a)-2], a[len(a)-1] = '"', '}'
 	return append(b, a[:]...)
 }
+
+// hexPairs holds the two lowercase hex digits of each byte.
+var hexPairs = func() (t [256][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{hexDigits[i>>4], hexDigits[i&0xf]}
+	}
+	return t
+}()
 
 // appendBody appends the body of r's line, from ,"kind" up to the last
 // key before seq (version 2) or prev (version 1): everything that does
