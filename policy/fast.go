@@ -314,6 +314,20 @@ func (c fastCompiler) cond(ce, te, fe celast.Expr) fastNode {
 	}
 }
 
+// runeCount is utf8.RuneCountInString(s), eight bytes at a time while
+// they are ASCII (one code point each).
+func runeCount(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	return i + utf8.RuneCountInString(s[i:])
+}
+
 // size is size(x) of a string (in code points, as CEL counts them), or of
 // a list or map argument.
 func (c fastCompiler) size(xe celast.Expr) fastNode {
@@ -329,7 +343,7 @@ func (c fastCompiler) size(xe celast.Expr) fastNode {
 		}
 		switch v.kind {
 		case argString:
-			return IntArg(int64(utf8.RuneCountInString(v.s))), true
+			return IntArg(int64(runeCount(v.s))), true
 		case argList:
 			return IntArg(int64(len(v.v.([]any)))), true
 		case argMap:
