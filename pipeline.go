@@ -663,6 +663,12 @@ func (f *flight) settle(ctx context.Context, actual []Cost, known bool) {
 	}
 	f.settled = true
 	f.mu.Unlock()
+	f.settleNow(ctx, actual, known)
+}
+
+// settleNow settles the call's reservation, which the caller has marked
+// settled under mu.
+func (f *flight) settleNow(ctx context.Context, actual []Cost, known bool) {
 	if err := safeSettle(f.res, detached(ctx), actual, known); err != nil {
 		// The store may still hold the reservation, which lives in the
 		// flight: the flight is not reused.
@@ -682,6 +688,11 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 		return errors.New("agentguard: the call was already finished")
 	}
 	f.done = true
+	// No charge comes once done is set (see Charge); the reservation is
+	// this call's to settle (below), as settle would mark it.
+	charges := f.charges
+	settle := f.res != nil && !f.settled
+	f.settled = f.settled || f.res != nil
 	f.mu.Unlock()
 	halted := false
 	if f.halting && !f.leave() {
@@ -701,16 +712,16 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 		result = d
 	}
 	// 9. Settle.
-	actual, known, p := f.actual(out, outcome)
+	actual, known, p := f.actual(out, outcome, charges)
 	if p != nil {
 		outcome, toolErr = OutcomePanic, fmt.Errorf("agentguard: ResultCost panicked: %v", p.v)
 	}
 	end := g.now()
-	if f.res != nil {
+	if settle {
 		if f.held {
 			f.bh.now = end // the built-in budget settles at this time, without reading the clock again
 		}
-		f.settle(ctx, actual, known)
+		f.settleNow(ctx, actual, known)
 	}
 	// 10. Record the result.
 	f.ev = Event{
@@ -733,18 +744,16 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 	return result
 }
 
-// actual is the call's cost: what the tool charged plus its result's cost;
+// actual is the call's cost: what the tool charged (charges) plus its result's cost;
 // when the tool reported nothing, its estimate. A halted or panicked call's
 // outcome is unknown and charged its estimate by the budget. A ResultCost
 // that panics is returned as p; the call is then charged what the tool
 // reported plus its estimate, never less than the worst case.
-func (f *flight) actual(out any, outcome Outcome) (actual []Cost, known bool, p *toolPanic) {
+func (f *flight) actual(out any, outcome Outcome, charges []Cost) (actual []Cost, known bool, p *toolPanic) {
 	if outcome != OutcomeOK && outcome != OutcomeError {
 		return nil, false, nil
 	}
-	f.mu.Lock()
-	actual = f.charges
-	f.mu.Unlock()
+	actual = charges
 	if f.cfg.resultCost != nil && outcome == OutcomeOK {
 		rc, p := safeResultCost(f.cfg.resultCost, out)
 		if p != nil {
