@@ -513,3 +513,46 @@ func TestBudgetStagesAllocateNothing(t *testing.T) {
 		t.Errorf("allowed call: %v allocations with a rate limit and a cap, %v without", with, without)
 	}
 }
+
+// TestBudgetReservationsReused: one caller's calls in a row, each
+// reserving 0.02 USD and charging 0.01, against a cap of 0.10: the
+// reservations the pooled flights carry from call to call are settled
+// and reused exactly, so nine calls run (0.08 spent + 0.02 fits) and the
+// tenth is refused; a refused call holds nothing, so a cheaper tool of
+// the same cap still fits the room that is left.
+func TestBudgetReservationsReused(t *testing.T) {
+	g, err := agentguard.New(
+		agentguard.WithPolicy(budgetPol(t, budgetPolicy)),
+		agentguard.WithBudget([]budget.Cap{{Name: "go-cap", Per: budget.PerAgent, Limit: budget.Amount{Micros: 10 * usdCost("0.01").Micros, Unit: "USD"}}}, budget.Options{}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	charge := func(ctx context.Context, a llmArgs) (string, error) {
+		return "ok", agentguard.Charge(ctx, usdCost("0.01"))
+	}
+	llm := agentguard.Wrap(g, "llm", charge, agentguard.Estimate(usdCost("0.02")))
+	cheap := agentguard.Wrap(g, "llm", charge, agentguard.Estimate(usdCost("0.01")))
+	ctx := agentguard.WithPrincipal(context.Background(), agentguard.Principal{Agent: "bot"})
+	var ran int
+	for i := range 12 {
+		_, err := llm(ctx, llmArgs{})
+		switch {
+		case err == nil:
+			ran++
+		case errors.Is(err, agentguard.ErrBudgetExceeded):
+		default:
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if ran != 9 {
+		t.Errorf("%d calls of 0.02 charging 0.01 ran under a cap of 0.10, want 9", ran)
+	}
+	if _, err := cheap(ctx, llmArgs{}); err != nil {
+		t.Errorf("a call of 0.01 with 0.01 left: %v", err)
+	}
+	if _, err := cheap(ctx, llmArgs{}); !errors.Is(err, agentguard.ErrBudgetExceeded) {
+		t.Errorf("a call of 0.01 with nothing left: %v, want a budget denial", err)
+	}
+}
