@@ -736,7 +736,7 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 // the lock. SHA-256 hashes its input in 64-byte blocks from the start,
 // so the hash of the prefix's blocks is done before the lock, and what
 // is left under it is the tail, the prefix's last partial block and the
-// padding: one or two blocks.
+// padding: two or three blocks.
 type lineBuf struct {
 	b    []byte
 	h    hash.Hash
