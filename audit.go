@@ -46,7 +46,11 @@ func WithAudit(l *audit.Log) Option {
 // every event in it as WithAudit does. opts, at most one, configure the
 // log; the zero value is durable (every decision is fsynced before the
 // tool runs). When opts has no Clock the log uses the Guard's clock
-// (WithClock), and when it has no Logger, the Guard's logger (WithLogger).
+// (WithClock), and a call's records take the times the Guard read for the
+// call, without reading the clock again: its decision, when it entered
+// the guard (or when a human's approval came); its result, when the tool
+// returned. When opts has no Logger the log uses the Guard's logger
+// (WithLogger).
 // Guard.Close closes the log, writing a final signed checkpoint when
 // opts.SignerKey is set.
 func WithAuditFile(path string, opts ...audit.Options) Option {
