@@ -50,6 +50,7 @@ func slow(p *Policy) *Policy {
 	cp.rules = strip(p.rules)
 	cp.other = set(p.other)
 	cp.byTool = map[string]*ruleSet{}
+	cp.tools = new(toolCache) // not p's, which holds p's sets
 	for t, s := range p.byTool {
 		cp.byTool[t] = set(s)
 	}

@@ -30,6 +30,7 @@ type Policy struct {
 	rules     []*rule
 	byTool    map[string]*ruleSet // rules that may match a call to the tool
 	other     *ruleSet            // rules that may match a call to any other tool
+	tools     *toolCache          // byTool and other by the address of a call's tool name
 	costs     []*costExpr
 	usesUsage bool
 	defReason string
@@ -98,10 +99,7 @@ func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	set := p.other
-	if s, ok := p.byTool[in.Call.Tool]; ok {
-		set = s
-	}
+	set := p.ruleSet(in.Call.Tool)
 	a := newActivation(in)
 	defer a.release()
 	if set.tracked && !argsFit(a.argsMap()) {
@@ -902,6 +900,7 @@ func (p *Policy) index() {
 		return rs
 	}
 	p.other = build("", true)
+	p.tools = new(toolCache)
 	p.byTool = map[string]*ruleSet{}
 	for _, r := range p.rules {
 		for _, t := range r.tools {
