@@ -204,6 +204,10 @@ type activation struct {
 	usage  usageVal
 	argm   map[string]any // Call.Reader's map, once built
 	cost   uint64         // of the compiled rule being evaluated
+	// cel is set when a CEL program was evaluated: the caches above that
+	// only its field reads fill (strs, args, labels, spend, caps, now)
+	// may be set.
+	cel bool
 }
 
 var activations = sync.Pool{New: func() any { return new(activation) }}
@@ -211,12 +215,21 @@ var activations = sync.Pool{New: func() any { return new(activation) }}
 func newActivation(in *Input) *activation {
 	a := activations.Get().(*activation)
 	a.in = in
-	a.usage.a = a
+	if a.usage.a != a {
+		a.usage.a = a
+	}
 	return a
 }
 
+// release clears a and puts it back in the pool: the fields that only
+// CEL fills only when a program ran (clearing memory that holds pointers
+// costs a write barrier per pointer while the collector runs).
 func (a *activation) release() {
-	*a = activation{}
+	if a.cel {
+		*a = activation{}
+	} else {
+		a.in, a.argm, a.cost = nil, nil, 0
+	}
 	activations.Put(a)
 }
 

@@ -1,0 +1,38 @@
+package policy
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+)
+
+// TestActivationRelease: a released activation holds nothing of its
+// decision (but its usage value's pointer to itself), whether only
+// compiled rules read it or a CEL program filled its caches; a CEL
+// program marks it so.
+func TestActivationRelease(t *testing.T) {
+	in := &Input{Call: Call{Tool: "t", Agent: "bot"}, Now: time.Unix(1, 0)}
+	for _, cel := range []bool{false, true} {
+		a := newActivation(in)
+		a.argm, a.cost = map[string]any{"x": 1}, 7
+		if cel {
+			p := mustParse(t, "rules:\n  - {name: r, match: 'call.agent == \"bot\" && now > timestamp(\"1970-01-01T00:00:00Z\") && call.labels.size() == 0', effect: allow}\n")
+			out, err := evalProgram(t.Context(), p.rules[0].prg, false, a)
+			if err != nil || out != types.True {
+				t.Fatalf("eval = %v, %v", out, err)
+			}
+			if !a.cel || a.now == nil || a.labels == nil {
+				t.Fatalf("a CEL program left cel %v, now %v, labels %v", a.cel, a.now, a.labels)
+			}
+		}
+		a.release()
+		v := reflect.ValueOf(a).Elem()
+		for i := range v.NumField() {
+			if name := v.Type().Field(i).Name; name != "usage" && !v.Field(i).IsZero() {
+				t.Errorf("cel %v: a released activation keeps its %s", cel, name)
+			}
+		}
+	}
+}
