@@ -39,7 +39,7 @@ type flight struct {
 // collector runs.
 type flightVars struct {
 	flightState
-	bh   budgetHold // the built-in budget's reservation: res, with WithBudget; used when held, and its own reservation kept across calls
+	bh   budgetHold // the built-in budget's reservation: res, with WithBudget; used when held
 	view argsView   // see flightState.lazy; its values beyond the plan's fields stay zero
 }
 
@@ -117,12 +117,7 @@ func (f *flight) release() {
 	f.mu.Lock()
 	f.gen++
 	if f.held {
-		// The reservation, settled, stays: ReserveInto reuses a settled
-		// one without clearing it, writing only what changed (clearing
-		// it here would cost a write barrier per pointer while the
-		// collector runs). So do the buffers the next call overwrites.
-		h := &f.bh
-		h.r, h.now, h.callTime, h.est, h.args = nil, time.Time{}, false, nil, nil
+		f.bh = budgetHold{}
 	}
 	if p := f.view.plan; p != nil || f.view.m != nil {
 		if p != nil {
