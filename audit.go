@@ -160,46 +160,46 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 	if r.log == nil {
 		return &DeniedError{Code: CodeAuditUnavailable, Reason: "the audit log is not open", Err: ErrAuditUnavailable}
 	}
-	result := e.Kind == EventResult
-	pool := &recordBufs[0]
-	if result {
-		pool = &recordBufs[1]
+	buf := recordBufs.Get().(*recordBuf)
+	defer buf.release()
+	rec := buf.fill(e, r.stamp)
+	if e.Call != nil {
+		set(&rec.Plan, r.plan(e.Call, e.lazy, e.tool))
 	}
-	buf := pool.Get().(*recordBuf)
-	defer pool.Put(buf) // not cleared: see recordBuf
-	var plan *audit.Plan
-	var args map[string]any
-	var reader audit.ArgReader
-	if c := e.Call; c != nil {
-		plan = r.plan(c, e.lazy, e.tool)
-		// The decision record holds the arguments; a result holds none.
-		if !result {
-			args = c.Args
-			if args == nil && e.lazy != nil {
-				// A lazy flight's call: its arguments are read from the
-				// flight's view, with no map unless redaction needs one.
-				if r.reader {
-					reader = (*flightArgs)(e.lazy)
-				} else {
-					args = e.lazy.args()
-				}
+	if e.Kind == EventResult {
+		// The decision record holds the arguments; the result only needs
+		// them to scrub the tool's error of the secrets among them.
+		if rec.Error != "" && (rec.Args != nil || e.lazy != nil) {
+			var secrets []string
+			switch {
+			case rec.Args != nil:
+				_, secrets = r.log.Redactor().Args(rec.Args)
+			case !rec.Plan.Clean((*flightArgs)(e.lazy)):
+				// A lazy flight's arguments that the plan cannot vouch
+				// for: the secrets are found in the map.
+				_, secrets = r.log.Redactor().Args(e.lazy.args())
 			}
+			rec.Error = r.log.Redactor().Text(rec.Error, secrets)
+		}
+		rec.Args = nil
+	} else if rec.Args == nil && e.lazy != nil {
+		// A lazy flight's call: its arguments are read from the flight's
+		// view, with no map unless redaction needs one.
+		if r.reader {
+			set(&rec.Reader, audit.ArgReader((*flightArgs)(e.lazy)))
+		} else {
+			rec.Args = e.lazy.args()
 		}
 	}
-	rec := buf.fill(e, r.stamp, plan, args, reader)
-	if result && rec.Error != "" && e.Call != nil && (e.Call.Args != nil || e.lazy != nil) {
-		// A result needs the arguments only to scrub the tool's error of
-		// the secrets among them.
-		var secrets []string
-		switch {
-		case e.Call.Args != nil:
-			_, secrets = r.log.Redactor().Args(e.Call.Args)
-		case !plan.Clean((*flightArgs)(e.lazy)):
-			// A lazy flight's arguments that the plan cannot vouch
-			// for: the secrets are found in the map.
-			_, secrets = r.log.Redactor().Args(e.lazy.args())
-		}
-		rec.Error = r.log.Redactor().Text(rec.Error, secrets)
+	if e.Kind == EventResult {
+		// A compact result: what its decision record (the same call ID)
+		// says already is not repeated, only who, which tool and how it
+		// ended.
+		set(&rec.Env, "")
+		set(&rec.Rule, "")
+		set(&rec.PolicyVersion, "")
+		setSlice(&rec.Estimate, nil)
+		rec.Labels = nil
 	}
 	var err error
 	if l, ok := r.log.(lazyLog); ok && e.Kind == EventResult {
@@ -300,32 +300,26 @@ func (r *auditRecorder) RedactArgs(args map[string]any) map[string]any {
 
 // recordBuf is room for the record of one event and its costs, reused
 // through recordBufs: the log keeps nothing of a record after Append.
-//
-// A buffer is not cleared when it goes back to its pool (fill sets every
-// field of the record, and clearing a struct of pointers costs a write
-// barrier per pointer while the collector runs): a pooled buffer may keep
-// its last record's values alive until it is reused or the pool is
-// emptied by a collection.
 type recordBuf struct {
 	rec   audit.Record
 	costs [4]audit.Cost
 }
 
-// recordBufs are the pools of recordBufs: [0] for decisions and the
-// other kinds, [1] for results. A buffer mostly takes records of one
-// kind and tool, whose fields repeat: fill then writes few of them.
-var recordBufs = [2]sync.Pool{
-	{New: func() any { return new(recordBuf) }},
-	{New: func() any { return new(recordBuf) }},
+var recordBufs = sync.Pool{New: func() any { return new(recordBuf) }}
+
+// release returns b to the pool. It does not clear b (fill sets every
+// field of the record, and clearing a struct of pointers costs a write
+// barrier per pointer while the collector runs): a pooled buffer may keep
+// its last record's values alive until it is reused or the pool is
+// emptied by a collection.
+func (b *recordBuf) release() {
+	recordBufs.Put(b)
 }
 
 // fill maps e to b's record (the record the log writes) and returns it;
-// the costs use b's room when they fit. plan is the record's Plan, and
-// args and reader its arguments (see audit.Record.Reader). The log
-// redacts the arguments, and the error text with the secrets found in
-// them. A result is compact: what its decision record (the same call ID)
-// says already is not repeated (env, labels, rule, policy version,
-// estimate), only who, which tool and how it ended.
+// the costs use b's room when they fit. The log redacts the arguments, and
+// the error text with the secrets found in them; Record drops a result's
+// arguments, which its decision record has.
 //
 // With stamp, a call's decision or result keeps e.Time as its time
 // (the log's clock is the Guard's, which the pipeline read for it);
@@ -336,12 +330,11 @@ var recordBufs = [2]sync.Pool{
 // principal, and the record lives on the heap, where each pointer written
 // while the collector runs costs a write barrier (assigning a whole
 // Record costs one per pointer of the struct).
-func (b *recordBuf) fill(e *Event, stamp bool, plan *audit.Plan, args map[string]any, reader audit.ArgReader) *audit.Record {
+func (b *recordBuf) fill(e *Event, stamp bool) *audit.Record {
 	r := &b.rec
-	result := e.Kind == EventResult
 	r.Seq, r.Prev, r.Duration = 0, audit.Hash{}, e.Duration
 	var at time.Time
-	if stamp && e.Call != nil && (e.Kind == EventDecision || result) {
+	if stamp && e.Call != nil && (e.Kind == EventDecision || e.Kind == EventResult) {
 		at = e.Time
 	}
 	set(&r.Time, at)
@@ -349,35 +342,28 @@ func (b *recordBuf) fill(e *Event, stamp bool, plan *audit.Plan, args map[string
 	set(&r.Kind, audit.Kind(e.Kind))
 	set(&r.Code, string(e.Code))
 	set(&r.Stage, string(e.Stage))
-	rule, version := e.Rule, e.PolicyVersion
-	estimate := e.Estimate
-	if result {
-		rule, version, estimate = "", "", nil
-	}
-	set(&r.Rule, rule)
+	set(&r.Rule, e.Rule)
 	set(&r.Reason, e.Reason)
-	set(&r.PolicyVersion, version)
+	set(&r.PolicyVersion, e.PolicyVersion)
 	set(&r.Approver, e.Approver)
 	set(&r.Grant, e.Grant)
 	set(&r.Note, e.Note)
 	set(&r.Outcome, string(e.Outcome))
 	set(&r.Checkpoint, "")
-	set(&r.Plan, plan)
+	set(&r.Plan, nil)
 	room := b.costs[:]
 	var est, act []audit.Cost
-	est, room = appendCosts(room, estimate)
+	est, room = appendCosts(room, e.Estimate)
 	act, _ = appendCosts(room, e.Actual)
 	setSlice(&r.Estimate, est)
 	setSlice(&r.Actual, act)
 	var p audit.Principal
 	var call, env, tool string
+	var args map[string]any
 	var labels map[string]string
 	if c := e.Call; c != nil {
-		call, env, tool, labels = c.ID, c.Env, c.Tool, c.Labels
+		call, env, tool, args, labels = c.ID, c.Env, c.Tool, c.Args, c.Labels
 		p = audit.Principal(c.Principal)
-		if result {
-			env, labels = "", nil
-		}
 	}
 	set(&r.Call, call)
 	set(&r.Env, env)
@@ -386,13 +372,8 @@ func (b *recordBuf) fill(e *Event, stamp bool, plan *audit.Plan, args map[string
 	set(&r.Principal.Requester, p.Requester)
 	set(&r.Principal.Tenant, p.Tenant)
 	set(&r.Principal.Session, p.Session)
-	if !sameMap(r.Args, args) {
-		r.Args = args
-	}
-	if !sameMap(r.Labels, labels) {
-		r.Labels = labels
-	}
-	set(&r.Reader, reader)
+	r.Args, r.Labels = args, labels
+	set(&r.Reader, nil) // Record gives a lazy flight's
 	decision := ""
 	switch e.Kind {
 	case EventDecision, EventApproval:
@@ -424,12 +405,6 @@ func (b *recordBuf) fill(e *Event, stamp bool, plan *audit.Plan, args map[string
 	}
 	set(&r.Control, ctl)
 	return r
-}
-
-// sameMap reports whether a and b are the same map (or both nil): a
-// map's header is a pointer.
-func sameMap[M ~map[K]V, K comparable, V any](a, b M) bool {
-	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
 // set stores v in *p unless *p holds it already (no write, so no write

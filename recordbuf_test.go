@@ -26,19 +26,19 @@ func TestRecordBufCosts(t *testing.T) {
 	for _, n := range [][2]int{{0, 0}, {1, 0}, {1, 1}, {2, 2}, {3, 2}, {4, 1}, {5, 0}, {0, 5}, {6, 7}} {
 		est, wantEst := costs(n[0], "USD")
 		act, wantAct := costs(n[1], "tokens")
-		b := recordBufs[0].Get().(*recordBuf)
-		rec := b.fill(&Event{Kind: EventDecision, Estimate: est, Actual: act, Outcome: OutcomeOK}, false, nil, nil, nil)
+		b := recordBufs.Get().(*recordBuf)
+		rec := b.fill(&Event{Kind: EventResult, Estimate: est, Actual: act, Outcome: OutcomeOK}, false)
 		if !reflect.DeepEqual(rec.Estimate, wantEst) || !reflect.DeepEqual(rec.Actual, wantAct) {
 			t.Errorf("fill(%d estimates, %d actuals): Estimate %v, Actual %v; want %v, %v", n[0], n[1], rec.Estimate, rec.Actual, wantEst, wantAct)
 		}
-		if rec.Kind != audit.KindDecision || rec.Outcome != "ok" {
-			t.Errorf("fill: kind %q outcome %q, want decision ok", rec.Kind, rec.Outcome)
+		if rec.Kind != audit.KindResult || rec.Outcome != "ok" {
+			t.Errorf("fill: kind %q outcome %q, want result ok", rec.Kind, rec.Outcome)
 		}
-		recordBufs[0].Put(b)
+		b.release()
 	}
-	b := recordBufs[0].Get().(*recordBuf)
-	defer recordBufs[0].Put(b)
-	if rec := b.fill(&Event{Kind: EventDecision}, false, nil, nil, nil); rec.Estimate != nil || rec.Actual != nil || rec.Outcome != "" {
+	b := recordBufs.Get().(*recordBuf)
+	defer b.release()
+	if rec := b.fill(&Event{Kind: EventDecision}, false); rec.Estimate != nil || rec.Actual != nil || rec.Outcome != "" {
 		t.Errorf("a reused record carries %+v", rec)
 	}
 }
@@ -107,17 +107,13 @@ func TestRecordBufReuse(t *testing.T) {
 		{Kind: EventApproval, Call: call, Decision: policy.Approve, Approver: "bob", Grant: "g", Note: "ok"},
 	}
 	for i := range events {
-		var args map[string]any // as Record gives them: a decision's
-		if c := events[i].Call; c != nil && events[i].Kind != EventResult {
-			args = c.Args
-		}
-		fresh := new(recordBuf).fill(&events[i], false, nil, args, nil)
+		fresh := new(recordBuf).fill(&events[i], false)
 		stale := new(recordBuf)
 		poison(reflect.ValueOf(&stale.rec).Elem())
 		for j := range stale.costs {
 			stale.costs[j] = audit.Cost{Unit: "stale", Micros: 9}
 		}
-		got := stale.fill(&events[i], false, nil, args, nil)
+		got := stale.fill(&events[i], false)
 		if !reflect.DeepEqual(got, fresh) {
 			t.Errorf("event %d: a reused record is\n%+v\nwant\n%+v", i, *got, *fresh)
 		}
