@@ -265,7 +265,12 @@ func TestApprovalWaitEndedByCallerOrTrip(t *testing.T) {
 			sw := killswitch.New(killswitch.Options{})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
+			// tripped is closed once Trip has returned: the switch records
+			// its trip before Trip returns, but the call may return first,
+			// as soon as the trip cancels its wait.
+			tripped := make(chan struct{})
 			approver := approval.Func(func(actx context.Context, r *approval.Request) (approval.Verdict, error) {
+				defer close(tripped)
 				if how == "cancel" {
 					cancel()
 				} else if err := sw.Trip(killswitch.Scope{Tool: r.Tool}, "ops", "stop refunds"); err != nil {
@@ -287,6 +292,7 @@ func TestApprovalWaitEndedByCallerOrTrip(t *testing.T) {
 			// The trip's own record races the call's: the trip cancels
 			// the wait, then records itself, while the call records the
 			// approval and the decision. The call's two come in order.
+			<-tripped
 			var got, call []string
 			halts := 0
 			for _, k := range rec.kinds() {
