@@ -360,10 +360,11 @@ func (c *stepClock) count() int {
 	return c.reads
 }
 
-// TestAuditCallTimes: an allowed call reads the Guard's clock twice, when
-// it enters the guard and when its tool has returned; a log with the
-// Guard's clock gives its decision and result records those times, and
-// the result's duration is the time between them. A log with a clock of
+// TestAuditCallTimes: an allowed call reads the Guard's clock for its
+// records twice, when it enters the guard and when its tool has returned,
+// and once more for the tool's start; a log with the Guard's clock gives
+// its decision and result records those times, and the result's duration
+// is the tool's run. A log with a clock of
 // its own (audit.Options.Clock) times its records itself.
 func TestAuditCallTimes(t *testing.T) {
 	for _, own := range []bool{false, true} {
@@ -388,8 +389,10 @@ func TestAuditCallTimes(t *testing.T) {
 		if _, err := read(context.Background(), fileArgs{Path: "/etc/motd"}); err != nil {
 			t.Fatal(err)
 		}
-		if n := clk.count() - before; n != 2 {
-			t.Errorf("own log clock %v: an allowed call read the Guard's clock %d times, want 2", own, n)
+		// Twice for the records, once for the time from the decision to
+		// the tool's start (with the real clock, a monotonic reading only).
+		if n := clk.count() - before; n != 3 {
+			t.Errorf("own log clock %v: an allowed call read the Guard's clock %d times, want 3", own, n)
 		}
 		if err := g.Close(); err != nil {
 			t.Fatal(err)
@@ -399,9 +402,9 @@ func TestAuditCallTimes(t *testing.T) {
 			t.Fatalf("own log clock %v: records %+v, want a decision and a result", own, recs)
 		}
 		d, r := recs[0], recs[1]
-		end := call.Time.Add(time.Millisecond) // the clock's next read
+		end := call.Time.Add(2 * time.Millisecond) // the clock's read after the tool's start
 		if r.Duration != time.Millisecond {
-			t.Errorf("own log clock %v: result duration %v, want %v (from the decision to the tool's return)", own, r.Duration, time.Millisecond)
+			t.Errorf("own log clock %v: result duration %v, want %v (from the tool's start to its return)", own, r.Duration, time.Millisecond)
 		}
 		if !own && (!d.Time.Equal(call.Time) || !r.Time.Equal(end)) {
 			t.Errorf("decision at %v, result at %v; want the call's times %v, %v", d.Time, r.Time, call.Time, end)
@@ -409,5 +412,71 @@ func TestAuditCallTimes(t *testing.T) {
 		if own && (d.Time.Year() != 2030 || r.Time.Year() != 2030 || !r.Time.After(d.Time)) {
 			t.Errorf("with the log's own clock: decision at %v, result at %v; want the log's times", d.Time, r.Time)
 		}
+	}
+}
+
+// slowDecisionRecorder moves clk by an hour as it records a decision, as a
+// decision's fsync would take time: a stand-in for a slow disk.
+type slowDecisionRecorder struct {
+	memRecorder
+	clk *manualClock
+}
+
+func (r *slowDecisionRecorder) Record(ctx context.Context, e *agentguard.Event) error {
+	if e.Kind == agentguard.EventDecision {
+		r.clk.add(time.Hour)
+	}
+	return r.memRecorder.Record(ctx, e)
+}
+
+// manualClock is a clock that moves only when told.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *manualClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestResultDurationIsTheTools: a result's Duration is how long the tool
+// ran, not counting the time the decision's record took to write (an
+// fsync under the durable default), nor what came before.
+func TestResultDurationIsTheTools(t *testing.T) {
+	clk := &manualClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	rec := &slowDecisionRecorder{clk: clk}
+	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)), agentguard.WithClock(clk.Now), agentguard.WithRecorder(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	read := agentguard.Wrap(g, "read_file", func(ctx context.Context, a fileArgs) (string, error) {
+		clk.add(5 * time.Second)
+		return "contents", nil
+	})
+	if _, err := read(context.Background(), fileArgs{Path: "/etc/motd"}); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var found bool
+	for _, e := range rec.events {
+		if e.Kind == agentguard.EventResult {
+			found = true
+			if e.Duration != 5*time.Second {
+				t.Errorf("result Duration = %v, want 5s: the tool's own run, without the decision's hour", e.Duration)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no result recorded: %v", rec.kinds())
 	}
 }

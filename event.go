@@ -70,7 +70,7 @@ type Event struct {
 	// Results.
 	Outcome  Outcome
 	Err      error         // the tool's error, or the denial's cause; recorders redact it
-	Duration time.Duration // a result's: from the call's decision (its Time) to this event
+	Duration time.Duration // a result's: how long the tool ran
 
 	// Costs.
 	Estimate []Cost

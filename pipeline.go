@@ -57,7 +57,8 @@ type flightState struct {
 	res  Reservation     // nil without a Budgeter
 	dec  policy.Decision
 	appr Approval
-	ran  time.Time // when the call was decided: its result's Duration starts here
+	ran  time.Time     // when the call was decided (its decision's Time)
+	lag  time.Duration // from ran to the tool's start: the decision's record, fsynced under the durable default
 
 	// halting is set when a Halter admitted the call (the built-in kill
 	// switch or another): a trip may halt it.
@@ -339,7 +340,8 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 	}
 	f.cs.fctx = flightCtx{Context: f.ctx, f: f, gen: f.gen}
 	f.ctx = &f.cs.fctx
-	f.ran = f.ev.Time // the decision's: the clock is read once before the tool runs
+	f.ran = f.ev.Time
+	f.lag = g.since(f.ran) // a monotonic reading: the tool's Duration is its own, not the decision's sync
 	return f, nil
 }
 
@@ -727,7 +729,7 @@ func (f *flight) finish(ctx context.Context, out any, toolErr error, outcome Out
 	f.ev = Event{
 		Kind: EventResult, Time: end, Call: &f.call, lazy: f.lazyArgs(), tool: f.wrapped(), Decision: policy.Allow,
 		Rule: f.dec.Rule, PolicyVersion: f.dec.Version, Outcome: outcome,
-		Duration: end.Sub(f.ran), Estimate: f.call.Estimate, Actual: actual,
+		Duration: end.Sub(f.ran) - f.lag, Estimate: f.call.Estimate, Actual: actual,
 		Approver: f.appr.Approver, Grant: f.appr.Grant,
 	}
 	if halted {
