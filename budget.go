@@ -326,6 +326,19 @@ next:
 	return out
 }
 
+// sameAmounts reports whether cs are as, cost by cost.
+func sameAmounts(cs []Cost, as []budget.Amount) bool {
+	if len(cs) != len(as) {
+		return false
+	}
+	for i, c := range cs {
+		if c.Unit != as[i].Unit || c.Micros != as[i].Micros {
+			return false
+		}
+	}
+	return true
+}
+
 // budgetHold is the Reservation of a call some cap applies to.
 type budgetHold struct {
 	r   *budget.Reservation // &own
@@ -360,6 +373,11 @@ func (h *budgetHold) Settle(ctx context.Context, actual []Cost, known bool) erro
 			return h.r.ReleaseAt(ctx, h.now)
 		}
 		return h.r.Release(ctx)
+	}
+	if sameAmounts(actual, h.est) {
+		// Charged its estimate (a call that reported no cost): the ledger
+		// knows the slice it reserved, checked then.
+		return commit(h.est)
 	}
 	err := commit(appendAmounts(h.actBuf[:0], actual))
 	if errors.Is(err, budget.ErrAmount) {

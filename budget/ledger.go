@@ -341,6 +341,8 @@ type Request struct {
 	// Estimate is what the call may cost, at most one amount per unit.
 	// A cap whose unit is missing reserves nothing but still refuses when
 	// it is used up: a call of unknown cost is not let through a full cap.
+	// The reservation keeps the slice until it is settled (a Commit of it
+	// charges the estimate): it must not be changed meanwhile.
 	Estimate []Amount
 	// Wait is how long the call may wait after the reservation before it
 	// starts, such as the deadline of a human's approval: the Hold counts
@@ -679,6 +681,14 @@ func (r *Reservation) Commit(ctx context.Context, actual []Amount) error {
 // KeepExpired after the deadline (the store may have forgotten the hold:
 // ErrUnknownHold). A second settlement returns ErrSettled.
 func (r *Reservation) CommitAt(ctx context.Context, t time.Time, actual []Amount) error {
+	// The reservation's own estimate (the same slice) was checked when it
+	// was reserved, and charges nothing above itself.
+	if est := r.est; len(actual) > 0 && len(actual) == len(est) && &actual[0] == &est[0] {
+		if r.done.Swap(true) {
+			return ErrSettled
+		}
+		return r.commitChecked(ctx, t, actual)
+	}
 	for i, a := range actual {
 		if err := a.Check(); err != nil {
 			return fmt.Errorf("budget: actual: %w", err)
@@ -700,6 +710,12 @@ func (r *Reservation) CommitAt(ctx context.Context, t time.Time, actual []Amount
 			r.over = append(r.over, Amount{Micros: a.Micros - e, Unit: a.Unit})
 		}
 	}
+	return r.commitChecked(ctx, t, actual)
+}
+
+// commitChecked is CommitAt once actual is checked and the reservation
+// marked settled.
+func (r *Reservation) commitChecked(ctx context.Context, t time.Time, actual []Amount) error {
 	if r.hold == nil {
 		return nil
 	}

@@ -456,3 +456,50 @@ func TestLedgerClockBackwards(t *testing.T) {
 		t.Errorf("Reserve after the clock went back a day = %v, want refused", err)
 	}
 }
+
+// TestLedgerCommitEstimate checks a Commit of the reservation's own
+// estimate slice (what a call that reports no cost is charged): it is
+// charged in every cap, counted as one call, never twice, with no
+// overage; and calls settled in the same second and in later seconds add
+// up, in and out of a rolling window.
+func TestLedgerCommitEstimate(t *testing.T) {
+	t0 := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	l := mustLedger(t, []budget.Cap{
+		{Name: "day", Limit: usd("100"), Window: budget.Day(nil)},
+		{Name: "tenant-10s", Per: budget.PerTenant, Limit: usd("100"), Window: budget.Rolling(10 * time.Second)},
+	}, budget.Options{})
+	s := budget.Subject{Tenant: "acme", Tool: "llm"}
+	est := []budget.Amount{usd("1.5")}
+	var r budget.Reservation
+	for i, at := range []time.Duration{0, 0, 500 * time.Millisecond, 2 * time.Second, 2 * time.Second} {
+		if err := l.ReserveInto(bg, t0.Add(at), &r, budget.Request{Subject: s, Estimate: est}); err != nil {
+			t.Fatalf("ReserveInto %d: %v", i, err)
+		}
+		if err := r.CommitAt(bg, t0.Add(at), est); err != nil {
+			t.Fatalf("CommitAt %d of the estimate: %v", i, err)
+		}
+		if err := r.CommitAt(bg, t0.Add(at), est); !errors.Is(err, budget.ErrSettled) {
+			t.Fatalf("second CommitAt %d = %v, want ErrSettled", i, err)
+		}
+		if got := r.Overage(); len(got) != 0 {
+			t.Errorf("Overage() after committing the estimate = %v, want none", got)
+		}
+	}
+	for _, tc := range []struct {
+		at          time.Duration
+		day, recent budget.Amount
+		calls       int64
+	}{
+		{3 * time.Second, usd("7.5"), usd("7.5"), 5},
+		{11 * time.Second, usd("7.5"), usd("3"), 2}, // the calls of second 0 have left the window
+		{13 * time.Second, usd("7.5"), usd("0"), 0},
+	} {
+		us, err := l.UsageAt(bg, t0.Add(tc.at), s)
+		if err != nil {
+			t.Fatalf("UsageAt: %v", err)
+		}
+		if us[0].Spent != tc.day || us[0].Calls != 5 || us[1].Spent != tc.recent || us[1].Calls != tc.calls || us[1].Reserved != usd("0") {
+			t.Errorf("usage at +%v = %+v, want day %s in 5 calls, last 10s %s in %d calls", tc.at, us, tc.day, tc.recent, tc.calls)
+		}
+	}
+}

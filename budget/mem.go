@@ -224,6 +224,10 @@ func (m *Mem) reserve(mh *memHold) error {
 // lockAll locks accts in their lock order, each once, and returns them as
 // locked.
 func lockAll(dst []*account, accts []*account) []*account {
+	if len(accts) == 1 {
+		accts[0].mu.Lock()
+		return accts
+	}
 next:
 	for _, a := range accts {
 		for _, b := range dst {
@@ -430,6 +434,11 @@ func (a *account) add(sec, v, calls int64) {
 	a.sum.spent = addSat(a.sum.spent, v)
 	a.sum.calls = addSat(a.sum.calls, calls)
 	n := len(a.buckets)
+	if n > 0 && a.buckets[n-1].sec == sec { // the common case: this second's bucket
+		b := &a.buckets[n-1]
+		b.spent, b.calls = addSat(b.spent, v), addSat(b.calls, calls)
+		return
+	}
 	i := sort.Search(n, func(i int) bool { return a.buckets[i].sec >= sec })
 	if i < n && a.buckets[i].sec == sec {
 		a.buckets[i].spent = addSat(a.buckets[i].spent, v)
