@@ -195,9 +195,9 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 		// A compact result: what its decision record (the same call ID)
 		// says already is not repeated, only who, which tool and how it
 		// ended.
-		set(&rec.Env, "")
-		set(&rec.Rule, "")
-		set(&rec.PolicyVersion, "")
+		setStr(&rec.Env, "")
+		setStr(&rec.Rule, "")
+		setStr(&rec.PolicyVersion, "")
 		setSlice(&rec.Estimate, nil)
 		rec.Labels = nil
 	}
@@ -338,18 +338,18 @@ func (b *recordBuf) fill(e *Event, stamp bool) *audit.Record {
 		at = e.Time
 	}
 	set(&r.Time, at)
-	set(&r.Log, "")
-	set(&r.Kind, audit.Kind(e.Kind))
-	set(&r.Code, string(e.Code))
-	set(&r.Stage, string(e.Stage))
-	set(&r.Rule, e.Rule)
-	set(&r.Reason, e.Reason)
-	set(&r.PolicyVersion, e.PolicyVersion)
-	set(&r.Approver, e.Approver)
-	set(&r.Grant, e.Grant)
-	set(&r.Note, e.Note)
-	set(&r.Outcome, string(e.Outcome))
-	set(&r.Checkpoint, "")
+	setStr(&r.Log, "")
+	setStr(&r.Kind, audit.Kind(e.Kind))
+	setStr(&r.Code, string(e.Code))
+	setStr(&r.Stage, string(e.Stage))
+	setStr(&r.Rule, e.Rule)
+	setStr(&r.Reason, e.Reason)
+	setStr(&r.PolicyVersion, e.PolicyVersion)
+	setStr(&r.Approver, e.Approver)
+	setStr(&r.Grant, e.Grant)
+	setStr(&r.Note, e.Note)
+	setStr(&r.Outcome, string(e.Outcome))
+	setStr(&r.Checkpoint, "")
 	set(&r.Plan, nil)
 	room := b.costs[:]
 	var est, act []audit.Cost
@@ -365,13 +365,13 @@ func (b *recordBuf) fill(e *Event, stamp bool) *audit.Record {
 		call, env, tool, args, labels = c.ID, c.Env, c.Tool, c.Args, c.Labels
 		p = audit.Principal(c.Principal)
 	}
-	set(&r.Call, call)
-	set(&r.Env, env)
-	set(&r.Tool, tool)
-	set(&r.Principal.Agent, p.Agent)
-	set(&r.Principal.Requester, p.Requester)
-	set(&r.Principal.Tenant, p.Tenant)
-	set(&r.Principal.Session, p.Session)
+	setStr(&r.Call, call)
+	setStr(&r.Env, env)
+	setStr(&r.Tool, tool)
+	setStr(&r.Principal.Agent, p.Agent)
+	setStr(&r.Principal.Requester, p.Requester)
+	setStr(&r.Principal.Tenant, p.Tenant)
+	setStr(&r.Principal.Session, p.Session)
 	r.Args, r.Labels = args, labels
 	set(&r.Reader, nil) // Record gives a lazy flight's
 	decision := ""
@@ -379,7 +379,7 @@ func (b *recordBuf) fill(e *Event, stamp bool) *audit.Record {
 	case EventDecision, EventApproval:
 		decision = e.Decision.String()
 	}
-	set(&r.Decision, decision)
+	setStr(&r.Decision, decision)
 	if len(e.Shadow) == 0 {
 		setSlice(&r.Shadow, nil)
 	} else {
@@ -395,7 +395,7 @@ func (b *recordBuf) fill(e *Event, stamp bool) *audit.Record {
 	if e.Err != nil {
 		errText = e.Err.Error()
 	}
-	set(&r.Error, errText)
+	setStr(&r.Error, errText)
 	if e.RetryAfter > 0 && r.Reason != "" {
 		r.Reason += fmt.Sprintf(" (retry after %s)", e.RetryAfter.Round(time.Millisecond))
 	}
@@ -411,6 +411,15 @@ func (b *recordBuf) fill(e *Event, stamp bool) *audit.Record {
 // barrier, for the fields a tool's records repeat).
 func set[T comparable](p *T, v T) {
 	if *p != v {
+		*p = v
+	}
+}
+
+// setStr is set for strings, comparing their addresses and lengths, not
+// their bytes: an equal string at another address is stored again, which
+// costs less than comparing it.
+func setStr[S ~string](p *S, v S) {
+	if len(*p) != len(v) || unsafe.StringData(string(*p)) != unsafe.StringData(string(v)) {
 		*p = v
 	}
 }
