@@ -503,3 +503,32 @@ func TestLedgerCommitEstimate(t *testing.T) {
 		}
 	}
 }
+
+// TestLedgerHoldCountsFromWait checks a reservation's deadline: its Hold
+// after the call may start, that is after its Wait when it has one.
+func TestLedgerHoldCountsFromWait(t *testing.T) {
+	t0 := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	for _, wait := range []time.Duration{0, time.Hour} {
+		l := mustLedger(t, []budget.Cap{{Name: "total", Limit: usd("10")}}, budget.Options{Hold: 10 * time.Minute})
+		s := budget.Subject{Tool: "llm"}
+		if _, err := l.ReserveAt(bg, t0, budget.Request{Subject: s, Estimate: []budget.Amount{usd("2")}, Wait: wait}); err != nil {
+			t.Fatalf("ReserveAt with wait %v: %v", wait, err)
+		}
+		deadline := t0.Add(wait + 10*time.Minute)
+		for _, tc := range []struct {
+			at              time.Time
+			spent, reserved budget.Amount
+		}{
+			{deadline.Add(-time.Second), usd("0"), usd("2")},
+			{deadline, usd("2"), usd("0")},
+		} {
+			us, err := l.UsageAt(bg, tc.at, s)
+			if err != nil {
+				t.Fatalf("UsageAt: %v", err)
+			}
+			if us[0].Spent != tc.spent || us[0].Reserved != tc.reserved {
+				t.Errorf("wait %v: usage at %v = %+v, want %s spent, %s reserved", wait, tc.at.Sub(t0), us[0], tc.spent, tc.reserved)
+			}
+		}
+	}
+}
