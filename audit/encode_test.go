@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -167,6 +168,48 @@ func TestHintMatchesReference(t *testing.T) {
 						t.Errorf("hint(%q) = %v, want %v", x, got, want)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestHintNearClues checks hint against the reference on the clues with
+// one byte changed to each byte that shares its low six bits (which the
+// pair sets do not tell apart), in strings with and without a ':', and on
+// random text of such bytes.
+func TestHintNearClues(t *testing.T) {
+	words := slices.Concat(clues, foldClues, foldRunes, keyClues, []string{"internal", "2fa", "zebra", "q"})
+	rng := rand.New(rand.NewPCG(5, 6))
+	var alphabet []byte
+	for _, w := range words {
+		for i := 0; i < len(w); i++ {
+			for d := range 4 {
+				alphabet = append(alphabet, w[i]+byte(64*d), w[i]^0x20+byte(64*d))
+			}
+		}
+	}
+	alphabet = append(alphabet, ':', '=', ' ', 0xc5, 0xbf, 0xe2, 0x84, 0xaa)
+	for _, red := range hintRedactors(t) {
+		for _, w := range words {
+			for i := 0; i < len(w); i++ {
+				for d := 1; d < 4; d++ {
+					b := []byte(w)
+					b[i] += byte(64 * d)
+					for _, x := range []string{string(b), "a " + string(b) + " z", string(b) + ": 1", "x=" + string(b)} {
+						if got, want := red.hint(x), red.refHint(x); got != want {
+							t.Fatalf("hint(%q) = %v, want %v", x, got, want)
+						}
+					}
+				}
+			}
+		}
+		for range 20000 {
+			b := make([]byte, rng.IntN(16))
+			for i := range b {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+			if got, want := red.hint(string(b)), red.refHint(string(b)); got != want {
+				t.Fatalf("hint(%q) = %v, want %v", b, got, want)
 			}
 		}
 	}

@@ -85,8 +85,7 @@ type Redactor struct {
 	userinfo  *regexp.Regexp // userinfoPattern
 	extra     *regexp.Regexp // Redaction.Patterns; nil when none
 	keyClues  [256][]string  // keyCluesByFirst, with the extra keys' words
-	firsts    [256]uint8     // which bytes begin a clue (clueFirst, keyClueFirst)
-	pairs     *pairTables    // which two bytes begin a clue
+	pairs     pairTables     // which two bytes begin a clue
 	hashKey   []byte
 	max       int
 }
@@ -115,8 +114,7 @@ func NewRedactor(r Redaction) (*Redactor, error) {
 		}
 		red.keyClues[longest[0]] = append(slices.Clip(red.keyClues[longest[0]]), longest)
 	}
-	red.firsts = firstsOf(&red.keyClues)
-	red.pairs = pairsOf(&red.keyClues)
+	red.pairs = *pairsOf(&red.keyClues)
 	var alts []string
 	for _, p := range DefaultPatterns {
 		alts = append(alts, "(?:"+p+")")
@@ -718,9 +716,14 @@ var keyClues = []string{
 	"otp", "pin", "ssn", "cvv", "cvc", "jwt", "card",
 }
 
-// cluesByFirst holds clues and foldClues by their first byte (foldClues
-// under both cases, marked by a leading 0 byte); keyCluesByFirst holds
-// keyClues by their first byte.
+// foldRunes are the two non-ASCII runes that case folding matches with
+// an ASCII letter (see foldsToASCII): text that holds one may hold a
+// clue in disguise.
+var foldRunes = []string{"\u017f", "\u212a"}
+
+// cluesByFirst holds clues, foldClues and foldRunes by their first byte
+// (foldClues under both cases, marked by a leading 0 byte);
+// keyCluesByFirst holds keyClues by their first byte.
 var cluesByFirst, keyCluesByFirst = func() (t, k [256][]string) {
 	for _, c := range clues {
 		t[c[0]] = append(t[c[0]], c)
@@ -728,6 +731,9 @@ var cluesByFirst, keyCluesByFirst = func() (t, k [256][]string) {
 	for _, c := range foldClues {
 		t[c[0]] = append(t[c[0]], "\x00"+c)
 		t[c[0]-('a'-'A')] = append(t[c[0]-('a'-'A')], "\x00"+c)
+	}
+	for _, c := range foldRunes {
+		t[c[0]] = append(t[c[0]], c)
 	}
 	for _, c := range keyClues {
 		k[c[0]] = append(k[c[0]], c)
@@ -776,69 +782,63 @@ func foldsToASCII(s string) bool {
 }
 
 // hint reports whether s may hold a secret that scrub would find: a clue
-// of a pattern, or, when s holds a ':' or '=' (a pair), a key clue. It is
+// of a pattern or one of foldRunes, or, when s holds a ':' or '=' (a
+// pair), a key clue. It is
 // the cheap test that keeps the regular expressions off ordinary text:
-// one table lookup per byte, and a closer look only at the bytes that
-// begin a clue.
+// one lookup of the two bytes at each position in a bit set of the pairs
+// that begin a clue, and a closer look only where one may begin.
 func (r *Redactor) hint(s string) bool {
 	if r.extra != nil {
 		return true
 	}
-	mask := uint8(clueFirst | nonASCII)
-	keys := &r.pairs.none
-	if strings.IndexByte(s, ':') >= 0 || strings.IndexByte(s, '=') >= 0 {
-		mask |= keyClueFirst
-		keys = &r.pairs.keys
+	sep := strings.IndexByte(s, ':') >= 0 || strings.IndexByte(s, '=') >= 0
+	set := &r.pairs.clues
+	if sep {
+		set = &r.pairs.both
 	}
-	for i := 0; i < len(s); i++ {
+	n := len(s)
+	if n == 0 {
+		return false
+	}
+	row := set[s[0]&63]
+	for i := 1; i < n; i++ {
 		c := s[i]
-		f := r.firsts[c] & mask
-		if f == 0 {
-			continue
+		if row>>(c&63)&1 != 0 && r.clueAt(s[i-1:], sep) {
+			return true
 		}
-		if f&nonASCII != 0 {
-			if foldsToASCII(s[i:]) {
-				return true
-			}
-			mask &^= nonASCII // neither rune is further on either
-			continue
-		}
-		// Every clue but a one-letter key word has two bytes at least:
-		// the pair at i says whether one may begin there.
-		if i+1 < len(s) {
-			p := uint16(c)<<8 | uint16(s[i+1])
-			if (r.pairs.clues[p>>3]|keys[p>>3])&(1<<(p&7)) == 0 {
-				continue
-			}
-		}
-		for _, clue := range cluesByFirst[c] {
-			if clue[0] == 0 && hasPrefixFold(s[i:], clue[1:]) || strings.HasPrefix(s[i:], clue) {
-				return true
-			}
-		}
-		if mask&keyClueFirst != 0 && keyClueAt(&r.keyClues, s[i:]) {
+		row = set[c&63]
+	}
+	// Only a one-letter key word begins at the last byte: every other
+	// clue has two bytes at least.
+	return sep && keyClueAt(&r.keyClues, s[n-1:])
+}
+
+// clueAt reports whether s begins with a clue or a fold rune, or (with
+// keys) a key clue.
+func (r *Redactor) clueAt(s string, keys bool) bool {
+	for _, clue := range cluesByFirst[s[0]] {
+		if clue[0] == 0 && hasPrefixFold(s, clue[1:]) || strings.HasPrefix(s, clue) {
 			return true
 		}
 	}
-	return false
+	return keys && keyClueAt(&r.keyClues, s)
 }
 
-// pairTables are bit sets of the two-byte sequences (first<<8 | second)
-// that begin a clue (clues and foldClues, in their case) or a key clue
-// (in any ASCII case; a one-letter key word begins a pair with any
-// second byte). none is empty: hint looks in it when key clues do not
-// count.
+// pairTables are sets of the two-byte sequences that begin a clue: clues
+// holds those of the clues and foldClues (in their case), both also those
+// of the key clues (in any ASCII case; a one-letter key word begins a
+// pair with any second byte). hint looks in both when key clues count.
 type pairTables struct {
-	clues, keys, none pairSet
+	clues, both pairSet
 }
 
-// pairSet is a set of two-byte sequences, first<<8 | second.
-type pairSet [1 << 16 / 8]uint8
+// pairSet is a set of two-byte sequences, kept by the low six bits of
+// each byte: 512 bytes that stay in the cache, holding a few sequences
+// that are not in the set as well (a byte and another 64 or 128 or 192
+// apart share their bits), which the closer look after it rules out.
+type pairSet [64]uint64
 
-func (t *pairSet) set(a, b byte) {
-	p := uint16(a)<<8 | uint16(b)
-	t[p>>3] |= 1 << (p & 7)
-}
+func (t *pairSet) set(a, b byte) { t[a&63] |= 1 << (b & 63) }
 
 // cases returns c and, for an ASCII letter, its other case.
 func cases(c byte) []byte {
@@ -855,7 +855,7 @@ func cases(c byte) []byte {
 // lowercase first byte).
 func pairsOf(kc *[256][]string) *pairTables {
 	t := new(pairTables)
-	for _, c := range clues {
+	for _, c := range slices.Concat(clues, foldRunes) {
 		t.clues.set(c[0], c[1])
 	}
 	for _, c := range foldClues {
@@ -865,47 +865,20 @@ func pairsOf(kc *[256][]string) *pairTables {
 			}
 		}
 	}
+	t.both = t.clues
 	for _, list := range kc {
 		for _, c := range list {
 			for _, a := range cases(c[0]) {
 				if len(c) == 1 {
 					for b := range 256 {
-						t.keys.set(a, byte(b))
+						t.both.set(a, byte(b))
 					}
 					continue
 				}
 				for _, b := range cases(c[1]) {
-					t.keys.set(a, b)
+					t.both.set(a, b)
 				}
 			}
-		}
-	}
-	return t
-}
-
-// The bits of Redactor.firsts.
-const (
-	clueFirst    = 1 << iota // the byte begins a clue or fold clue (cluesByFirst)
-	keyClueFirst             // the byte, in either case, begins a key clue
-	nonASCII                 // the byte is not ASCII
-)
-
-// firstsOf returns the table of Redactor.firsts for the key clues kc
-// (by lowercase first byte).
-func firstsOf(kc *[256][]string) (t [256]uint8) {
-	for c := range 256 {
-		if len(cluesByFirst[c]) > 0 {
-			t[c] |= clueFirst
-		}
-		if c >= utf8.RuneSelf {
-			t[c] |= nonASCII
-		}
-		lc := c
-		if 'A' <= c && c <= 'Z' {
-			lc += 'a' - 'A'
-		}
-		if len(kc[lc]) > 0 {
-			t[c] |= keyClueFirst
 		}
 	}
 	return t
