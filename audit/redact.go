@@ -27,7 +27,10 @@ type Redaction struct {
 	// to the default secret words. A key is split into words as argument
 	// keys are (see SecretKey), and matches an argument key whose words
 	// contain its words in order: "internal id" matches "X-Internal-Id"
-	// and "customerInternalID".
+	// and "customerInternalID". In free text (error text, strings holding
+	// "key=value" pairs) a pair's name is read as ASCII letters, digits
+	// and "_.-": a key with a letter outside ASCII ("ключ", "pässword")
+	// is matched in argument keys only; add a Pattern for it in text.
 	Keys []string
 	// Patterns are more regular expressions (RE2 syntax) that match
 	// secret text inside any string value and inside error text, in
@@ -110,7 +113,9 @@ func NewRedactor(r Redaction) (*Redactor, error) {
 		// A pair named by the key in text needs a clue: its longest word.
 		longest := slices.MaxFunc(ws, func(a, b string) int { return len(a) - len(b) })
 		if !utf8.ValidString(longest) || longest[0] >= utf8.RuneSelf {
-			continue // hint answers yes to non-ASCII text anyway
+			// No clue: text pairs have ASCII names (pairName), so such a
+			// key is never found in text, only in argument keys.
+			continue
 		}
 		red.keyClues[longest[0]] = append(slices.Clip(red.keyClues[longest[0]]), longest)
 	}
