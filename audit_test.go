@@ -419,39 +419,21 @@ func TestAuditCallTimes(t *testing.T) {
 // decision's fsync would take time: a stand-in for a slow disk.
 type slowDecisionRecorder struct {
 	memRecorder
-	clk *manualClock
+	clk *lateClock
 }
 
 func (r *slowDecisionRecorder) Record(ctx context.Context, e *agentguard.Event) error {
 	if e.Kind == agentguard.EventDecision {
-		r.clk.add(time.Hour)
+		r.clk.Add(time.Hour)
 	}
 	return r.memRecorder.Record(ctx, e)
-}
-
-// manualClock is a clock that moves only when told.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // TestResultDurationIsTheTools: a result's Duration is how long the tool
 // ran, not counting the time the decision's record took to write (an
 // fsync under the durable default), nor what came before.
 func TestResultDurationIsTheTools(t *testing.T) {
-	clk := &manualClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	clk := &lateClock{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	rec := &slowDecisionRecorder{clk: clk}
 	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)), agentguard.WithClock(clk.Now), agentguard.WithRecorder(rec))
 	if err != nil {
@@ -459,7 +441,7 @@ func TestResultDurationIsTheTools(t *testing.T) {
 	}
 	defer g.Close()
 	read := agentguard.Wrap(g, "read_file", func(ctx context.Context, a fileArgs) (string, error) {
-		clk.add(5 * time.Second)
+		clk.Add(5 * time.Second)
 		return "contents", nil
 	})
 	if _, err := read(context.Background(), fileArgs{Path: "/etc/motd"}); err != nil {
