@@ -489,24 +489,9 @@ limits:
 // TestBudgetStagesAllocateNothing: a rate limit and a cap, with an
 // estimate to reserve and commit, add no allocation to an allowed call.
 func TestBudgetStagesAllocateNothing(t *testing.T) {
-	est := agentguard.Estimate(agentguard.Cost{Unit: "USD", Micros: 1000})
-	allocs := func(opts ...agentguard.Option) float64 {
-		opts = append([]agentguard.Option{agentguard.WithPolicy(ksPolicy(t, ksAllowAll)), agentguard.WithRecorder(discardRecorder{})}, opts...)
-		g, err := agentguard.New(opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer g.Close()
-		tool := agentguard.Wrap(g, "t", func(context.Context, struct{}) (string, error) { return "ok", nil }, est)
-		ctx := as("bot")
-		return testing.AllocsPerRun(200, func() {
-			if out, err := tool(ctx, struct{}{}); err != nil || out != "ok" {
-				t.Fatalf("tool = %q, %v", out, err)
-			}
-		})
-	}
-	without := allocs()
-	with := allocs(
+	est := []agentguard.ToolOption{agentguard.Estimate(agentguard.Cost{Unit: "USD", Micros: 1000})}
+	without := allowedCallAllocs(t, est)
+	with := allowedCallAllocs(t, est,
 		agentguard.WithRateLimits([]budget.Limit{{Name: "calls", Per: budget.PerAgent, Rate: 1e9, Burst: 1 << 30}}, budget.LimiterOptions{}),
 		agentguard.WithBudget([]budget.Cap{{Name: "daily", Per: budget.PerTenant, Limit: budget.Amount{Micros: budget.MaxMicros, Unit: "USD"}, Window: budget.Day(nil)}}, budget.Options{}))
 	if with > without {

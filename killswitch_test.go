@@ -738,26 +738,31 @@ func (discardRecorder) Record(context.Context, *agentguard.Event) error { return
 // TestKillSwitchAllocatesNothing: the built-in kill switch adds no
 // allocation to an allowed call whose tool does not watch its context.
 func TestKillSwitchAllocatesNothing(t *testing.T) {
-	allocs := func(opts ...agentguard.Option) float64 {
-		opts = append([]agentguard.Option{agentguard.WithPolicy(ksPolicy(t, ksAllowAll)), agentguard.WithRecorder(discardRecorder{})}, opts...)
-		g, err := agentguard.New(opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer g.Close()
-		tool := agentguard.Wrap(g, "t", func(context.Context, struct{}) (string, error) { return "ok", nil })
-		ctx := as("bot")
-		return testing.AllocsPerRun(200, func() {
-			if out, err := tool(ctx, struct{}{}); err != nil || out != "ok" {
-				t.Fatalf("tool = %q, %v", out, err)
-			}
-		})
-	}
-	without := allocs()
-	with := allocs(agentguard.WithKillSwitch(killswitch.New(killswitch.Options{})))
+	without := allowedCallAllocs(t, nil)
+	with := allowedCallAllocs(t, nil, agentguard.WithKillSwitch(killswitch.New(killswitch.Options{})))
 	if with > without {
 		t.Errorf("allowed call: %v allocations with the kill switch, %v without", with, without)
 	}
+}
+
+// allowedCallAllocs returns the allocations of an allowed call of a tool
+// wrapped with topts by a Guard with opts, which allows every call and
+// records to nowhere.
+func allowedCallAllocs(t *testing.T, topts []agentguard.ToolOption, opts ...agentguard.Option) float64 {
+	t.Helper()
+	opts = append([]agentguard.Option{agentguard.WithPolicy(ksPolicy(t, ksAllowAll)), agentguard.WithRecorder(discardRecorder{})}, opts...)
+	g, err := agentguard.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tool := agentguard.Wrap(g, "t", func(context.Context, struct{}) (string, error) { return "ok", nil }, topts...)
+	ctx := as("bot")
+	return testing.AllocsPerRun(200, func() {
+		if out, err := tool(ctx, struct{}{}); err != nil || out != "ok" {
+			t.Fatalf("tool = %q, %v", out, err)
+		}
+	})
 }
 
 // TestKillSwitchToolSeesCause: the tool's context, watched only after the
