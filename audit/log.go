@@ -417,6 +417,7 @@ func (l *Log) startMapping() error {
 	if err == nil {
 		if m != nil {
 			m.limit = l.opts.MaxSize
+			m.hugeFill = hugeFill(l.opts)
 			m.setPrepAt()
 		}
 		l.mm = m
@@ -428,6 +429,23 @@ func (l *Log) startMapping() error {
 		return fmt.Errorf("audit: cut %s back after a failed reservation: %w", l.path, err)
 	}
 	return nil
+}
+
+// hugeFill is the mapping's hugeFill for a log with options o: how often
+// at most its file is written back. SyncEach syncs every record, and
+// gets small folios only. Under SyncNever the kernel's flusher writes
+// dirty pages back every 5s by default (vm.dirty_writeback_centisecs).
+func hugeFill(o Options) time.Duration {
+	switch o.Sync {
+	case SyncNever:
+		return 5 * time.Second
+	case SyncInterval:
+		if o.SyncInterval > 0 {
+			return o.SyncInterval
+		}
+		return time.Second
+	}
+	return 0
 }
 
 // unmapLocked stops writing through the mapping: it unmaps the file and

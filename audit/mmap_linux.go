@@ -22,9 +22,9 @@ var osMapSys = mapSys{
 			}
 		}
 	},
-	fill: func(fd int, off, n int64) error {
+	fill: func(fd int, off, n, piece int64) error {
 		for n > 0 {
-			k, err := syscall.Pwrite(fd, zeros[:min(n, int64(len(zeros)))], off)
+			k, err := syscall.Pwrite(fd, zeros[:min(n, piece, int64(len(zeros)))], off)
 			if err != nil && !errors.Is(err, syscall.EINTR) {
 				return err
 			}
@@ -46,7 +46,13 @@ var osMapSys = mapSys{
 		return err
 	},
 	mmap: func(fd int, off int64, n int) ([]byte, error) {
-		return syscall.Mmap(fd, off, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		b, err := syscall.Mmap(fd, off, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		if err == nil {
+			// Huge pages where the kernel and the file system have them
+			// (see hugeSize); an error (no THP) leaves small pages.
+			syscall.Madvise(b, syscall.MADV_HUGEPAGE)
+		}
+		return b, err
 	},
 	unmap: syscall.Munmap,
 	populate: func(b []byte) error {
@@ -72,8 +78,11 @@ var osMapSys = mapSys{
 // madvPopulateWrite is MADV_POPULATE_WRITE, which package syscall lacks.
 const madvPopulateWrite = 23
 
-// zeros is what fill writes.
-var zeros [64 << 10]byte
+// zeros is what fill writes, up to a huge page at a time: the page cache
+// makes one folio of a write as large as it can (see hugeSize). It costs no
+// memory: its pages are the kernel's zero page until written, and
+// nothing writes them.
+var zeros [hugeSize]byte
 
 func fcntl(fd, cmd, arg int) (int, error) {
 	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), uintptr(arg))
@@ -93,7 +102,10 @@ func newMapping(f File, off, chunk int64, sys mapSys) (*mapping, error) {
 	if !ok {
 		return nil, nil
 	}
-	m := &mapping{fd: int(fdf.Fd()), size: off, chunk: chunk, sys: sys}
+	m := &mapping{fd: int(fdf.Fd()), size: off, chunk: chunk, sys: sys, align: pageSize}
+	if chunk%hugeSize == 0 {
+		m.align = hugeSize
+	}
 	if err := sys.appendMode(m.fd, false); err != nil {
 		return nil, err
 	}

@@ -147,7 +147,12 @@ func TestMappedReserveFails(t *testing.T) {
 		case "alloc":
 			sys.alloc = fail(osMapSys.alloc)
 		case "fill":
-			sys.fill = fail(osMapSys.fill)
+			sys.fill = func(fd int, off, n, piece int64) error {
+				if fails() {
+					return syscall.ENOSPC
+				}
+				return osMapSys.fill(fd, off, n, piece)
+			}
 		case "populate":
 			sys.populate = func(b []byte) error {
 				if fails() {

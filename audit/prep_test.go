@@ -27,12 +27,12 @@ func heldSys(allocs, fills *atomic.Int64, hold int64, reached, release chan stru
 		allocs.Add(1)
 		return osMapSys.alloc(fd, off, n)
 	}
-	sys.fill = func(fd int, off, n int64) error {
+	sys.fill = func(fd int, off, n, piece int64) error {
 		if fills.Add(1) == hold {
 			close(reached)
 			<-release
 		}
-		err := osMapSys.fill(fd, off, n)
+		err := osMapSys.fill(fd, off, n, piece)
 		if err != nil {
 			fillErr.Store(&err)
 		}

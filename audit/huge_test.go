@@ -1,0 +1,146 @@
+//go:build linux
+
+package audit
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFillPiece: a chunk is filled a huge page at a time only when the
+// log syncs no more often than hugeFill, its windows are aligned for huge
+// pages, and the chunk before it filled within hugeFill.
+func TestFillPiece(t *testing.T) {
+	m := &mapping{align: hugeSize, hugeFill: time.Second}
+	if p := m.fillPiece(); p != smallPiece {
+		t.Errorf("first preparation: piece %d, want %d (no rate known yet)", p, smallPiece)
+	}
+	if p := m.fillPiece(); p != hugeSize {
+		t.Errorf("a chunk filled at once: piece %d, want %d", p, hugeSize)
+	}
+	m.lastPrep = time.Now().Add(-2 * time.Second)
+	if p := m.fillPiece(); p != smallPiece {
+		t.Errorf("a chunk filled in 2s, hugeFill 1s: piece %d, want %d", p, smallPiece)
+	}
+	for _, m := range []*mapping{
+		{align: hugeSize},                        // SyncEach
+		{align: pageSize, hugeFill: time.Second}, // small chunks (MaxSize)
+	} {
+		m.fillPiece()
+		if p := m.fillPiece(); p != smallPiece {
+			t.Errorf("align %d, hugeFill %v: piece %d, want %d", m.align, m.hugeFill, p, smallPiece)
+		}
+	}
+	for _, c := range []struct {
+		o    Options
+		want time.Duration
+	}{
+		{Options{}, 0},
+		{Options{Sync: SyncEach}, 0},
+		{Options{Sync: SyncNever}, 5 * time.Second},
+		{Options{Sync: SyncInterval}, time.Second},
+		{Options{Sync: SyncInterval, SyncInterval: time.Minute}, time.Minute},
+	} {
+		if got := hugeFill(c.o); got != c.want {
+			t.Errorf("hugeFill(Sync %v, every %v) = %v, want %v", c.o.Sync, c.o.SyncInterval, got, c.want)
+		}
+	}
+}
+
+// TestMappedHugeChunks: a SyncNever log appending fast fills its chunks
+// a huge page at a time from the second preparation on, with windows
+// that start on a huge page; a SyncEach log never does. Either way the
+// records verify.
+func TestMappedHugeChunks(t *testing.T) {
+	for _, policy := range []SyncPolicy{SyncNever, SyncEach} {
+		t.Run(policy.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.jsonl")
+			var mu sync.Mutex
+			var pieces []int64
+			sys := osMapSys
+			sys.fill = func(fd int, off, n, piece int64) error {
+				mu.Lock()
+				pieces = append(pieces, piece)
+				mu.Unlock()
+				return osMapSys.fill(fd, off, n, piece)
+			}
+			l, err := open(path, Options{Sync: policy}, sys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.mm == nil {
+				t.Fatal("the log does not write through a mapping")
+			}
+			ctx := context.Background()
+			n := 0
+			for l.off < 3*mapChunk+mapChunk/2 {
+				r := sampleRecord(n)
+				n++
+				if policy == SyncEach {
+					err = l.AppendLater(ctx, r) // no fsync per record: the test needs 7 MiB
+				} else {
+					err = l.Append(ctx, r)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l.mm != nil && l.mm.base%hugeSize != 0 {
+					t.Fatalf("window at %d: not on a huge page", l.mm.base)
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(pieces) < 3 {
+				t.Fatalf("%d fills for %d bytes of records; want 3 or more", len(pieces), l.off)
+			}
+			for i, p := range pieces {
+				want := int64(smallPiece)
+				if policy == SyncNever && i >= 2 { // Open's, then the first preparation's
+					want = hugeSize
+				}
+				if p != want {
+					t.Errorf("fill %d of %v: piece %d, want %d", i, pieces, p, want)
+				}
+			}
+			if rep, err := Verify(VerifyOptions{}, path); err != nil || rep.Records != uint64(n) {
+				t.Errorf("Verify = %+v, %v; want %d records", rep, err, n)
+			}
+		})
+	}
+}
+
+// TestTouchFault: touch of a window whose file was cut under it returns
+// errFault rather than crashing the process with SIGBUS.
+func TestTouchFault(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(4 * pageSize); err != nil {
+		t.Fatal(err)
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(4*pageSize), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(b)
+	if err := touch(b); err != nil {
+		t.Fatalf("touch of a whole file: %v", err)
+	}
+	if err := f.Truncate(pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := touch(b); !errors.Is(err, errFault) {
+		t.Fatalf("touch past the file's end = %v, want errFault", err)
+	}
+}
