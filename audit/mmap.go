@@ -11,9 +11,11 @@ import (
 // A Log writes its records through a shared mapping of its file, where
 // the platform allows (see mapFile): the file is grown ahead of the
 // records in chunks reserved with fallocate, filled with zeros by pwrite
-// and prefaulted for writing (MADV_POPULATE_WRITE); each record is copied
-// into the mapping under the Log's mutex, and no system call is made per
-// record. The bytes of a MAP_SHARED mapping are the file's pages in the
+// (a huge page at a time where that costs no extra writes: see hugeSize
+// and fillPiece), prefaulted for writing (MADV_POPULATE_WRITE) and
+// stored into once, page by page, off the writer's path (touch); each
+// record is copied into the mapping under the Log's mutex, and no system
+// call is made per record. The bytes of a MAP_SHARED mapping are the file's pages in the
 // kernel's page cache, the same pages write(2) would have filled: a kill
 // of the process right after the copy loses nothing, and fsync or
 // fdatasync of the file makes them durable as it does written pages. The
