@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestFillPiece: a chunk is filled a huge page at a time only when the
@@ -142,5 +143,96 @@ func TestTouchFault(t *testing.T) {
 	}
 	if err := touch(b); !errors.Is(err, errFault) {
 		t.Fatalf("touch past the file's end = %v, want errFault", err)
+	}
+}
+
+// TestMappedRecycle: each preparation starts the writeback of the chunk
+// before the records' and drops the two before that from the page cache:
+// after a sync has made them clean, they are no longer resident.
+func TestMappedRecycle(t *testing.T) {
+	if osRecycle == nil {
+		t.Skip("no recycling on this platform")
+	}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	type call struct{ wbOff, wbN, dropOff, dropN int64 }
+	var mu sync.Mutex
+	var calls []call
+	sys := osMapSys
+	sys.chunk = 256 << 10
+	sys.recycle = func(fd int, wbOff, wbN, dropOff, dropN int64) {
+		mu.Lock()
+		calls = append(calls, call{wbOff, wbN, dropOff, dropN})
+		mu.Unlock()
+		osRecycle(fd, wbOff, wbN, dropOff, dropN)
+	}
+	l, err := open(path, Options{Sync: SyncNever}, sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	n := 0
+	appendTo := func(off int64) {
+		for l.off < off {
+			if err := l.Append(ctx, sampleRecord(n)); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	const c = 256 << 10
+	appendTo(5*c + c/4)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(8*c + c/4)
+	l.mu.Lock()
+	l.mm.wait() // the last preparation has recycled
+	l.mu.Unlock()
+	mu.Lock()
+	got := append([]call(nil), calls...)
+	mu.Unlock()
+	// The preparation of chunk k (records at half of k-1) writes back
+	// chunk k-2 and drops k-4 and k-3.
+	for _, cl := range got {
+		k := cl.wbOff/c + 2
+		want := call{(k - 2) * c, c, max(0, k-4) * c, (k-2)*c - max(0, k-4)*c}
+		if cl != want {
+			t.Errorf("recycle(%+v), want %+v", cl, want)
+		}
+	}
+	if len(got) < 6 {
+		t.Fatalf("%d recycles for %d bytes of records in chunks of %d; want 6 or more", len(got), l.off, c)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := syscall.Mmap(int(f.Fd()), 0, 8*c, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(b)
+	vec := make([]byte, 8*c/pageSize)
+	if _, _, e := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	resident := func(from, to int64) (r int) {
+		for _, v := range vec[from/pageSize : to/pageSize] {
+			r += int(v & 1)
+		}
+		return r
+	}
+	// Chunks 3 and 4 were clean (synced) when the preparations of chunks
+	// 7 and 8 dropped them; chunk 7, where the records are, is resident.
+	if r := resident(3*c, 5*c); r > 0 {
+		t.Errorf("%d of %d pages of chunks 3 and 4 resident after they were dropped", r, 2*c/pageSize)
+	}
+	if r := resident(7*c, 8*c); r == 0 {
+		t.Error("no page of the records' chunk is resident: mincore does not report residency here")
+	}
+	if rep, err := Verify(VerifyOptions{}, path); err != nil || rep.Records != uint64(n) {
+		t.Errorf("Verify = %+v, %v; want %d records", rep, err, n)
 	}
 }

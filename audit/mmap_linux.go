@@ -72,7 +72,8 @@ var osMapSys = mapSys{
 	// fdatasync writes the pages the mapping dirtied as it writes those of
 	// write(2): on Linux a store to a shared file mapping marks its page
 	// dirty in the page cache (TestDatasyncCleansMapping checks it).
-	sync: syscall.Fdatasync,
+	sync:    syscall.Fdatasync,
+	recycle: osRecycle,
 }
 
 // madvPopulateWrite is MADV_POPULATE_WRITE, which package syscall lacks.
