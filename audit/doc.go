@@ -21,15 +21,17 @@
 //
 // # Durability
 //
-// On Linux a Log copies each record into a shared mapping of its file
+// On Linux a Log that syncs less often than every record (SyncNever,
+// SyncInterval) copies each record into a shared mapping of its file
 // (MAP_SHARED), with no system call per record: the bytes are in the
 // kernel's page cache once Append returns, where a kill of the process
 // cannot lose them, exactly as after write(2). The file is grown ahead in
 // chunks reserved with fallocate, so that a full disk is an error (each
 // chunk prepared on a goroutine of the Log's own while the records fill
 // the one before, off the callers' path), and ends with a zero tail of reserved space while the Log is open (see
-// FORMAT.md); Close cuts it. Options.NoMap, other platforms, and a failed
-// reservation write each record with write(2).
+// FORMAT.md); Close cuts it. A SyncEach Log, Options.NoMap,
+// other platforms, and a failed reservation write each record with
+// write(2).
 //
 // Under the default sync policy, SyncEach, Append returns only after the
 // line is on disk (fdatasync); concurrent appends share one sync (group

@@ -65,6 +65,7 @@ func TestMappedHugeChunks(t *testing.T) {
 			var mu sync.Mutex
 			var pieces []int64
 			sys := osMapSys
+			sys.mapEach = true // a SyncEach log writes with write(2) unless told
 			sys.fill = func(fd int, off, n, piece int64) error {
 				mu.Lock()
 				pieces = append(pieces, piece)
@@ -234,5 +235,32 @@ func TestMappedRecycle(t *testing.T) {
 	}
 	if rep, err := Verify(VerifyOptions{}, path); err != nil || rep.Records != uint64(n) {
 		t.Errorf("Verify = %+v, %v; want %d records", rep, err, n)
+	}
+}
+
+// TestSyncEachWrites: a SyncEach log writes its records with write(2),
+// with no zero tail; SyncNever and SyncInterval logs map their file.
+func TestSyncEachWrites(t *testing.T) {
+	for _, c := range []struct {
+		sync   SyncPolicy
+		mapped bool
+	}{{SyncEach, false}, {SyncInterval, true}, {SyncNever, true}} {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		l, err := Open(path, Options{Sync: c.sync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Append(context.Background(), sampleRecord(0)); err != nil {
+			t.Fatal(err)
+		}
+		if (l.mm != nil) != c.mapped {
+			t.Errorf("Sync %v: mapped %v, want %v", c.sync, l.mm != nil, c.mapped)
+		}
+		if data := readFile(t, path); (int64(len(data)) == l.off) == c.mapped {
+			t.Errorf("Sync %v: the open file is %d bytes for %d of records; want a zero tail only when mapped", c.sync, len(data), l.off)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

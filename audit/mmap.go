@@ -128,6 +128,10 @@ type mapSys struct {
 	// 0.15 µs (plus 0.1 µs for the two calls). SyncNever logs are written
 	// back sooner than the kernel would have: only more durable.
 	recycle func(fd int, wbOff, wbN, dropOff, dropN int64)
+	// mapEach maps the file of a SyncEach log too (tests of the mapping
+	// under SyncEach); without it such a log writes with write(2) (see
+	// Options.NoMap).
+	mapEach bool
 }
 
 // errFault is the cause of a latch when a copy into the mapping faults:

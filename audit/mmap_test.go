@@ -74,6 +74,7 @@ func TestMappedAppend(t *testing.T) {
 // alloc, when set, replaces fallocate.
 func countingSys(syncs *atomic.Int64, alloc func(fd int, off, n int64) error) mapSys {
 	sys := osMapSys
+	sys.mapEach = true
 	sys.sync = func(fd int) error {
 		syncs.Add(1)
 		return osMapSys.sync(fd)
