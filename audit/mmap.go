@@ -39,9 +39,9 @@ const mapChunk = hugeSize
 
 // hugeSize is the size of a transparent huge page (x86-64 and arm64 with
 // 4 KiB pages). A window of the file that starts on a multiple of it is
-// mapped by the kernel at an address aligned alike (ext4 and XFS align
-// file mappings for huge pages), and where the file system keeps large
-// folios (ext4 and XFS since Linux 6.16) the pages of a chunk filled by
+// mapped by the kernel at an address aligned alike (ext4 does: its file
+// mappings take thp_get_unmapped_area), and where the file system keeps
+// large folios (ext4 since Linux 6.16) the pages of a chunk filled by
 // one write of hugeSize are one folio, mapped by one page-table entry
 // once the window is marked MADV_HUGEPAGE. On a Firecracker VM (Linux
 // 6.18, ext4) this made growing the file ten times cheaper per record:

@@ -41,8 +41,8 @@ func openMapFile(path string) (*mapFile, error) {
 }
 
 // zeros is what a new chunk is filled with, a huge page (2 MiB) at a
-// time: where the file system keeps large folios (ext4 and XFS, Linux
-// 6.16 on) each write makes one, which the mapping, marked
+// time: where the file system keeps large folios (ext4 from Linux 6.16)
+// each write makes one, which the mapping, marked
 // MADV_HUGEPAGE, maps with one page-table entry. As the guard's log does
 // for a log that syncs no more often than the records fill a chunk
 // (audit.hugeSize).
