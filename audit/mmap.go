@@ -15,11 +15,11 @@ import (
 // and fillPiece), prefaulted for writing (MADV_POPULATE_WRITE) and
 // stored into once, page by page, off the writer's path (touch); each
 // record is copied into the mapping under the Log's mutex, and no system
-// call is made per record. The bytes of a MAP_SHARED mapping are the file's pages in the
-// kernel's page cache, the same pages write(2) would have filled: a kill
-// of the process right after the copy loses nothing, and fsync or
-// fdatasync of the file makes them durable as it does written pages. The
-// file then ends with a zero tail (see FORMAT.md) while the Log runs and
+// call is made per record. The bytes of a MAP_SHARED mapping are the
+// file's pages in the kernel's page cache, the same pages write(2) would
+// have filled: a kill of the process right after the copy loses nothing,
+// and fsync or fdatasync of the file makes them durable as it does
+// written pages. The file then ends with a zero tail (see FORMAT.md) while the Log runs and
 // after a crash; Open and Close cut it.
 //
 // Of the ways to grow the file that keep a full disk an error rather
@@ -95,11 +95,11 @@ type prep struct {
 type mapSys struct {
 	chunk int64
 	alloc func(fd int, off, n int64) error // reserve and zero [off, off+n), growing the file
-	// fill writes zeros over [off, off+n), reserved already: the pages
-	// are then in the page cache, dirty and backed by blocks, and a store
-	// into the mapping costs a cheap fault rather than the file system's
-	// work for a page of a reserved (unwritten) extent, about six times
-	// as much per record.
+	// fill writes zeros over [off, off+n), reserved already, piece bytes
+	// per write (see fillPiece): the pages are then in the page cache,
+	// dirty and backed by blocks, and a store into the mapping costs a
+	// cheap fault rather than the file system's work for a page of a
+	// reserved (unwritten) extent, about six times as much per record.
 	fill func(fd int, off, n, piece int64) error
 	// appendMode sets or clears O_APPEND on fd: fill writes at offsets,
 	// which Linux ignores on a file opened with O_APPEND.
