@@ -35,7 +35,8 @@
 //
 // Under the default sync policy, SyncEach, Append returns only after the
 // line is on disk (fdatasync); concurrent appends share one sync (group
-// commit). SyncInterval syncs in the background and SyncNever leaves it to
+// commit), and the records of a sync's batch go out in one write(2), by
+// the append that leads it, just before the sync. SyncInterval syncs in the background and SyncNever leaves it to
 // the operating system. [Log.AppendLater] takes a record that nothing
 // waits on (the Guard's call results) without waiting for a sync: through
 // the mapping it is in the file at once; written with write(2), it goes

@@ -33,7 +33,11 @@ const (
 	// leads a sync first waits, up to about as long as the last sync
 	// took (at most 2ms), until as many appends wait as there were when
 	// that sync ended, so that the callers it released, who are likely
-	// on their way back, share the next one. It is the default.
+	// on their way back, share the next one. The leader writes the
+	// records of every append that waits with one write(2), then syncs:
+	// a record is out of the process, and on disk, before its Append
+	// returns, and a batch costs one system call for its records, not
+	// one per record. It is the default.
 	SyncEach SyncPolicy = iota
 	// SyncInterval syncs in the background every Options.SyncInterval: a
 	// crash loses at most that much of the log.
@@ -857,7 +861,11 @@ func (l *Log) writeLocked(r *Record, now time.Time, lazy bool, lb *lineBuf) (uin
 	l.prev = h
 	l.pend = append(append(append(l.pend, head...), tail...), '\n')
 	l.seq++
-	if !lazy || len(l.pend) >= maxPend {
+	// Under SyncEach a record waits for a sync, whose leader writes
+	// every record waiting with one write (commitLocked): the batch's
+	// records go out of the process together, before any of their
+	// callers goes on.
+	if !lazy && l.opts.Sync != SyncEach || len(l.pend) >= maxPend {
 		if err := l.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -1004,6 +1012,9 @@ func (l *Log) commitLocked(n uint64, gather bool) error {
 		if l.err != nil {
 			return l.unavailable()
 		}
+		if l.closed {
+			return ErrClosed // not reached: Close writes and syncs every record
+		}
 		if l.syncing {
 			l.cond.Wait()
 			continue
@@ -1016,6 +1027,14 @@ func (l *Log) commitLocked(n uint64, gather bool) error {
 				l.cond.Broadcast()
 				continue
 			}
+		}
+		// The records waiting in pend (a SyncEach batch, see
+		// writeLocked, and those appended with AppendLater) are written
+		// with one write, then synced.
+		if err := l.flushLocked(); err != nil {
+			l.syncing = false
+			l.cond.Broadcast()
+			return err
 		}
 		f, target, targetOff := l.f, l.written, l.off
 		batch := l.joined
@@ -1316,6 +1335,12 @@ func (l *Log) Close() error {
 	}
 	for l.syncing {
 		l.cond.Wait()
+	}
+	if l.err == nil {
+		// Appended while the checkpoint or a sync let go of the lock,
+		// and waiting for a sync (see writeLocked): written now, synced
+		// below with the rest.
+		_ = l.flushLocked()
 	}
 	if m := l.mm; m != nil {
 		l.mm = nil
