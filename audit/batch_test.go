@@ -18,14 +18,7 @@ import (
 // no Append returns before a sync that covers its record has returned.
 func TestGroupCommitWritesOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "audit.jsonl")
-		ffs := &faultFS{FS: OS, noSync: true}
-		l, err := Open(path, Options{FS: ffs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ffs.syncs.Store(0)
+		l, ffs, path := openFaultLog(t)
 		var writes, lines atomic.Int64
 		ffs.write = func(p []byte) (int, error) {
 			writes.Add(1)
@@ -88,13 +81,7 @@ func TestGroupCommitWritesOnce(t *testing.T) {
 // in the file, and the records before it are intact.
 func TestGroupCommitBatchWriteFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "audit.jsonl")
-		ffs := &faultFS{FS: OS, noSync: true}
-		l, err := Open(path, Options{FS: ffs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
+		l, ffs, path := openFaultLog(t)
 		var fail atomic.Bool
 		ffs.write = func(p []byte) (int, error) {
 			if fail.Load() {
@@ -146,4 +133,20 @@ func TestGroupCommitBatchWriteFails(t *testing.T) {
 			t.Errorf("Verify = %+v, %v; want the one record before the batch", rep, err)
 		}
 	})
+}
+
+// openFaultLog opens a SyncEach log on a faultFS that does not sync (for
+// tests of who syncs, not of the disk), closed when t ends, with the
+// syncs of Open not counted.
+func openFaultLog(t *testing.T) (*Log, *faultFS, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	ffs := &faultFS{FS: OS, noSync: true}
+	l, err := Open(path, Options{FS: ffs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ffs.syncs.Store(0)
+	return l, ffs, path
 }
