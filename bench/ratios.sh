@@ -7,7 +7,8 @@
 set -eu
 awk '
 /^Benchmark/ {
-	name = $1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
+	name = $1; if (match(name, /-[0-9]+$/)) procs = substr(name, RSTART + 1) + 0
+	sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
 	for (i = 3; i < NF; i++) {
 		if ($(i+1) == "ns/op") ns[name] = ns[name] " " $i
 		if ($(i+1) == "allocs/op") al[name] = al[name] " " $i
@@ -28,6 +29,10 @@ function ge(name, v, x, y, goal,    r) {
 function cnt(name, b, goal) {
 	if (!(b in a)) { printf "%-44s %8s  <= %-5s %s\n", name, "-", goal, "missing"; return }
 	printf "%-44s %8d  <= %-5s %s\n", name, a[b], goal, verdict(a[b] <= goal)
+}
+function ceiling(name, b, p) {
+	if (!(b in c) || c[b] == 0 || !(p in m) || m[p] == 0) { printf "%-44s %8s\n", name, "-"; return }
+	printf "%-44s %8.2f  (measured %.2f)\n", name, procs * m[b] / c[b], m[b] / m[p]
 }
 function median(s,    a, k, i, j, t) {
 	k = split(s, a, " ")
@@ -65,4 +70,11 @@ END {
 	cnt("allocs per guarded call", "Call/guarded", 4)
 	cnt("allocs per guarded-cooperative call", "Call/guarded-cooperative", 4)
 	cnt("allocs per denied call", "Call/denied", 4)
+	print ""
+	# With no contention at all, GOMAXPROCS cores run calls at most
+	# procs / cpu-ns/op per ns: the sequential run already spends CPU
+	# beyond its own goroutine (the log preparing its file, the collector).
+	printf "the most a parallel form could gain on %d cores, from its sequential CPU (%d x ns/op / cpu-ns/op):\n", procs, procs
+	ceiling("guarded-parallel / guarded ceiling", "Call/guarded", "Call/guarded-parallel")
+	ceiling("floor-parallel / floor ceiling", "Call/floor", "Call/floor-parallel")
 }' "$1"
