@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -27,21 +28,37 @@ func TestMain(m *testing.M) {
 // crashChild appends to the log at path until it is killed, printing the
 // seq of each record once Append has returned: the parent may assume
 // exactly those records are durable.
+//
+// With crashWritersEnv set to n, n goroutines append at once, so that
+// records wait for a sync together and go out in one write (see
+// SyncEach).
 func crashChild(path string) {
 	l, err := Open(path, Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	for i := 0; ; i++ {
-		r := sampleRecord(i)
-		if err := l.Append(context.Background(), r); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(4)
-		}
-		os.Stdout.WriteString(strconv.FormatUint(r.Seq, 10) + "\n")
+	writers, _ := strconv.Atoi(os.Getenv(crashWritersEnv))
+	var mu sync.Mutex // one line of stdout at a time
+	for g := range max(writers, 1) {
+		go func() {
+			for i := g * 1_000_000; ; i++ {
+				r := sampleRecord(i)
+				if err := l.Append(context.Background(), r); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(4)
+				}
+				mu.Lock()
+				os.Stdout.WriteString(strconv.FormatUint(r.Seq, 10) + "\n")
+				mu.Unlock()
+			}
+		}()
 	}
+	select {} // until killed
 }
+
+// crashWritersEnv is the number of goroutines a crash child appends from.
+const crashWritersEnv = "AGENTGUARD_AUDIT_CRASH_WRITERS"
 
 // startChild runs this test binary as a child that appends to the log at
 // path (env names the helper's variable) and prints each acknowledged
@@ -69,6 +86,25 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		kills = 10
 	}
+	crashKills(t, kills)
+}
+
+// TestCrashConcurrent is TestCrash with eight goroutines appending in the
+// child: the records acknowledged went out in batches, several records
+// to one write(2), and every one of them is in the log after the kill.
+func TestCrashConcurrent(t *testing.T) {
+	t.Setenv(crashWritersEnv, "8")
+	kills := 30
+	if testing.Short() {
+		kills = 10
+	}
+	crashKills(t, kills)
+}
+
+// crashKills kills a crash child kills times, at random moments, and
+// checks after each kill that the log holds every record acknowledged.
+func crashKills(t *testing.T, kills int) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	rng := rand.New(rand.NewPCG(5, 6))
 	maxAck := int64(-1)
