@@ -76,11 +76,9 @@ func WithAuditFile(path string, opts ...audit.Options) Option {
 		if o.Logger == nil && c.logger != nil {
 			o.Logger = c.logger
 		}
-		// A log without a Mirror (which shows each record's Args) reads
-		// the arguments of a planned struct without their map.
 		// A log whose clock is the Guard's is given each call's times,
 		// read once by the pipeline, rather than reading the clock again.
-		r := &auditRecorder{reader: o.Mirror == nil, stamp: len(opts) == 0 || opts[0].Clock == nil}
+		r := &auditRecorder{stamp: len(opts) == 0 || opts[0].Clock == nil}
 		if err := setStage("WithAuditFile", &c.recorder, Recorder(r)); err != nil {
 			return err
 		}
@@ -109,7 +107,7 @@ func WithAuditStore(l *audit.StoreLog) Option {
 		if l == nil {
 			return errors.New("agentguard: WithAuditStore: nil log")
 		}
-		return setStage("WithAuditStore", &c.recorder, Recorder(&auditRecorder{log: l, reader: true}))
+		return setStage("WithAuditStore", &c.recorder, Recorder(&auditRecorder{log: l}))
 	}
 }
 
@@ -131,11 +129,6 @@ type auditRecorder struct {
 	plans  sync.Map
 	nplans atomic.Int64
 
-	// reader is set when the log may be given a record's arguments as an
-	// audit.ArgReader (a lazy flight's view) rather than a map: not for
-	// a Log given by the caller, which may have a Mirror that shows
-	// records as they are (their Args).
-	reader bool
 	// stamp is set when the log's clock is the Guard's (WithAuditFile
 	// without a Clock of its own): a call's records are given their
 	// event's time (see recordBuf.fill), which the pipeline read already.
@@ -185,11 +178,7 @@ func (r *auditRecorder) Record(ctx context.Context, e *Event) error {
 	} else if rec.Args == nil && e.lazy != nil {
 		// A lazy flight's call: its arguments are read from the flight's
 		// view, with no map unless redaction needs one.
-		if r.reader {
-			set(&rec.Reader, audit.ArgReader((*flightArgs)(e.lazy)))
-		} else {
-			rec.Args = e.lazy.args()
-		}
+		set(&rec.Reader, audit.ArgReader((*flightArgs)(e.lazy)))
 	}
 	if e.Kind == EventResult {
 		// A compact result: what its decision record (the same call ID)

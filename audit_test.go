@@ -18,6 +18,9 @@ import (
 	"github.com/hardstop-labs/agentguard/audit"
 	"github.com/hardstop-labs/agentguard/killswitch"
 	"github.com/hardstop-labs/agentguard/policy"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // fullDisk is the OS file layer with a switch that makes writes fail with
@@ -460,5 +463,63 @@ func TestResultDurationIsTheTools(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no result recorded: %v", rec.kinds())
+	}
+}
+
+// credArgs is a struct of plain fields: the policy and the log read its
+// arguments where they lie, with no map.
+type credArgs struct {
+	User string `json:"user"`
+	Note string `json:"note"`
+}
+
+// TestAuditMirrorArgs: a log with a Mirror shows each decision with its
+// arguments, read from the typed tool's struct as the line is (not from
+// a map built for the mirror), and redacted as in the line; for a log
+// the Guard opens (WithAuditFile) and one given to it (WithAudit).
+func TestAuditMirrorArgs(t *testing.T) {
+	for _, given := range []bool{false, true} {
+		core, logs := observer.New(zapcore.InfoLevel)
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		opts := audit.Options{Sync: audit.SyncNever, Mirror: zap.New(core)}
+		auditOpt := agentguard.WithAuditFile(path, opts)
+		if given {
+			l, err := audit.Open(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			auditOpt = agentguard.WithAudit(l)
+		}
+		g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)), auditOpt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := agentguard.Wrap(g, "read_login", func(ctx context.Context, a credArgs) (string, error) { return "ok", nil })
+		// alice's arguments need no redaction: the log takes them from
+		// the struct; bob's note has a secret, redacted into a map.
+		for _, a := range []credArgs{{User: "alice", Note: "hello"}, {User: "bob", Note: "password=Tr0ub4dor&3"}} {
+			if _, err := read(context.Background(), a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := g.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var users []string
+		for _, e := range logs.FilterMessage("audit record").All() {
+			if e.ContextMap()["kind"] != "decision" {
+				continue
+			}
+			args, _ := e.ContextMap()["args"].(map[string]any)
+			user, _ := args["user"].(string)
+			users = append(users, user)
+			if note, _ := args["note"].(string); strings.Contains(note, "Tr0ub4dor&3") {
+				t.Errorf("given %v: the mirror shows the secret in %q", given, note)
+			}
+		}
+		if strings.Join(users, ",") != "alice,bob" {
+			t.Errorf("given %v: mirrored decisions of users %q, want alice,bob (with their args)", given, users)
+		}
 	}
 }

@@ -68,8 +68,8 @@ func TestAuditReaderSameLog(t *testing.T) {
 	}
 	lr, pathR := open("reader.jsonl")
 	lm, pathM := open("map.jsonl")
-	byReader := &auditRecorder{log: lr, reader: true}
-	byMap := &auditRecorder{log: lm, reader: true}
+	byReader := &auditRecorder{log: lr}
+	byMap := &auditRecorder{log: lm}
 
 	labels := map[string]string{"team": "support"}
 	base := Call{Tool: "send", Env: "prod", Labels: labels, Principal: Principal{Agent: "bot", Tenant: "acme"}}
@@ -164,7 +164,7 @@ func TestAuditReaderNoMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	r := &auditRecorder{log: l, reader: true}
+	r := &auditRecorder{log: l}
 	f := lazyFlight(t, Call{ID: "c", Tool: "send", Env: "prod"}, memo{To: "bob@example.com", Count: 3})
 	for _, e := range []Event{
 		{Kind: EventDecision, Call: &f.call, lazy: f, Decision: policy.Allow},

@@ -1263,8 +1263,14 @@ func (l *Log) mirror(r *Record) {
 	add("reason", r.Reason)
 	add("outcome", r.Outcome)
 	add("error", r.Error)
-	if r.Args != nil {
+	switch {
+	case r.Args != nil:
 		fields = append(fields, zap.Any("args", r.Args))
+	case r.Reader != nil && r.Reader.Len() > 0:
+		// Arguments the record's plan vouched for (prepare sets Args
+		// otherwise): as the line has them. The reader is still the
+		// caller's here; zap encodes them before Info returns.
+		fields = append(fields, zap.Any("args", r.Reader.Args()))
 	}
 	m.Info("audit record", fields...)
 }

@@ -50,6 +50,42 @@ func TestMirrorAndZapSink(t *testing.T) {
 	}
 }
 
+// TestMirrorReaderArgs: a record whose arguments come from an ArgReader
+// (a typed tool's struct, as the Guard appends them) is mirrored with
+// them, redacted as in the line.
+func TestMirrorReaderArgs(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	l, err := Open(filepath.Join(t.TempDir(), "audit.jsonl"), Options{Mirror: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	plan := l.Redactor().Plan("", "send_email", nil, []string{"to", "subject", "password"})
+	for _, args := range []map[string]any{
+		{"to": "bob@example.com", "subject": "hi"},                          // the plan vouches for them
+		{"to": "bob@example.com", "subject": "hi", "password": "p4ssw0rd!"}, // redacted into Args
+	} {
+		r := &Record{Kind: KindDecision, Call: "c1", Tool: "send_email", Decision: "allow",
+			Reader: &mapReader{m: args}, Plan: plan}
+		if err := l.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mirrored := logs.FilterMessage("audit record").All()
+	if len(mirrored) != 2 {
+		t.Fatalf("mirror got %d records, want 2", len(mirrored))
+	}
+	for i, e := range mirrored {
+		args, ok := e.ContextMap()["args"].(map[string]any)
+		if !ok || args["to"] != "bob@example.com" || args["subject"] != "hi" {
+			t.Errorf("record %d mirrored with args %v, want the reader's", i, e.ContextMap()["args"])
+		}
+		if pw, ok := args["password"]; ok && pw == "p4ssw0rd!" {
+			t.Errorf("record %d: the mirror got the unredacted password", i)
+		}
+	}
+}
+
 func TestSinkFailure(t *testing.T) {
 	boom := errors.New("boom")
 	l, err := Open(filepath.Join(t.TempDir(), "a.jsonl"), Options{SignerKey: testSKey,
