@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"go.uber.org/zap"
@@ -132,7 +131,7 @@ func (s *approvalStage) Await(ctx context.Context, c *Call, req ApprovalRequest)
 	}
 	now := s.gate.Now() // the gate's clock decides the deadline (WithApprover gives it the Guard's)
 	r := &approval.Request{
-		ID: c.ID, Tool: c.Tool, Args: args, Principal: p, Labels: maps.Clone(c.Labels), // the tool's own map: approvers get a copy
+		ID: c.ID, Tool: c.Tool, Args: args, Principal: p, Labels: g.redactCardLabels(c.Labels), // a copy of the tool's own map
 		Rule: req.Rule, Reason: req.Reason,
 		Estimate: amounts(c.Estimate), BudgetLeft: amounts(req.BudgetLeft),
 		Created: now, Deadline: now.Add(timeout), Hash: hash,

@@ -656,3 +656,27 @@ func TestInboxIdentityInTheAuditChain(t *testing.T) {
 		t.Fatalf("records approved by alice@acme.com: %v, want the approval and the decision; log:\n%s", kinds, b)
 	}
 }
+
+// TestApprovalCardLabelsRedacted: a card shows the tool's labels redacted
+// as its arguments are, in a map of its own.
+func TestApprovalCardLabelsRedacted(t *testing.T) {
+	var card *approval.Request
+	g := apprGuard(t, &apprRecorder{}, agentguard.WithApprover(approval.Func(func(_ context.Context, r *approval.Request) (approval.Verdict, error) {
+		card = r
+		r.Labels["team"] = "edited by the approver"
+		return r.Approve("bob", ""), nil
+	})))
+	ref := agentguard.Wrap(g, "refund", func(ctx context.Context, a apprArgs) (string, error) {
+		c, _ := agentguard.CallFrom(ctx)
+		if c.Labels["team"] != "billing" {
+			t.Errorf("the tool's labels = %v after the approver edited its card", c.Labels)
+		}
+		return "", nil
+	}, agentguard.Labels("team", "billing", "api_key", "sk-live-abcdefghijklmnop"))
+	if _, err := ref(context.Background(), apprArgs{Order: "A", Amount: 500}); err != nil {
+		t.Fatal(err)
+	}
+	if card == nil || !strings.HasPrefix(card.Labels["api_key"], "[REDACTED:") {
+		t.Fatalf("the card's labels = %v, want api_key redacted", card.Labels)
+	}
+}

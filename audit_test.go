@@ -523,3 +523,31 @@ func TestAuditMirrorArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditLabelsRedacted: a tool's labels reach the audit log redacted,
+// as its arguments do.
+func TestAuditLabelsRedacted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)), agentguard.WithAuditFile(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := agentguard.Wrap(g, "read_login", func(ctx context.Context, a credArgs) (string, error) { return "ok", nil },
+		agentguard.Labels("team", "support", "api_key", "sk-live-abcdefghijklmnop"))
+	for range 2 { // the second call takes the tool's plan
+		if _, err := read(context.Background(), credArgs{User: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if bytes.Contains(data, []byte("sk-live-abcdefghijklmnop")) {
+		t.Errorf("a secret label reached the audit file:\n%s", data)
+	}
+	recs := auditLines(t, path)
+	if len(recs) < 4 || recs[2].Labels["team"] != "support" || !strings.HasPrefix(recs[2].Labels["api_key"], "[REDACTED:") {
+		t.Errorf("labels of the second decision = %v, want team kept and api_key marked", recs[2].Labels)
+	}
+}

@@ -439,3 +439,28 @@ func (g *Guard) redactCard(args map[string]any) map[string]any {
 	}
 	return g.cfg.cardRedactor.RedactArgs(args)
 }
+
+// redactCardLabels returns a tool's labels as a card shows them: in a map
+// of the card's own, redacted as its arguments are (a value the card's
+// redactor turns into anything but a string is shown as "[REDACTED]").
+func (g *Guard) redactCardLabels(labels map[string]string) map[string]string {
+	if len(labels) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(labels))
+	for k, v := range labels {
+		m[k] = v
+	}
+	if g.cfg.cardRedactor != nil {
+		m = g.cfg.cardRedactor.RedactArgs(m)
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			s = "[REDACTED]"
+		}
+		out[k] = s
+	}
+	return out
+}

@@ -37,7 +37,9 @@ type toolConfig struct {
 }
 
 // Labels attaches labels to a tool, as key/value pairs; the policy sees
-// them as call.labels and the audit log records them.
+// them as call.labels and the audit log records them, redacted as the
+// call's arguments are (a label under a secret key, such as "api_key",
+// is recorded as its mark).
 func Labels(kv ...string) ToolOption {
 	return func(c *toolConfig) {
 		if len(kv)%2 != 0 {

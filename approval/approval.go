@@ -93,9 +93,10 @@ type Request struct {
 	Tool string `json:"tool"`
 	// Args are the call's arguments as JSON-like values, redacted when the
 	// guard redacts (secrets replaced before anyone sees them).
-	Args      map[string]any    `json:"args"`
-	Principal Principal         `json:"principal"`
-	Labels    map[string]string `json:"labels,omitempty"`
+	Args      map[string]any `json:"args"`
+	Principal Principal      `json:"principal"`
+	// Labels are the tool's labels, redacted as Args are.
+	Labels map[string]string `json:"labels,omitempty"`
 	// Rule and Reason say which rule asked for approval and why.
 	Rule   string `json:"rule,omitempty"`
 	Reason string `json:"reason,omitempty"`

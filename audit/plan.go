@@ -60,7 +60,7 @@ func (r *Redactor) Plan(env, tool string, labels map[string]string, keys []strin
 	p.toolOnly = appendField(nil, `,"tool":`, tool)
 	if len(labels) > 0 {
 		p.labelsMap = labels
-		p.labels = appendLabels(nil, labels)
+		p.labels = appendLabels(nil, r.Labels(labels))
 	}
 	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return len(k) > maxPlanKey })
 	slices.Sort(keys)

@@ -393,6 +393,36 @@ func (r *Redactor) Args(args map[string]any) (map[string]any, []string) {
 	return out.(map[string]any), secrets
 }
 
+// Labels returns labels redacted as a record's arguments are (the
+// values under secret keys, credentials found in the values, the tail of
+// long values). labels is not modified: when something is redacted the
+// result is a copy; when nothing is, it is labels itself.
+func (r *Redactor) Labels(labels map[string]string) map[string]string {
+	clean := true
+	for k, v := range labels {
+		if r.SecretKey(k) && v != "" && !isMark(v) || !r.CleanString(v) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return labels
+	}
+	out := make(map[string]string, len(labels))
+	var secrets []string
+	for k, v := range labels {
+		switch {
+		case !r.SecretKey(k):
+			out[k] = r.str(v, &secrets, 0)
+		case v == "" || isMark(v):
+			out[k] = v
+		default:
+			out[k] = r.Mark(v)
+		}
+	}
+	return out
+}
+
 // RedactArgs returns args redacted, as Args does.
 func (r *Redactor) RedactArgs(args map[string]any) map[string]any {
 	out, _ := r.Args(args)

@@ -301,6 +301,13 @@ func (red *Redactor) prepare(r *Record, typ string) error {
 		// then stands for them.
 		r.Args, secrets = red.Args(readerArgs(r.Reader))
 	}
+	if len(r.Labels) > 0 && !(r.Plan != nil && r.Plan.red == red && r.Plan.sameLabels(r.Labels)) {
+		// A plan of this redactor has its labels redacted when it is
+		// made.
+		if l := red.Labels(r.Labels); !sameMap(l, r.Labels) {
+			r.Labels = l
+		}
+	}
 	for _, s := range [...]*string{&r.Error, &r.Reason, &r.Note} {
 		if t := red.Text(*s, secrets); t != *s {
 			*s = t
