@@ -36,3 +36,27 @@ func TestActivationRelease(t *testing.T) {
 		}
 	}
 }
+
+// TestActivationReleaseWithoutMark: a CEL program evaluated without
+// evalProgram (which marks the activation) fills its caches all the same;
+// release clears them, so that the next call that takes the activation
+// from the pool never reads the arguments, labels or strings of this one.
+// A fuzzer found the leak: CEL then read a previous input's arguments.
+func TestActivationReleaseWithoutMark(t *testing.T) {
+	p := mustParse(t, "rules:\n  - {name: r, match: 'call.agent == \"bot\" && call.args.amount < 10 && call.labels.size() == 0 && now > timestamp(\"1970-01-01T00:00:00Z\")', effect: allow}\n")
+	in := &Input{Call: Call{Tool: "t", Agent: "bot", Args: map[string]any{"amount": 5.0}}, Now: time.Unix(1, 0)}
+	a := newActivation(in)
+	if out, _, err := p.rules[0].prg.Eval(a); err != nil || out != types.True {
+		t.Fatalf("eval = %v, %v", out, err)
+	}
+	if a.cel || !a.cached() {
+		t.Fatalf("a direct Eval left cel %v, cached %v; want false, true", a.cel, a.cached())
+	}
+	a.release()
+	v := reflect.ValueOf(a).Elem()
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Name; name != "usage" && !v.Field(i).IsZero() {
+			t.Errorf("a released activation keeps its %s", name)
+		}
+	}
+}

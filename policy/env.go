@@ -225,12 +225,27 @@ func newActivation(in *Input) *activation {
 // CEL fills only when a program ran (clearing memory that holds pointers
 // costs a write barrier per pointer while the collector runs).
 func (a *activation) release() {
-	if a.cel {
+	if a.cel || a.cached() {
 		*a = activation{}
 	} else {
 		a.in, a.argm, a.cost = nil, nil, 0
 	}
 	activations.Put(a)
+}
+
+// cached reports whether a field read filled one of a's caches: CEL's
+// reads, which set cel when they run through evalProgram; this catches a
+// program evaluated any other way, so that no cache outlives its call.
+func (a *activation) cached() bool {
+	if a.args.adapter != nil || a.spend.adapter != nil || a.caps.adapter != nil || a.labels != nil || a.now != nil {
+		return true
+	}
+	for _, s := range a.strs {
+		if s != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // ResolveName implements interpreter.Activation.
