@@ -63,4 +63,12 @@ func TestRedactLabels(t *testing.T) {
 	if clean := map[string]string{"team": "support"}; !sameMap(red.Labels(clean), clean) {
 		t.Error("clean labels were copied")
 	}
+	// Label by label, what Args makes of the same values as arguments.
+	for _, kv := range [][2]string{{"password", ""}, {"password", "hunter22"}, {"api_key", red.Mark("x")},
+		{"note", "Bearer abcdefghijklmnopqrstuvwxyz"}, {"note", strings.Repeat("long ", 400)}, {"team", "support"}} {
+		args, _ := red.Args(map[string]any{kv[0]: kv[1]})
+		if got := red.Labels(map[string]string{kv[0]: kv[1]})[kv[0]]; got != args[kv[0]] {
+			t.Errorf("label %s=%.20q redacted to %.40q; as an argument, %.40q", kv[0], kv[1], got, args[kv[0]])
+		}
+	}
 }

@@ -400,7 +400,7 @@ func (r *Redactor) Args(args map[string]any) (map[string]any, []string) {
 func (r *Redactor) Labels(labels map[string]string) map[string]string {
 	clean := true
 	for k, v := range labels {
-		if r.SecretKey(k) && v != "" && !isMark(v) || !r.CleanString(v) {
+		if r.SecretKey(k) && !isMark(v) || !r.CleanString(v) {
 			clean = false
 			break
 		}
@@ -414,10 +414,10 @@ func (r *Redactor) Labels(labels map[string]string) map[string]string {
 		switch {
 		case !r.SecretKey(k):
 			out[k] = r.str(v, &secrets, 0)
-		case v == "" || isMark(v):
+		case isMark(v):
 			out[k] = v
 		default:
-			out[k] = r.Mark(v)
+			out[k] = r.Mark(v) // even "": as Args, a string under a secret key
 		}
 	}
 	return out

@@ -204,10 +204,6 @@ type activation struct {
 	usage  usageVal
 	argm   map[string]any // Call.Reader's map, once built
 	cost   uint64         // of the compiled rule being evaluated
-	// cel is set when a CEL program was evaluated: the caches above that
-	// only its field reads fill (strs, args, labels, spend, caps, now)
-	// may be set.
-	cel bool
 }
 
 var activations = sync.Pool{New: func() any { return new(activation) }}
@@ -221,11 +217,12 @@ func newActivation(in *Input) *activation {
 	return a
 }
 
-// release clears a and puts it back in the pool: the fields that only
-// CEL fills only when a program ran (clearing memory that holds pointers
-// costs a write barrier per pointer while the collector runs).
+// release clears a and puts it back in the pool: the caches that only
+// CEL's field reads fill only when one of them is set (clearing memory
+// that holds pointers costs a write barrier per pointer while the
+// collector runs).
 func (a *activation) release() {
-	if a.cel || a.cached() {
+	if a.cached() {
 		*a = activation{}
 	} else {
 		a.in, a.argm, a.cost = nil, nil, 0
@@ -233,9 +230,9 @@ func (a *activation) release() {
 	activations.Put(a)
 }
 
-// cached reports whether a field read filled one of a's caches: CEL's
-// reads, which set cel when they run through evalProgram; this catches a
-// program evaluated any other way, so that no cache outlives its call.
+// cached reports whether a CEL field read filled one of a's caches
+// (strs, args, labels, spend, caps, now), however the program was
+// evaluated, so that no cache outlives its call.
 func (a *activation) cached() bool {
 	if a.args.adapter != nil || a.spend.adapter != nil || a.caps.adapter != nil || a.labels != nil || a.now != nil {
 		return true

@@ -209,7 +209,6 @@ func (r *rule) eval(ctx context.Context, a *activation) (bool, error) {
 }
 
 func evalProgram(ctx context.Context, prg cel.Program, loops bool, a *activation) (ref.Val, error) {
-	a.cel = true // see release
 	var (
 		out ref.Val
 		err error
