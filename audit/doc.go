@@ -67,16 +67,19 @@
 //
 // # Format
 //
-// Each line is one record: a JSON object in a canonical form, with time
-// (RFC 3339, UTC, nanoseconds), log (the log's ID), kind, the call's
+// Each line is one record: a JSON object in a canonical form, with log
+// (the log's ID), kind, time (RFC 3339, UTC, nanoseconds), the call's
 // fields when they apply, seq (from 0, no gaps), and prev: the lowercase
 // hex SHA-256 of the previous line's bytes without its newline, or 64
 // zeros for seq 0. FORMAT.md, next to this file, specifies the canonical
 // form key by key, with worked examples, precisely enough to write a
-// verifier in another language. That is version 2 of the format; readers
-// also accept lines of version 1, which had seq first, and logs that mix
-// the two. Seq is near the end so that the Log can encode and hash
-// everything before it outside its lock.
+// verifier in another language. That is version 3 of the format; readers
+// also accept lines of versions 1 and 2, which had seq and time first,
+// and logs that mix them. Seq is near the end so that the Log can encode
+// and hash everything before it outside its lock; the keys that a tool's
+// calls by one principal share (the head: principal, env, tool, labels,
+// policy) come first and time after them, so that the Log hashes a head
+// once and starts each line that has it from the hash's state after it.
 //
 // # Checkpoints
 //

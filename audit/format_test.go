@@ -23,10 +23,10 @@ func block(t *testing.T, doc, info string) []string {
 	return strings.Split(strings.TrimSuffix(body, "\n"), "\n")
 }
 
-// TestFormatExample checks the worked examples of FORMAT.md, of version 2
-// and of version 1: their hashes are the SHA-256 of their lines, they
-// verify with the example key, the Log writes exactly the version 2
-// lines for those records, and a Log continues the version 1 log.
+// TestFormatExample checks the worked examples of FORMAT.md, of versions
+// 3, 2 and 1: their hashes are the SHA-256 of their lines, they verify
+// with the example key, the Log writes exactly the version 3 lines for
+// those records, and a Log continues the logs of versions 1 and 2.
 func TestFormatExample(t *testing.T) {
 	docBytes, err := os.ReadFile("FORMAT.md")
 	if err != nil {
@@ -35,7 +35,7 @@ func TestFormatExample(t *testing.T) {
 	doc := string(docBytes)
 	skey, vkey := exampleKeys(t, doc)
 	examples := map[string][]byte{}
-	for _, v := range []string{"", "-v1"} {
+	for _, v := range []string{"", "-v2", "-v1"} {
 		lines := block(t, doc, "jsonl"+v)
 		hashes := block(t, doc, "hashes"+v)
 		if len(lines) != 3 || len(hashes) != 3 {
@@ -43,8 +43,11 @@ func TestFormatExample(t *testing.T) {
 		}
 		zero := strings.Repeat("0", 64)
 		for i, line := range lines {
-			start := `{"time":`
-			if v == "-v1" {
+			start := `{"log":`
+			switch v {
+			case "-v2":
+				start = `{"time":`
+			case "-v1":
 				start = fmt.Sprintf(`{"seq":%d,"time":`, i)
 			}
 			if !strings.HasPrefix(line, start) {
@@ -113,34 +116,36 @@ func TestFormatExample(t *testing.T) {
 		t.Errorf("the Log wrote\n%s\nFORMAT.md shows\n%s", got, data)
 	}
 
-	// A Log continues the log of version 1 in version 2, as one chain
-	// that the old checkpoint and the new one cover.
-	old := examples["-v1"]
-	if err := os.WriteFile(path, old, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err = Open(path, Options{SignerKey: skey, Clock: fakeClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Append(ctx, &Record{Kind: KindHalt, Control: &Control{Scope: "all", Who: "ops", Why: "upgrade"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	got := readFile(t, path)
-	if !bytes.HasPrefix(got, old) {
-		t.Fatalf("the Log changed the lines of version 1:\n%s", got)
-	}
-	added := splitLines(got[len(old):])
-	if len(added) != 2 || !bytes.HasPrefix(added[0], []byte(`{"time":`)) ||
-		!bytes.HasSuffix(added[0], []byte(`,"seq":3,"prev":"`+HashLine(bytes.TrimSuffix(splitLines(old)[2], []byte("\n"))).String()+"\"}\n")) {
-		t.Fatalf("the Log continued the log of version 1 with\n%s", got[len(old):])
-	}
-	rep, err := verifyBytes(got, VerifyOptions{Key: vkey, RequireCovered: true})
-	if err != nil || rep.Records != 5 || rep.Checkpoints != 2 {
-		t.Fatalf("Verify(version 1 continued) = %+v, %v; want 5 records, 2 checkpoints", rep, err)
+	// A Log continues the logs of versions 1 and 2 in version 3, as one
+	// chain that the old checkpoint and the new one cover.
+	for _, v := range []string{"-v1", "-v2"} {
+		old := examples[v]
+		if err := os.WriteFile(path, old, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		l, err = Open(path, Options{SignerKey: skey, Clock: fakeClock()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Append(ctx, &Record{Kind: KindHalt, Control: &Control{Scope: "all", Who: "ops", Why: "upgrade"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got := readFile(t, path)
+		if !bytes.HasPrefix(got, old) {
+			t.Fatalf("the Log changed the lines of example%s:\n%s", v, got)
+		}
+		added := splitLines(got[len(old):])
+		if len(added) != 2 || !bytes.HasPrefix(added[0], []byte(`{"log":`)) ||
+			!bytes.HasSuffix(added[0], []byte(`,"seq":3,"prev":"`+HashLine(bytes.TrimSuffix(splitLines(old)[2], []byte("\n"))).String()+"\"}\n")) {
+			t.Fatalf("the Log continued the log of example%s with\n%s", v, got[len(old):])
+		}
+		rep, err := verifyBytes(got, VerifyOptions{Key: vkey, RequireCovered: true})
+		if err != nil || rep.Records != 5 || rep.Checkpoints != 2 {
+			t.Fatalf("Verify(example%s continued) = %+v, %v; want 5 records, 2 checkpoints", v, rep, err)
+		}
 	}
 }
 

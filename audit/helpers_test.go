@@ -87,17 +87,28 @@ func mustVerifier(t testing.TB) note.Verifier {
 // encodeLike encodes r in the version of line: version 1 when line starts
 // with {"seq":, version 2 otherwise.
 func encodeLike(r *Record, line []byte) ([]byte, error) {
-	if bytes.HasPrefix(line, []byte(`{"seq":`)) {
+	switch {
+	case bytes.HasPrefix(line, []byte(`{"seq":`)):
 		return r.appendJSONV1(nil)
+	case bytes.HasPrefix(line, []byte(`{"time":`)):
+		return r.appendJSONV2(nil)
 	}
 	return r.AppendJSON(nil)
 }
 
 // mixVersions rewrites the log data as a writer of version 1 would have
-// written its first v1 records and a writer of version 2 the rest: each
-// record re-encoded in its version and chained again, and each checkpoint
+// written its first v1 records, a writer of version 2 the v1 records
+// after them and a writer of version 3 the rest: each record re-encoded
+// in its version and chained again, and each checkpoint
 // record signed again with testSKey for its new head.
 func mixVersions(t testing.TB, data []byte, v1 int) []byte {
+	t.Helper()
+	return mixVersionsN(t, data, v1, v1)
+}
+
+// mixVersionsN is mixVersions with n1 records of version 1, then n2 of
+// version 2, then the rest in version 3.
+func mixVersionsN(t testing.TB, data []byte, n1, n2 int) []byte {
 	t.Helper()
 	var out []byte
 	var prev Hash
@@ -115,9 +126,12 @@ func mixVersions(t testing.TB, data []byte, v1 int) []byte {
 			r.Checkpoint = string(cp.Note)
 		}
 		var b []byte
-		if i < v1 {
+		switch {
+		case i < n1:
 			b, err = r.appendJSONV1(nil)
-		} else {
+		case i < n1+n2:
+			b, err = r.appendJSONV2(nil)
+		default:
 			b, err = r.AppendJSON(nil)
 		}
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 // are AppendJSON's and the hash is their SHA-256. The lineBufs are reused
 // from call to call, as the Log reuses them.
 func FuzzLineHash(f *testing.F) {
+	f.Add("y", strings.Repeat("h", 150), "0193b6c8", uint64(0), []byte{}, int64(0), 1.5) // a head kept
 	f.Add("x", "y", "0193b6c8", uint64(0), []byte{}, int64(0), 1.5)
 	f.Add("\xff\u2028", strings.Repeat("k", 200), "", uint64(1<<64-1), []byte("prev"), int64(-1), 1e300)
 	f.Add(strings.Repeat("é", 40), "", "L", uint64(12345), bytes.Repeat([]byte{0xff}, 40), int64(1)<<62, 0.25)
@@ -33,25 +34,34 @@ func FuzzLineHash(f *testing.F) {
 		now := time.Unix(0, ns).UTC()
 		lb := lineBufs.Get().(*lineBuf)
 		defer lb.free()
-		if err := lb.prefix(r, now, log); err != nil {
-			if _, werr := r.AppendJSON(nil); werr == nil {
-				t.Fatalf("prefix: %v; AppendJSON: no error", err)
+		// The same head three times (hashed and seen, hashed and kept,
+		// restored), each line with another time, seq and prev; the
+		// heads of earlier inputs may be in the cache.
+		var want []byte
+		for i := range 3 {
+			now := now.Add(time.Duration(i))
+			if err := lb.prefix(r, now, log, &fuzzHeads); err != nil {
+				if _, werr := r.AppendJSON(nil); werr == nil {
+					t.Fatalf("prefix: %v; AppendJSON: no error", err)
+				}
+				return
 			}
-			return
-		}
-		var p Hash
-		copy(p[:], prev)
-		tail, h := lb.line(seq, p)
-		r.Seq, r.Time, r.Log, r.Prev = seq, now, log, p
-		want, err := r.AppendJSON(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := append(bytes.Clone(lb.b), tail...); !bytes.Equal(got, want) {
-			t.Fatalf("prefix and tail\n%s\nAppendJSON\n%s", got, want)
-		}
-		if h != sha256.Sum256(want) {
-			t.Fatalf("two-step hash %v, sha256.Sum256 %x", h, sha256.Sum256(want))
+			var p Hash
+			copy(p[:], prev)
+			p[0] += byte(i)
+			tail, h := lb.line(seq+uint64(i), p)
+			r.Seq, r.Time, r.Log, r.Prev = seq+uint64(i), now, log, p
+			var err error
+			want, err = r.AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := append(bytes.Clone(lb.b), tail...); !bytes.Equal(got, want) {
+				t.Fatalf("prefix and tail\n%s\nAppendJSON\n%s", got, want)
+			}
+			if h != sha256.Sum256(want) {
+				t.Fatalf("line %d: two-step hash %v, sha256.Sum256 %x", i, h, sha256.Sum256(want))
+			}
 		}
 		if _, err := ParseRecord(want); err != nil {
 			t.Fatalf("ParseRecord(%s) = %v", want, err)
@@ -61,7 +71,7 @@ func FuzzLineHash(f *testing.F) {
 
 // TestConcurrentAppendsChain appends from many goroutines, with Append
 // and AppendLater, through the mapping and with write(2): the log
-// verifies, its lines are of version 2 with seqs 0, 1, 2… in file order,
+// verifies, its lines are of version 3 with seqs 0, 1, 2… in file order,
 // each line's prev is the hash of the line before, and each Append
 // returned with its record's Seq and Prev set to those of the line that
 // holds it.
@@ -108,8 +118,8 @@ func TestConcurrentAppendsChain(t *testing.T) {
 			bySeq := map[uint64]string{}
 			for i, line := range lines {
 				line = line[:len(line)-1]
-				if !bytes.HasPrefix(line, []byte(`{"time":`)) {
-					t.Fatalf("line %d is not of version 2: %s", i+1, line)
+				if !bytes.HasPrefix(line, []byte(`{"log":`)) {
+					t.Fatalf("line %d is not of version 3: %s", i+1, line)
 				}
 				r, err := ParseRecord(line)
 				if err != nil {
@@ -145,67 +155,75 @@ func TestConcurrentAppendsChain(t *testing.T) {
 	}
 }
 
-// TestVersion1Continued: a Log opens a log of version 1, as the active
-// file (with a torn last line, which it cuts) or as a rotated file, and
-// continues the chain in version 2; Verify reads both as one chain.
-func TestVersion1Continued(t *testing.T) {
-	v1 := mixVersions(t, readFile(t, writeLog(t, 6, true)), 7)
-	if n := bytes.Count(v1, []byte("\n{\"seq\":")) + 1; n != 7 {
-		t.Fatalf("%d lines of version 1, want 7", n)
-	}
-	if _, err := verifyBytes(v1, VerifyOptions{Key: testVKey, RequireCovered: true}); err != nil {
-		t.Fatalf("the log of version 1: %v", err)
-	}
-	for _, rotated := range []bool{false, true} {
-		t.Run(fmt.Sprintf("rotated=%v", rotated), func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "audit.jsonl")
-			name, data := path, append(bytes.Clone(v1), `{"seq":7,"time":"2026-11-30T12:00:`...)
-			if rotated {
-				name, data = SegmentName(path, 0), v1
-			}
-			if err := os.WriteFile(name, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			l, err := Open(path, Options{SignerKey: testSKey, Clock: fakeClock(), Sync: SyncNever})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (l.Recovered() != nil) == rotated {
-				t.Errorf("Recovered = %+v", l.Recovered())
-			}
-			if size, head := l.Head(); size != 7 || head != HashLine(bytes.TrimSuffix(splitLines(v1)[6], []byte("\n"))) {
-				t.Fatalf("Head = %d, %v; want 7 and the hash of the last line of version 1", size, head)
-			}
-			for i := range 3 {
-				if err := l.Append(t.Context(), sampleRecord(100+i)); err != nil {
+// TestOldVersionContinued: a Log opens a log of version 1 or 2, as the
+// active file (with a torn last line, which it cuts) or as a rotated
+// file, and continues the chain in version 3; Verify reads both as one
+// chain.
+func TestOldVersionContinued(t *testing.T) {
+	raw := readFile(t, writeLog(t, 6, true))
+	for _, version := range []int{1, 2} {
+		start := map[int]string{1: `{"seq":`, 2: `{"time":`}[version]
+		v1 := mixVersionsN(t, raw, 7*(2-version), 7*(version-1))
+		if n := bytes.Count(v1, []byte("\n"+start)) + 1; n != 7 {
+			t.Fatalf("%d lines of version %d, want 7", n, version)
+		}
+		if _, err := verifyBytes(v1, VerifyOptions{Key: testVKey, RequireCovered: true}); err != nil {
+			t.Fatalf("the log of version %d: %v", version, err)
+		}
+		for _, rotated := range []bool{false, true} {
+			t.Run(fmt.Sprintf("version=%d/rotated=%v", version, rotated), func(t *testing.T) {
+				dir := t.TempDir()
+				path := filepath.Join(dir, "audit.jsonl")
+				name, data := path, append(bytes.Clone(v1), start+`"2026-11-30T12:00:`...)
+				if rotated {
+					name, data = SegmentName(path, 0), v1
+				}
+				if err := os.WriteFile(name, data, 0o600); err != nil {
 					t.Fatal(err)
 				}
-			}
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			files, err := Segments(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := Verify(VerifyOptions{Key: testVKey, RequireCovered: true}, files...)
-			if err != nil || rep.Records != 11 || rep.Checkpoints != 2 {
-				t.Fatalf("Verify = %+v, %v; want 11 records, 2 checkpoints", rep, err)
-			}
-			got := readFile(t, path)
-			if !rotated {
-				if !bytes.HasPrefix(got, v1) {
-					t.Fatal("the lines of version 1 changed")
+				l, err := Open(path, Options{SignerKey: testSKey, Clock: fakeClock(), Sync: SyncNever})
+				if err != nil {
+					t.Fatal(err)
 				}
-				got = got[len(v1):]
-			}
-			if bytes.Count(got, []byte(`{"time":`)) != 4 || bytes.Contains(got, []byte(`{"seq":`)) {
-				t.Fatalf("the Log continued with\n%s", got)
-			}
-		})
+				if (l.Recovered() != nil) == rotated {
+					t.Errorf("Recovered = %+v", l.Recovered())
+				}
+				if size, head := l.Head(); size != 7 || head != HashLine(bytes.TrimSuffix(splitLines(v1)[6], []byte("\n"))) {
+					t.Fatalf("Head = %d, %v; want 7 and the hash of the last line of version %d", size, head, version)
+				}
+				for i := range 3 {
+					if err := l.Append(t.Context(), sampleRecord(100+i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				files, err := Segments(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep, err := Verify(VerifyOptions{Key: testVKey, RequireCovered: true}, files...)
+				if err != nil || rep.Records != 11 || rep.Checkpoints != 2 {
+					t.Fatalf("Verify = %+v, %v; want 11 records, 2 checkpoints", rep, err)
+				}
+				got := readFile(t, path)
+				if !rotated {
+					if !bytes.HasPrefix(got, v1) {
+						t.Fatalf("the lines of version %d changed", version)
+					}
+					got = got[len(v1):]
+				}
+				if bytes.Count(got, []byte(`{"log":`)) != 4 || bytes.Contains(got, []byte(`{"seq":`)) || bytes.Contains(got, []byte(`{"time":`)) {
+					t.Fatalf("the Log continued with\n%s", got)
+				}
+			})
+		}
 	}
 }
+
+// fuzzHeads is the head cache of FuzzLineHash, kept from input to input.
+var fuzzHeads midCache
 
 // BenchmarkLineHash compares the work under the log's lock for the
 // decision record of a guarded call: the seq and prev encoded and the
@@ -217,7 +235,7 @@ func BenchmarkLineHash(b *testing.B) {
 	r, _ := benchPair()
 	r.Time = time.Date(2026, 11, 30, 9, 15, 0, 123456789, time.UTC)
 	lb := lineBufs.Get().(*lineBuf)
-	if err := lb.prefix(r, r.Time, "0193b6c8-7c4e-7000-8000-00000000a001"); err != nil {
+	if err := lb.prefix(r, r.Time, "0193b6c8-7c4e-7000-8000-00000000a001", nil); err != nil {
 		b.Fatal(err)
 	}
 	prefix := bytes.Clone(lb.b)

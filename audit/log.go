@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -158,6 +161,7 @@ type Log struct {
 	signer note.Signer
 	clock  func() time.Time
 	logger *zap.Logger
+	heads  midCache // the SHA-256 states after the heads of recent lines
 
 	mu        sync.Mutex
 	cond      sync.Cond
@@ -720,7 +724,7 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 		now = l.clock() // read before the lock, which it would lengthen
 	}
 	now = now.UTC()
-	if err := lb.prefix(r, now, l.id); err != nil {
+	if err := lb.prefix(r, now, l.id, &l.heads); err != nil {
 		lb.free()
 		return err
 	}
@@ -759,7 +763,7 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 }
 
 // lineBuf is a line being appended: its prefix, up to and including
-// "seq": (see appendHead), encoded before the log's lock, and the SHA-256
+// "seq": (see AppendJSON), encoded before the log's lock, and the SHA-256
 // state after the prefix, which the tail (appendTail) completes under
 // the lock. SHA-256 hashes its input in 64-byte blocks from the start,
 // so the hash of the prefix's blocks is done before the lock, and what
@@ -768,25 +772,100 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 type lineBuf struct {
 	b    []byte
 	h    hash.Hash
+	st   sha256State // h's state, to save and restore
 	tail [maxTail]byte
 	sum  [sha256.Size]byte
 }
 
+// sha256State is what crypto/sha256's hash offers to save its state and
+// start again from it.
+type sha256State interface {
+	encoding.BinaryAppender
+	encoding.BinaryUnmarshaler
+}
+
 // lineBufs are the lineBufs of the lines being appended.
-var lineBufs = sync.Pool{New: func() any { return &lineBuf{h: sha256.New()} }}
+var lineBufs = sync.Pool{New: func() any {
+	h := sha256.New()
+	return &lineBuf{h: h, st: h.(sha256State)}
+}}
 
 // prefix encodes the prefix of r's line, at time now in the log of the ID
-// log, into lb and hashes it. On an error lb holds part of it.
-func (lb *lineBuf) prefix(r *Record, now time.Time, log string) error {
-	b := appendHead(lb.b[:0], now, log)
-	b, err := r.appendBody(b)
+// log, into lb and hashes it, starting from heads' state after the line's
+// head when heads has it (heads may be nil). On an error lb holds part of
+// it.
+func (lb *lineBuf) prefix(r *Record, now time.Time, log string, heads *midCache) error {
+	b := r.appendHead3(lb.b[:0], log)
+	n := len(b)
+	heads.start(lb, b)
+	b, err := r.appendBody3(b, now)
 	if err == nil {
 		b = append(b, seqKey...)
-		lb.h.Reset()
-		lb.h.Write(b)
+		lb.h.Write(b[n:])
 	}
 	lb.b = b
 	return err
+}
+
+// midCache keeps the SHA-256 state after the heads of recent lines
+// (appendHead3: the log's ID, the kind, the principal, the env, the tool,
+// its labels and the policy's version), so that the line of a call whose
+// head is that of an earlier one hashes only what follows it: the records
+// of a tool's calls by one principal share their head. A head is kept
+// from the second line that has it, so that a head seen once costs no
+// allocation; a slot holds one head, the last kept of those that map to
+// it. Its slots are read without a lock and replaced whole.
+type midCache struct {
+	slots [midSlots]midSlot
+}
+
+// midSeed is the seed of the maphash that picks a head's slot.
+var midSeed = maphash.MakeSeed()
+
+// midSlot is one slot of a midCache.
+type midSlot struct {
+	kept atomic.Pointer[midState]
+	seen atomic.Uint64 // the maphash of the last head that mapped here and was not kept
+}
+
+// midState is a head and the state of SHA-256 after it.
+type midState struct {
+	head  []byte
+	state []byte // sha256State.AppendBinary after head
+}
+
+const (
+	// midSlots is the number of heads a midCache keeps.
+	midSlots = 16
+	// minMid is the length of the shortest head worth keeping: two
+	// blocks of SHA-256 cost more than finding the state and restoring it.
+	minMid = 128
+)
+
+// start hashes head into lb.h from the start: from the state kept for
+// head when there is one, else by hashing it (and keeping the state when
+// head was seen before). c may be nil: then it hashes head.
+func (c *midCache) start(lb *lineBuf, head []byte) {
+	if c == nil || len(head) < minMid {
+		lb.h.Reset()
+		lb.h.Write(head)
+		return
+	}
+	sum := maphash.Bytes(midSeed, head)
+	slot := &c.slots[sum%midSlots]
+	if e := slot.kept.Load(); e != nil && bytes.Equal(e.head, head) && lb.st.UnmarshalBinary(e.state) == nil {
+		return
+	}
+	lb.h.Reset()
+	lb.h.Write(head)
+	if slot.seen.Swap(sum) != sum {
+		return
+	}
+	state, err := lb.st.AppendBinary(make([]byte, 0, 128))
+	if err != nil {
+		return
+	}
+	slot.kept.Store(&midState{head: bytes.Clone(head), state: state})
 }
 
 // line appends lb's tail for seq and prev, and returns it and the hash of
@@ -1208,7 +1287,7 @@ func (l *Log) checkpointLocked() (*Checkpoint, error) {
 	r := &Record{Kind: KindCheckpoint, Checkpoint: string(msg)}
 	lb := lineBufs.Get().(*lineBuf)
 	defer lb.free()
-	if err := lb.prefix(r, now, l.id); err != nil {
+	if err := lb.prefix(r, now, l.id, nil); err != nil {
 		return nil, err
 	}
 	// The rotation check in writeLocked does not change seq or head.

@@ -12,11 +12,12 @@ import (
 	"unicode/utf8"
 )
 
-// ParseRecord parses one line of the log (without its newline), of
-// either version of FORMAT.md: a line that starts with {"seq": is of
-// version 1, one that starts with {"time": of version 2. It is strict:
-// the line must be exactly what AppendJSON writes for the record it holds
-// (for a line of version 1, what version 1 wrote), so keys in another
+// ParseRecord parses one line of the log (without its newline), of any
+// version of FORMAT.md: a line that starts with {"seq": is of version 1,
+// one that starts with {"time": of version 2, one that starts with
+// {"log": of version 3. It is strict: the line must be exactly what
+// AppendJSON writes for the record it holds (for a line of version 1 or
+// 2, what that version wrote), so keys in another
 // order, unknown or duplicate keys, other escapes, spaces, or numbers in
 // another form are errors. Errors wrap ErrSyntax.
 func ParseRecord(line []byte) (*Record, error) {
@@ -355,38 +356,134 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 		p.intern = st.intern
 		reuse = st.args
 	}
-	// Version 1 starts with seq; version 2 has it just before prev.
+	// Version 1 starts with seq; version 2 with time and has seq just
+	// before prev; version 3 starts with log, has time after policy and
+	// seq just before prev.
 	v1 := bytes.HasPrefix(line, []byte(`{"seq":`))
-	if v1 {
+	v3 := bytes.HasPrefix(line, []byte(`{"log":`))
+	switch {
+	case v1:
 		p.pos = len(`{"seq":`)
 		r.Seq = p.uint64()
 		p.lit(`,"time":"`)
-	} else {
+		p.time(r)
+		p.lit(`,"log":`)
+	case v3:
+		p.pos = len(`{"log":`)
+	default:
 		p.lit(`{"time":"`)
+		p.time(r)
+		p.lit(`,"log":`)
 	}
-	if p.err == nil {
-		end := p.pos + len(timeLayout)
-		t, ok := time.Time{}, false
-		if end < len(line) && line[end] == '"' {
-			t, ok = parseTime(line[p.pos:end])
-		}
-		if !ok {
-			p.fail("time: want %s", timeLayout)
-		} else {
-			r.Time = t
-			p.pos = end + 1
-		}
-	}
-	p.lit(`,"log":`)
 	r.Log = p.str()
 	p.lit(`,"kind":`)
 	r.Kind = Kind(p.str())
 	if p.err == nil && r.Kind == "" {
 		p.fail("empty kind")
 	}
-	if p.key("call") {
-		r.Call = p.str()
+	if v3 {
+		p.who(r)
+		p.labels(r)
+		if p.key("policy") {
+			r.PolicyVersion = p.str()
+		}
+		p.lit(`,"time":"`)
+		p.time(r)
+		if p.key("call") {
+			r.Call = p.str()
+		}
+		p.args(r, st, reuse)
+	} else {
+		if p.key("call") {
+			r.Call = p.str()
+		}
+		p.who(r)
+		p.args(r, st, reuse)
+		p.labels(r)
 	}
+	p.verdict(r)
+	if !v3 && p.key("policy") {
+		r.PolicyVersion = p.str()
+	}
+	p.rest(r)
+	if !v1 {
+		p.lit(seqKey)
+		r.Seq = p.uint64()
+	}
+	p.lit(`,"prev":"`)
+	if p.err == nil {
+		if p.pos+66 != len(line) || line[p.pos+64] != '"' || line[p.pos+65] != '}' {
+			p.fail("prev: want 64 lowercase hex digits and the end of the record")
+		} else {
+			for _, c := range line[p.pos : p.pos+64] {
+				if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+					p.fail("prev: want 64 lowercase hex digits")
+					break
+				}
+			}
+		}
+	}
+	if p.err != nil {
+		return p.err
+	}
+	hex.Decode(r.Prev[:], line[p.pos:p.pos+64])
+	// The line must be the canonical encoding of what it holds.
+	var buf []byte
+	if st != nil {
+		buf = st.scratch[:0]
+	}
+	var err error
+	switch {
+	case v1:
+		buf, err = r.appendJSONV1(buf)
+	case v3:
+		buf, err = r.AppendJSON(buf)
+	default:
+		buf, err = r.appendJSONV2(buf)
+	}
+	if st != nil {
+		st.scratch = buf
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSyntax, err)
+	}
+	if !bytes.Equal(buf, line) {
+		return fmt.Errorf("%w: not in canonical form at byte %d", ErrSyntax, mismatch(buf, line))
+	}
+	return nil
+}
+
+func mismatch(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// time reads the digits of a record's time and its closing quote.
+func (p *parser) time(r *Record) {
+	if p.err != nil {
+		return
+	}
+	line := p.b
+	end := p.pos + len(timeLayout)
+	t, ok := time.Time{}, false
+	if end < len(line) && line[end] == '"' {
+		t, ok = parseTime(line[p.pos:end])
+	}
+	if !ok {
+		p.fail("time: want %s", timeLayout)
+		return
+	}
+	r.Time = t
+	p.pos = end + 1
+}
+
+// who reads the principal, env and tool keys that are there.
+func (p *parser) who(r *Record) {
 	if p.key("principal") {
 		p.lit("{")
 		first := true
@@ -415,26 +512,40 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 	if p.key("tool") {
 		r.Tool = p.str()
 	}
-	if p.key("args") {
-		if reuse != nil {
-			clear(reuse)
-		}
-		r.Args = p.object(reuse, 0)
-		if st != nil && r.Args != nil {
-			st.args = r.Args
-		}
+}
+
+// args reads the args key when it is there, into reuse when not nil.
+func (p *parser) args(r *Record, st *parseState, reuse map[string]any) {
+	if !p.key("args") {
+		return
 	}
-	if p.key("labels") {
-		m := p.object(nil, 0)
-		r.Labels = make(map[string]string, len(m))
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			s, ok := m[k].(string)
-			if !ok {
-				p.fail("label %q is not a string", k)
-			}
-			r.Labels[k] = s
-		}
+	if reuse != nil {
+		clear(reuse)
 	}
+	r.Args = p.object(reuse, 0)
+	if st != nil && r.Args != nil {
+		st.args = r.Args
+	}
+}
+
+// labels reads the labels key when it is there.
+func (p *parser) labels(r *Record) {
+	if !p.key("labels") {
+		return
+	}
+	m := p.object(nil, 0)
+	r.Labels = make(map[string]string, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		s, ok := m[k].(string)
+		if !ok {
+			p.fail("label %q is not a string", k)
+		}
+		r.Labels[k] = s
+	}
+}
+
+// verdict reads the keys from decision to shadow that are there.
+func (p *parser) verdict(r *Record) {
 	if p.key("decision") {
 		r.Decision = p.str()
 	}
@@ -471,9 +582,10 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 			break
 		}
 	}
-	if p.key("policy") {
-		r.PolicyVersion = p.str()
-	}
+}
+
+// rest reads the keys from approver to checkpoint that are there.
+func (p *parser) rest(r *Record) {
 	if p.key("approver") {
 		r.Approver = p.str()
 	}
@@ -512,56 +624,4 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 	if p.key("checkpoint") {
 		r.Checkpoint = p.str()
 	}
-	if !v1 {
-		p.lit(seqKey)
-		r.Seq = p.uint64()
-	}
-	p.lit(`,"prev":"`)
-	if p.err == nil {
-		if p.pos+66 != len(line) || line[p.pos+64] != '"' || line[p.pos+65] != '}' {
-			p.fail("prev: want 64 lowercase hex digits and the end of the record")
-		} else {
-			for _, c := range line[p.pos : p.pos+64] {
-				if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-					p.fail("prev: want 64 lowercase hex digits")
-					break
-				}
-			}
-		}
-	}
-	if p.err != nil {
-		return p.err
-	}
-	hex.Decode(r.Prev[:], line[p.pos:p.pos+64])
-	// The line must be the canonical encoding of what it holds.
-	var buf []byte
-	if st != nil {
-		buf = st.scratch[:0]
-	}
-	var err error
-	if v1 {
-		buf, err = r.appendJSONV1(buf)
-	} else {
-		buf, err = r.AppendJSON(buf)
-	}
-	if st != nil {
-		st.scratch = buf
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrSyntax, err)
-	}
-	if !bytes.Equal(buf, line) {
-		return fmt.Errorf("%w: not in canonical form at byte %d", ErrSyntax, mismatch(buf, line))
-	}
-	return nil
-}
-
-func mismatch(a, b []byte) int {
-	n := min(len(a), len(b))
-	for i := 0; i < n; i++ {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return n
 }

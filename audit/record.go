@@ -151,10 +151,23 @@ var (
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
 // AppendJSON appends the line of r, without its newline, to b, in the
-// format the Log writes (version 2 of FORMAT.md: seq just before prev).
+// format the Log writes (version 3 of FORMAT.md: the keys that a tool's
+// calls share first, then time, then the rest, seq just before prev).
 // It fails only for an argument value that has no JSON form (a NaN, a
 // channel).
 func (r *Record) AppendJSON(b []byte) ([]byte, error) {
+	b = r.appendHead3(b, r.Log)
+	b, err := r.appendBody3(b, r.Time)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, seqKey...)
+	return appendTail(b, r.Seq, r.Prev), nil
+}
+
+// appendJSONV2 appends the line of r as version 2 of the format wrote it,
+// time first and seq just before prev.
+func (r *Record) appendJSONV2(b []byte) ([]byte, error) {
 	b = appendHead(b, r.Time, r.Log)
 	b, err := r.appendBody(b)
 	if err != nil {
@@ -180,11 +193,15 @@ func (r *Record) appendJSONV1(b []byte) ([]byte, error) {
 	return appendPrev(b, r.Prev), nil
 }
 
-// A line of version 2 is its prefix, {"time":"…","log":"…",<body>,"seq":,
-// which depends on the record, its time and the log's ID alone, and its
-// tail, the seq's digits and ,"prev":"…"}, which depend on its place in
-// the chain. The Log encodes the prefix and hashes it before it takes its
-// lock; under the lock it appends the tail and finishes the hash.
+// A line of version 3 (as one of version 2) is its prefix, up to and
+// including ,"seq":, which depends on the record, its time and the log's
+// ID alone, and its tail, the seq's digits and ,"prev":"…"}, which depend
+// on its place in the chain. The Log encodes the prefix and hashes it
+// before it takes its lock; under the lock it appends the tail and
+// finishes the hash. In version 3 the prefix starts with its head
+// (appendHead3), which the records of a tool's calls share: the Log keeps
+// the SHA-256 state after a head and starts the next line with the same
+// head from there.
 
 // seqKey ends the prefix of a line.
 const seqKey = `,"seq":`
@@ -228,23 +245,70 @@ var hexPairs = func() (t [256][2]byte) {
 	return t
 }()
 
-// appendBody appends the body of r's line, from ,"kind" up to the last
-// key before seq (version 2) or prev (version 1): everything that does
-// not depend on the log's state (seq, time, log ID and prev are not
-// read). It is a pure function of r
-// (and of r.Plan's encodings, which never change the bytes), so it can
-// run outside the log's lock. On an error b may hold part of the body.
+// appendBody appends the body of r's line in versions 1 and 2, from
+// ,"kind" up to the last key before seq (version 2) or prev (version 1):
+// everything that does not depend on the log's state (seq, time, log ID
+// and prev are not read). It is a pure function of r (and of r.Plan's
+// encodings, which never change the bytes), so it can run outside the
+// log's lock. On an error b may hold part of the body.
 func (r *Record) appendBody(b []byte) ([]byte, error) {
+	b = r.appendKind(b)
+	b = appendField(b, `,"call":`, r.Call)
+	b = r.appendWho(b)
+	b, err := r.appendArgs(b)
+	if err != nil {
+		return b, err
+	}
+	b = r.appendLabelsField(b)
+	b = r.appendVerdict(b)
+	b = appendField(b, `,"policy":`, r.PolicyVersion)
+	return r.appendRest(b), nil
+}
+
+// appendHead3 appends the head of r's line in version 3, in the log of
+// the ID log: {"log":…,"kind":…, then principal, env, tool, labels and
+// policy. These are the keys that a tool's calls by one principal share,
+// so that the head of one call's record is the head of the next one's,
+// and the Log hashes it once (see midCache).
+func (r *Record) appendHead3(b []byte, log string) []byte {
+	b = append(b, `{"log":`...)
+	b = appendString(b, log)
+	b = r.appendKind(b)
+	b = r.appendWho(b)
+	b = r.appendLabelsField(b)
+	return appendField(b, `,"policy":`, r.PolicyVersion)
+}
+
+// appendBody3 appends the rest of r's line in version 3 after its head,
+// at time t, up to the last key before seq: time, call, args and the
+// keys after them. On an error b may hold part of it.
+func (r *Record) appendBody3(b []byte, t time.Time) ([]byte, error) {
+	b = append(b, `,"time":"`...)
+	b = appendTime(b, t)
+	b = append(b, '"')
+	b = appendField(b, `,"call":`, r.Call)
+	b, err := r.appendArgs(b)
+	if err != nil {
+		return b, err
+	}
+	b = r.appendVerdict(b)
+	return r.appendRest(b), nil
+}
+
+// appendKind appends ,"kind":….
+func (r *Record) appendKind(b []byte) []byte {
 	switch r.Kind {
 	case KindDecision:
-		b = append(b, `,"kind":"decision"`...)
+		return append(b, `,"kind":"decision"`...)
 	case KindResult:
-		b = append(b, `,"kind":"result"`...)
-	default:
-		b = append(b, `,"kind":`...)
-		b = appendString(b, string(r.Kind))
+		return append(b, `,"kind":"result"`...)
 	}
-	b = appendField(b, `,"call":`, r.Call)
+	b = append(b, `,"kind":`...)
+	return appendString(b, string(r.Kind))
+}
+
+// appendWho appends the principal, env and tool keys that are set.
+func (r *Record) appendWho(b []byte) []byte {
 	pl := r.Plan
 	if r.Principal != (Principal{}) {
 		if pl != nil {
@@ -261,6 +325,11 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 		b = appendField(b, `,"env":`, r.Env)
 		b = appendField(b, `,"tool":`, r.Tool)
 	}
+	return b
+}
+
+// appendArgs appends ,"args":{…} when r has arguments.
+func (r *Record) appendArgs(b []byte) ([]byte, error) {
 	var args ArgReader
 	switch {
 	case r.Args != nil:
@@ -268,26 +337,31 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 	case r.Reader != nil:
 		args = r.Reader
 	}
-	if args != nil && args.Len() > 0 {
-		done = false
-		if pl != nil {
-			b, done = pl.appendArgs(b, args)
-		}
-		if !done {
-			b = append(b, `,"args":`...)
-			var err error
-			if b, err = appendValue(b, args.Args(), 0); err != nil {
-				return b, err
-			}
+	if args == nil || args.Len() == 0 {
+		return b, nil
+	}
+	if pl := r.Plan; pl != nil {
+		if b, done := pl.appendArgs(b, args); done {
+			return b, nil
 		}
 	}
-	if len(r.Labels) > 0 {
-		if pl != nil && pl.sameLabels(r.Labels) {
-			b = append(b, pl.labels...)
-		} else {
-			b = appendLabels(b, r.Labels)
-		}
+	b = append(b, `,"args":`...)
+	return appendValue(b, args.Args(), 0)
+}
+
+// appendLabelsField appends ,"labels":{…} when r has labels.
+func (r *Record) appendLabelsField(b []byte) []byte {
+	if len(r.Labels) == 0 {
+		return b
 	}
+	if pl := r.Plan; pl != nil && pl.sameLabels(r.Labels) {
+		return append(b, pl.labels...)
+	}
+	return appendLabels(b, r.Labels)
+}
+
+// appendVerdict appends the keys from decision to shadow that are set.
+func (r *Record) appendVerdict(b []byte) []byte {
 	b = appendField(b, `,"decision":`, r.Decision)
 	b = appendField(b, `,"code":`, r.Code)
 	b = appendField(b, `,"stage":`, r.Stage)
@@ -308,7 +382,11 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	b = appendField(b, `,"policy":`, r.PolicyVersion)
+	return b
+}
+
+// appendRest appends the keys from approver to checkpoint that are set.
+func (r *Record) appendRest(b []byte) []byte {
 	b = appendField(b, `,"approver":`, r.Approver)
 	b = appendField(b, `,"grant":`, r.Grant)
 	b = appendField(b, `,"note":`, r.Note)
@@ -329,8 +407,7 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 		b = appendString(b, r.Control.Why)
 		b = append(b, '}')
 	}
-	b = appendField(b, `,"checkpoint":`, r.Checkpoint)
-	return b, nil
+	return appendField(b, `,"checkpoint":`, r.Checkpoint)
 }
 
 // appendPrincipal appends ,"principal":{…} for a principal that is not

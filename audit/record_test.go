@@ -31,7 +31,11 @@ func fullRecord() *Record {
 
 func TestRecordRoundTrip(t *testing.T) {
 	for _, r := range []*Record{fullRecord(), {Kind: KindHalt, Time: time.Unix(0, 0)}} {
-		v2, err := r.AppendJSON(nil)
+		v3, err := r.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2, err := r.appendJSONV2(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,10 +43,10 @@ func TestRecordRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.HasPrefix(v2, []byte(`{"time":`)) || !bytes.HasPrefix(v1, []byte(`{"seq":`)) {
-			t.Fatalf("versions 2 and 1 start\n%s\n%s", v2, v1)
+		if !bytes.HasPrefix(v3, []byte(`{"log":`)) || !bytes.HasPrefix(v2, []byte(`{"time":`)) || !bytes.HasPrefix(v1, []byte(`{"seq":`)) {
+			t.Fatalf("versions 3, 2 and 1 start\n%s\n%s\n%s", v3, v2, v1)
 		}
-		for _, line := range [][]byte{v2, v1} {
+		for _, line := range [][]byte{v3, v2, v1} {
 			got, err := ParseRecord(line)
 			if err != nil {
 				t.Fatalf("ParseRecord(%s) = %v", line, err)
@@ -83,11 +87,12 @@ func TestAppendJSONValues(t *testing.T) {
 
 func TestParseRecordStrict(t *testing.T) {
 	r := &Record{Seq: 12, Kind: KindDecision, Log: "L", Tool: "t", Args: map[string]any{"n": int64(1)}}
-	good, _ := r.AppendJSON(nil)
+	good3, _ := r.AppendJSON(nil)
+	good, _ := r.appendJSONV2(nil)
 	goodV1, _ := r.appendJSONV1(nil)
 	zero := strings.Repeat("0", 64)
 	var bads []string
-	for _, g := range []string{string(good), string(goodV1)} {
+	for _, g := range []string{string(good3), string(good), string(goodV1)} {
 		bads = append(bads,
 			strings.Replace(g, `"n":1`, `"n":1.0`, 1),
 			strings.Replace(g, `"n":1`, `"n":1,"n":1`, 1),
@@ -95,6 +100,7 @@ func TestParseRecordStrict(t *testing.T) {
 			strings.Replace(g, `"tool":"t"`, `"tool":""`, 1),
 			strings.Replace(g, `"tool":"t",`, `"tool":"t","bogus":1,`, 1),
 			strings.Replace(g, `"log":"L","kind":"decision"`, `"kind":"decision","log":"L"`, 1),
+			strings.Replace(g, `"kind":"decision","tool":"t"`, `"tool":"t","kind":"decision"`, 1),
 			strings.Replace(g, zero, strings.ToUpper(zero[:63])+"A", 1),
 			strings.Replace(g, zero, zero[:63], 1),
 			strings.Replace(g, `.000000000Z`, `Z`, 1),
@@ -111,8 +117,17 @@ func TestParseRecordStrict(t *testing.T) {
 			strings.Replace(g, `"seq":12`, `"seq": 12`, 1),
 		)
 	}
-	g, g1 := string(good), string(goodV1)
+	g, g1, g3 := string(good), string(goodV1), string(good3)
 	bads = append(bads, "", "{}",
+		// version 3: time missing, twice, or elsewhere; seq missing
+		strings.Replace(g3, `"time":"0001-01-01T00:00:00.000000000Z",`, ``, 1),
+		strings.Replace(g3, `"time":"0001-01-01T00:00:00.000000000Z",`, `"time":"0001-01-01T00:00:00.000000000Z","time":"0001-01-01T00:00:00.000000000Z",`, 1),
+		strings.Replace(strings.Replace(g3, `"time":"0001-01-01T00:00:00.000000000Z",`, ``, 1), `,"seq"`, `,"time":"0001-01-01T00:00:00.000000000Z","seq"`, 1),
+		strings.Replace(strings.Replace(g3, `,"time":"0001-01-01T00:00:00.000000000Z"`, ``, 1), `,"tool"`, `,"time":"0001-01-01T00:00:00.000000000Z","tool"`, 1),
+		strings.Replace(g3, `"seq":12,`, ``, 1),
+		strings.Replace(g3, `{"log":"L",`, `{"log":"L","time":"0001-01-01T00:00:00.000000000Z",`, 1),
+		// version 3's start with version 2's order
+		`{"log":"L",`+strings.Replace(g[1:], `"log":"L",`, ``, 1),
 		// version 2: seq missing, twice, or elsewhere
 		strings.Replace(g, `"seq":12,`, ``, 1),
 		strings.Replace(g, `"seq":12,`, `"seq":12,"seq":12,`, 1),
@@ -132,7 +147,7 @@ func TestParseRecordStrict(t *testing.T) {
 			t.Errorf("ParseRecord(%s) = %v, want ErrSyntax", bad, err)
 		}
 	}
-	for _, line := range [][]byte{good, goodV1} {
+	for _, line := range [][]byte{good3, good, goodV1} {
 		if got, err := ParseRecord(line); err != nil || got.Seq != 12 {
 			t.Errorf("ParseRecord(%s) = %+v, %v; want seq 12", line, got, err)
 		}
@@ -142,8 +157,11 @@ func TestParseRecordStrict(t *testing.T) {
 func FuzzParseRecord(f *testing.F) {
 	line, _ := fullRecord().AppendJSON(nil)
 	f.Add(line)
+	line, _ = fullRecord().appendJSONV2(nil)
+	f.Add(line)
 	line, _ = fullRecord().appendJSONV1(nil)
 	f.Add(line)
+	f.Add([]byte(`{"log":"","kind":"x","time":"2026-01-01T00:00:00.000000000Z","seq":0,"prev":"` + strings.Repeat("0", 64) + `"}`))
 	f.Add([]byte(`{"time":"2026-01-01T00:00:00.000000000Z","log":"","kind":"x","seq":0,"prev":"` + strings.Repeat("0", 64) + `"}`))
 	f.Add([]byte(`{"seq":0,"time":"2026-01-01T00:00:00.000000000Z","log":"","kind":"x","prev":"` + strings.Repeat("0", 64) + `"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
@@ -206,6 +224,13 @@ func FuzzAppendJSON(f *testing.F) {
 		if _, err := ParseRecord(line); err != nil {
 			t.Fatalf("ParseRecord(AppendJSON(...)) = %v for %s", err, line)
 		}
+		line, err = r.appendJSONV2(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseRecord(line); err != nil {
+			t.Fatalf("ParseRecord of version 2 = %v for %s", err, line)
+		}
 		line, err = r.appendJSONV1(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -236,6 +261,7 @@ func TestTimeFormat(t *testing.T) {
 		for _, line := range []string{
 			`{"seq":0,"time":"` + bad + `","log":"","kind":"k","prev":"` + strings.Repeat("0", 64) + `"}`,
 			`{"time":"` + bad + `","log":"","kind":"k","seq":0,"prev":"` + strings.Repeat("0", 64) + `"}`,
+			`{"log":"","kind":"k","time":"` + bad + `","seq":0,"prev":"` + strings.Repeat("0", 64) + `"}`,
 		} {
 			if _, err := ParseRecord([]byte(line)); err == nil {
 				t.Errorf("ParseRecord accepted the time %s in %s", bad, line)

@@ -72,18 +72,23 @@ var numByte = func() (t [256]bool) {
 func (s *scanner) scan(line []byte, out *scanned) bool {
 	s.b, s.pos = line, 0
 	*out = scanned{}
-	// Version 1 starts with seq; version 2 has it just before prev.
-	v1 := s.lit(`{"seq":`)
-	if v1 {
+	// Version 1 starts with seq; version 2 with time and has seq just
+	// before prev; version 3 starts with log, has time after policy and
+	// seq just before prev.
+	v1, v3 := s.lit(`{"seq":`), false
+	switch {
+	case v1:
 		seq, ok := s.uint64()
 		if !ok || !s.lit(`,"time":"`) {
 			return false
 		}
 		out.seq = seq
-	} else if !s.lit(`{"time":"`) {
+	case s.lit(`{"log":`):
+		v3 = true
+	case !s.lit(`{"time":"`):
 		return false
 	}
-	if !s.time() || !s.lit(`","log":`) {
+	if !v3 && (!s.time() || !s.lit(`","log":`)) {
 		return false
 	}
 	start, end, _, ok := s.str()
@@ -95,8 +100,12 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 		return false
 	}
 	out.kind = line[start:end]
-	// The other keys, each at most once, in the order of fields.
-	last, sawSeq := -1, false
+	// The other keys, each at most once, in the order of the version.
+	rank := &rankV2
+	if v3 {
+		rank = &rankV3
+	}
+	last, sawSeq, sawTime := -1, false, !v3
 	for {
 		rest := line[s.pos:]
 		if len(rest) < 2 || rest[0] != ',' || rest[1] != '"' {
@@ -110,10 +119,10 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 			return false
 		}
 		f := fieldOf(rest[2:j])
-		if f <= last {
+		if f < 0 || rank[f] <= last {
 			return false
 		}
-		last = f
+		last = rank[f]
 		s.pos += j + 2
 		ok := true
 		switch f {
@@ -140,13 +149,16 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 			ok = s.field()
 			out.checkpoint = true
 		case fSeq:
-			// In version 2 only, and there always.
+			// In versions 2 and 3 only, and there always.
 			var seq uint64
 			seq, ok = s.uint64()
 			ok = ok && !v1
 			out.seq, sawSeq = seq, true
+		case fTime:
+			ok = s.is('"') && s.time() && s.is('"')
+			sawTime = true
 		case fPrev:
-			if !v1 && !sawSeq {
+			if !v1 && !sawSeq || !sawTime {
 				return false
 			}
 			// "<64 lowercase hex digits>"} and the end of the line.
@@ -169,7 +181,9 @@ func (s *scanner) scan(line []byte, out *scanned) bool {
 	}
 }
 
-// The keys after kind, in their order (seq only in version 2).
+// The keys after kind, in their order in versions 1 and 2 (seq only in
+// version 2; time, which is before kind there, last). rankV3 orders them
+// for version 3.
 const (
 	fCall = iota
 	fPrincipal
@@ -196,7 +210,24 @@ const (
 	fCheckpoint
 	fSeq // version 2
 	fPrev
+	fTime // after kind in version 3 only
+	nFields
 )
+
+// rankV2 and rankV3 are the places of the keys after kind in versions
+// 1 and 2 and in version 3; -1 for a key that is not after kind.
+var rankV2, rankV3 = func() (v2, v3 [nFields]int) {
+	for f := range v2 {
+		v2[f] = f
+	}
+	v2[fTime] = -1
+	for i, f := range []int{fPrincipal, fEnv, fTool, fLabels, fPolicy, fTime, fCall, fArgs,
+		fDecision, fCode, fStage, fRule, fReason, fShadow, fApprover, fGrant, fNote,
+		fEstimate, fActual, fOutcome, fError, fDuration, fControl, fCheckpoint, fSeq, fPrev} {
+		v3[f] = i
+	}
+	return v2, v3
+}()
 
 // fieldOf returns the place of a key after kind in the order of the
 // keys, or -1.
@@ -252,6 +283,8 @@ func fieldOf(name []byte) int {
 		return fSeq
 	case "prev":
 		return fPrev
+	case "time":
+		return fTime
 	}
 	return -1
 }

@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
 	"hash"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -114,23 +117,52 @@ func (l *floorLedger) commit(est, actual int64) {
 // floorLog is the least a hash-chained log needs: each line is encoded by
 // hand, with the same fields as the guard's records, carries the hash of
 // the previous one, and is copied into the file's shared mapping (on
-// Linux; see mapFile) under a mutex. As in the guard's log (version 2 of
+// Linux; see mapFile) under a mutex. As in the guard's log (version 3 of
 // audit/FORMAT.md), everything up to the seq is encoded and hashed before
-// the mutex; under it are only the seq, the prev, the end of the hash and
-// the copy.
+// the mutex, from the state after the line's head when the last line of
+// its kind had the same head; under the mutex are only the seq, the prev,
+// the end of the hash and the copy.
 type floorLog struct {
-	mu   sync.Mutex
-	f    *mapFile
-	id   string
-	seq  uint64
-	prev [32]byte
+	mu    sync.Mutex
+	f     *mapFile
+	id    string
+	seq   uint64
+	prev  [32]byte
+	heads [2]floorHead // decisions', results'
+}
+
+// floorHead is the head of the last line of a kind and the SHA-256 state
+// after it, replaced whole.
+type floorHead struct {
+	kept atomic.Pointer[floorState]
+}
+
+type floorState struct {
+	head, state []byte
+}
+
+// start hashes head into fl.h: from the state kept for it when it is the
+// head kept, else from the start, keeping the state.
+func (fh *floorHead) start(fl *floorLine, head []byte) {
+	if k := fh.kept.Load(); k != nil && bytes.Equal(k.head, head) && fl.st.UnmarshalBinary(k.state) == nil {
+		return
+	}
+	fl.h.Reset()
+	fl.h.Write(head)
+	if state, err := fl.st.AppendBinary(nil); err == nil {
+		fh.kept.Store(&floorState{head: bytes.Clone(head), state: state})
+	}
 }
 
 // floorLine is a line being appended: its buffer and the SHA-256 state of
 // its prefix.
 type floorLine struct {
-	b   []byte
-	h   hash.Hash
+	b  []byte
+	h  hash.Hash
+	st interface {
+		encoding.BinaryAppender
+		encoding.BinaryUnmarshaler
+	}
 	sum [sha256.Size]byte
 }
 
@@ -143,7 +175,13 @@ var hexPairs = func() (t [256][2]byte) {
 	return t
 }()
 
-var floorLines = sync.Pool{New: func() any { return &floorLine{b: make([]byte, 0, 1024), h: sha256.New()} }}
+var floorLines = sync.Pool{New: func() any {
+	h := sha256.New()
+	return &floorLine{b: make([]byte, 0, 1024), h: h, st: h.(interface {
+		encoding.BinaryAppender
+		encoding.BinaryUnmarshaler
+	})}
+}}
 
 func openFloorLog(path string) (*floorLog, error) {
 	f, err := openMapFile(path)
@@ -175,15 +213,13 @@ const floorPolicyVersion = "a607da2b172e562cee10ad73d6e2f2794b7c2f10cea91da0853f
 func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	fl := floorLines.Get().(*floorLine)
 	defer floorLines.Put(fl)
+	// The head (version 3 of audit/FORMAT.md): what the records of a
+	// tool's calls by one principal share, hashed once per kind.
 	b := fl.b[:0]
-	b = append(b, `{"time":"`...)
-	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
-	b = append(b, `","log":`...)
+	b = append(b, `{"log":`...)
 	b = appendString(b, l.id)
 	b = append(b, `,"kind":`...)
 	b = appendString(b, r.kind)
-	b = append(b, `,"call":`...)
-	b = appendString(b, r.call)
 	b = append(b, `,"principal":{"agent":`...)
 	b = appendString(b, r.c.Agent)
 	b = append(b, `,"requester":`...)
@@ -192,11 +228,29 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	b = appendString(b, r.c.Tenant)
 	b = append(b, `,"session":`...)
 	b = appendString(b, r.c.Session)
+	b = append(b, '}')
+	if r.kind != "result" {
+		b = append(b, `,"env":`...)
+		b = appendString(b, r.c.Env)
+	}
+	b = append(b, `,"tool":`...)
+	b = appendString(b, r.c.Tool)
+	if r.kind != "result" {
+		b = append(b, `,"policy":`...)
+		b = appendString(b, floorPolicyVersion)
+	}
+	head, kind := len(b), 0
+	if r.kind == "result" {
+		kind = 1
+	}
+	l.heads[kind].start(fl, b)
+	b = append(b, `,"time":"`...)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
+	b = append(b, `","call":`...)
+	b = appendString(b, r.call)
 	if r.kind == "result" {
 		// The guard's result record: only what the decision record does
 		// not already say.
-		b = append(b, `},"tool":`...)
-		b = appendString(b, r.c.Tool)
 		b = append(b, `,"actual":[{"unit":`...)
 		b = appendString(b, estimate.Unit)
 		b = append(b, `,"micros":`...)
@@ -206,10 +260,6 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 		b = append(b, `,"duration_ns":`...)
 		b = strconv.AppendInt(b, int64(r.duration), 10)
 	} else {
-		b = append(b, `},"env":`...)
-		b = appendString(b, r.c.Env)
-		b = append(b, `,"tool":`...)
-		b = appendString(b, r.c.Tool)
 		b = append(b, `,"args":{`...)
 		for i, k := range r.c.argOrder {
 			if i > 0 {
@@ -230,8 +280,6 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 			b = append(b, `,"rule":`...)
 			b = appendString(b, r.rule)
 		}
-		b = append(b, `,"policy":`...)
-		b = appendString(b, floorPolicyVersion)
 		b = append(b, `,"estimate":[{"unit":`...)
 		b = appendString(b, estimate.Unit)
 		b = append(b, `,"micros":`...)
@@ -239,8 +287,7 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 		b = append(b, `}]`...)
 	}
 	b = append(b, `,"seq":`...)
-	fl.h.Reset()
-	fl.h.Write(b)
+	fl.h.Write(b[head:])
 	n := len(b)
 	l.mu.Lock()
 	defer l.mu.Unlock()
