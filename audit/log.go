@@ -791,13 +791,11 @@ var lineBufs = sync.Pool{New: func() any {
 }}
 
 // prefix encodes the prefix of r's line, at time now in the log of the ID
-// log, into lb and hashes it, starting from heads' state after the line's
-// head when heads has it (heads may be nil). On an error lb holds part of
-// it.
+// log, into lb and hashes it; the line's head comes from heads (which may
+// be nil) when heads has it. On an error lb holds part of it.
 func (lb *lineBuf) prefix(r *Record, now time.Time, log string, heads *midCache) error {
-	b := r.appendHead3(lb.b[:0], log)
+	b := heads.start(lb, r, log)
 	n := len(b)
-	heads.start(lb, b)
 	b, err := r.appendBody3(b, now)
 	if err == nil {
 		b = append(b, seqKey...)
@@ -807,29 +805,37 @@ func (lb *lineBuf) prefix(r *Record, now time.Time, log string, heads *midCache)
 	return err
 }
 
-// midCache keeps the SHA-256 state after the heads of recent lines
-// (appendHead3: the log's ID, the kind, the principal, the env, the tool,
-// its labels and the policy's version), so that the line of a call whose
-// head is that of an earlier one hashes only what follows it: the records
-// of a tool's calls by one principal share their head. A head is kept
-// from the second line that has it, so that a head seen once costs no
-// allocation; a slot holds one head, the last kept of those that map to
-// it. Its slots are read without a lock and replaced whole.
+// midCache keeps the heads of recent lines (appendHead3: the log's ID,
+// the kind, the principal, the env, the tool, its labels and the policy's
+// version) with the SHA-256 state after each, so that a line whose head
+// is that of an earlier one is neither encoded nor hashed up to its time:
+// the records of a tool's calls by one principal share their head. A
+// head is kept from the second line that has it, so that a head seen
+// once costs no allocation; a slot holds one head, the last kept of those
+// that map to it. Its slots are read without a lock and replaced whole.
 type midCache struct {
 	slots [midSlots]midSlot
 }
 
-// midSeed is the seed of the maphash that picks a head's slot.
-var midSeed = maphash.MakeSeed()
-
 // midSlot is one slot of a midCache.
 type midSlot struct {
 	kept atomic.Pointer[midState]
-	seen atomic.Uint64 // the maphash of the last head that mapped here and was not kept
+	seen atomic.Uint64 // the headKey hash of the last head that mapped here and was not kept
 }
 
-// midState is a head and the state of SHA-256 after it.
+// headKey is what a line's head is made of: equal keys, equal heads.
+type headKey struct {
+	log, env, tool, policy string
+	kind                   Kind
+	who                    Principal
+	// labels is the plan whose labels the head holds (Plan.labels), or
+	// nil for a head without labels.
+	labels *Plan
+}
+
+// midState is a head, its key, and the state of SHA-256 after it.
 type midState struct {
+	key   headKey
 	head  []byte
 	state []byte // sha256State.AppendBinary after head
 }
@@ -842,30 +848,53 @@ const (
 	minMid = 128
 )
 
-// start hashes head into lb.h from the start: from the state kept for
-// head when there is one, else by hashing it (and keeping the state when
-// head was seen before). c may be nil: then it hashes head.
-func (c *midCache) start(lb *lineBuf, head []byte) {
-	if c == nil || len(head) < minMid {
-		lb.h.Reset()
-		lb.h.Write(head)
-		return
+// midSeed is the seed of the hash that picks a head's slot.
+var midSeed = maphash.MakeSeed()
+
+// start appends the head of r's line in the log of the ID log to
+// lb.b[:0], hashes it into lb.h from the start, and returns the bytes. It
+// takes both from the head kept for r's key when there is one; otherwise
+// it encodes and hashes the head, and keeps it when its key was seen
+// before. A record with labels that are not its plan's is not kept. c
+// may be nil: then it encodes and hashes the head.
+func (c *midCache) start(lb *lineBuf, r *Record, log string) []byte {
+	k := headKey{log: log, env: r.Env, tool: r.Tool, policy: r.PolicyVersion, kind: r.Kind, who: r.Principal}
+	keep := c != nil
+	if len(r.Labels) > 0 {
+		if pl := r.Plan; pl != nil && pl.sameLabels(r.Labels) {
+			k.labels = pl
+		} else {
+			keep = false
+		}
 	}
-	sum := maphash.Bytes(midSeed, head)
-	slot := &c.slots[sum%midSlots]
-	if e := slot.kept.Load(); e != nil && bytes.Equal(e.head, head) && lb.st.UnmarshalBinary(e.state) == nil {
-		return
+	var slot *midSlot
+	var sum uint64
+	if keep {
+		sum = k.hash()
+		slot = &c.slots[sum%midSlots]
+		if e := slot.kept.Load(); e != nil && e.key == k && lb.st.UnmarshalBinary(e.state) == nil {
+			return append(lb.b[:0], e.head...)
+		}
 	}
+	b := r.appendHead3(lb.b[:0], log)
 	lb.h.Reset()
-	lb.h.Write(head)
-	if slot.seen.Swap(sum) != sum {
-		return
+	lb.h.Write(b)
+	if !keep || len(b) < minMid || slot.seen.Swap(sum) != sum {
+		return b
 	}
-	state, err := lb.st.AppendBinary(make([]byte, 0, 128))
-	if err != nil {
-		return
+	if state, err := lb.st.AppendBinary(make([]byte, 0, 128)); err == nil {
+		slot.kept.Store(&midState{key: k, head: bytes.Clone(b), state: state})
 	}
-	slot.kept.Store(&midState{head: bytes.Clone(head), state: state})
+	return b
+}
+
+// hash returns a hash of the parts of k that differ most from head to
+// head: the agent, the session, the tool and the kind.
+func (k *headKey) hash() uint64 {
+	h := maphash.String(midSeed, k.who.Agent)
+	h = h*31 + maphash.String(midSeed, k.who.Session)
+	h = h*31 + maphash.String(midSeed, k.tool)
+	return h*31 + uint64(len(k.kind))
 }
 
 // line appends lb's tail for seq and prev, and returns it and the hash of
