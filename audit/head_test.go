@@ -8,7 +8,7 @@ import (
 )
 
 // TestHeadCacheKeys: a line whose head differs from a kept head in any
-// one of the parts it is made of (each of which the slot's hash may not
+// one of the parts it is made of (each key of the head) (each of which the slot's hash may not
 // see) gets its own head, encoded and hashed, never the kept one; a head
 // is kept from its second line and restored from its third. Every line is
 // checked against AppendJSON and its SHA-256.
@@ -24,7 +24,8 @@ func TestHeadCacheKeys(t *testing.T) {
 		return &Record{Kind: KindDecision, Call: "c1", Env: "prod", Tool: "send_email",
 			Principal: Principal{Agent: "support-bot", Requester: "alice", Tenant: "acme", Session: "s1"},
 			Labels:    labels, PolicyVersion: "a607da2b172e562cee10ad73d6e2f2794b7c2f10cea91da0853f038bc5b08c52",
-			Args: map[string]any{"to": "bob@example.com"}, Decision: "allow", Plan: plan}
+			Args: map[string]any{"to": "bob@example.com"}, Decision: "allow", Rule: "support-mail",
+			Estimate: []Cost{{Unit: "USD", Micros: 1000}}, Plan: plan}
 	}
 	const log = "0193b6c8-7c4e-7000-8000-00000000a001"
 	var c midCache
@@ -86,6 +87,19 @@ func TestHeadCacheKeys(t *testing.T) {
 		"other labels":          func(r *Record) string { r.Labels = map[string]string{"team": "x"}; return log },
 		"kind":                  func(r *Record) string { r.Kind = "decisioN"; return log },
 		"no plan":               func(r *Record) string { r.Plan = nil; return log },
+		"decision":              func(r *Record) string { r.Decision = "deny"; return log },
+		"code":                  func(r *Record) string { r.Code = "policy_denied"; return log },
+		"stage":                 func(r *Record) string { r.Stage = "policy"; return log },
+		"rule":                  func(r *Record) string { r.Rule = "other"; return log },
+		"reason":                func(r *Record) string { r.Reason = "because"; return log },
+		"outcome":               func(r *Record) string { r.Outcome = "ok"; return log },
+		"estimate":              func(r *Record) string { r.Estimate = []Cost{{Unit: "USD", Micros: 1001}}; return log },
+		"estimate's unit":       func(r *Record) string { r.Estimate = []Cost{{Unit: "EUR", Micros: 1000}}; return log },
+		"two estimates": func(r *Record) string {
+			r.Estimate = []Cost{{Unit: "USD", Micros: 1000}, {Unit: "tokens", Micros: 5}}
+			return log
+		},
+		"no estimate": func(r *Record) string { r.Estimate = nil; return log },
 	}
 	for name, change := range variants {
 		for range 3 {

@@ -806,8 +806,9 @@ func (lb *lineBuf) prefix(r *Record, now time.Time, log string, heads *midCache)
 }
 
 // midCache keeps the heads of recent lines (appendHead3: the log's ID,
-// the kind, the principal, the env, the tool, its labels and the policy's
-// version) with the SHA-256 state after each, so that a line whose head
+// the kind, the principal, the env, the tool, its labels, the policy's
+// version, the verdict, the estimate and the outcome) with the SHA-256
+// state after each, so that a line whose head
 // is that of an earlier one is neither encoded nor hashed up to its time:
 // the records of a tool's calls by one principal share their head. A
 // head is kept from the second line that has it, so that a head seen
@@ -823,21 +824,26 @@ type midSlot struct {
 	seen atomic.Uint64 // the headKey hash of the last head that mapped here and was not kept
 }
 
-// headKey is what a line's head is made of: equal keys, equal heads.
+// headKey is what a line's head is made of but its estimate: equal keys
+// and equal estimates, equal heads.
 type headKey struct {
-	log, env, tool, policy string
-	kind                   Kind
-	who                    Principal
+	log, env, tool, policy              string
+	decision, code, stage, rule, reason string
+	outcome                             string
+	kind                                Kind
+	who                                 Principal
 	// labels is the plan whose labels the head holds (Plan.labels), or
 	// nil for a head without labels.
 	labels *Plan
 }
 
-// midState is a head, its key, and the state of SHA-256 after it.
+// midState is a head, what it is made of, and the state of SHA-256
+// after it.
 type midState struct {
-	key   headKey
-	head  []byte
-	state []byte // sha256State.AppendBinary after head
+	key      headKey
+	estimate []Cost
+	head     []byte
+	state    []byte // sha256State.AppendBinary after head
 }
 
 const (
@@ -858,7 +864,9 @@ var midSeed = maphash.MakeSeed()
 // before. A record with labels that are not its plan's is not kept. c
 // may be nil: then it encodes and hashes the head.
 func (c *midCache) start(lb *lineBuf, r *Record, log string) []byte {
-	k := headKey{log: log, env: r.Env, tool: r.Tool, policy: r.PolicyVersion, kind: r.Kind, who: r.Principal}
+	k := headKey{log: log, env: r.Env, tool: r.Tool, policy: r.PolicyVersion,
+		decision: r.Decision, code: r.Code, stage: r.Stage, rule: r.Rule, reason: r.Reason,
+		outcome: r.Outcome, kind: r.Kind, who: r.Principal}
 	keep := c != nil
 	if len(r.Labels) > 0 {
 		if pl := r.Plan; pl != nil && pl.sameLabels(r.Labels) {
@@ -872,7 +880,8 @@ func (c *midCache) start(lb *lineBuf, r *Record, log string) []byte {
 	if keep {
 		sum = k.hash()
 		slot = &c.slots[sum%midSlots]
-		if e := slot.kept.Load(); e != nil && e.key == k && lb.st.UnmarshalBinary(e.state) == nil {
+		if e := slot.kept.Load(); e != nil && e.key == k && slices.Equal(e.estimate, r.Estimate) &&
+			lb.st.UnmarshalBinary(e.state) == nil {
 			return append(lb.b[:0], e.head...)
 		}
 	}
@@ -883,7 +892,7 @@ func (c *midCache) start(lb *lineBuf, r *Record, log string) []byte {
 		return b
 	}
 	if state, err := lb.st.AppendBinary(make([]byte, 0, 128)); err == nil {
-		slot.kept.Store(&midState{key: k, head: bytes.Clone(b), state: state})
+		slot.kept.Store(&midState{key: k, estimate: slices.Clone(r.Estimate), head: bytes.Clone(b), state: state})
 	}
 	return b
 }

@@ -387,12 +387,27 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 		if p.key("policy") {
 			r.PolicyVersion = p.str()
 		}
+		p.verdict(r)
+		if p.key("estimate") {
+			r.Estimate = p.costs()
+		}
+		if p.key("outcome") {
+			r.Outcome = p.str()
+		}
 		p.lit(`,"time":"`)
 		p.time(r)
 		if p.key("call") {
 			r.Call = p.str()
 		}
 		p.args(r, st, reuse)
+		p.shadow(r)
+		p.approval(r)
+		if p.key("actual") {
+			r.Actual = p.costs()
+		}
+		if p.key("error") {
+			r.Error = p.str()
+		}
 	} else {
 		if p.key("call") {
 			r.Call = p.str()
@@ -400,12 +415,26 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 		p.who(r)
 		p.args(r, st, reuse)
 		p.labels(r)
+		p.verdict(r)
+		p.shadow(r)
+		if p.key("policy") {
+			r.PolicyVersion = p.str()
+		}
+		p.approval(r)
+		if p.key("estimate") {
+			r.Estimate = p.costs()
+		}
+		if p.key("actual") {
+			r.Actual = p.costs()
+		}
+		if p.key("outcome") {
+			r.Outcome = p.str()
+		}
+		if p.key("error") {
+			r.Error = p.str()
+		}
 	}
-	p.verdict(r)
-	if !v3 && p.key("policy") {
-		r.PolicyVersion = p.str()
-	}
-	p.rest(r)
+	p.end(r)
 	if !v1 {
 		p.lit(seqKey)
 		r.Seq = p.uint64()
@@ -544,7 +573,7 @@ func (p *parser) labels(r *Record) {
 	}
 }
 
-// verdict reads the keys from decision to shadow that are there.
+// verdict reads the keys from decision to reason that are there.
 func (p *parser) verdict(r *Record) {
 	if p.key("decision") {
 		r.Decision = p.str()
@@ -561,31 +590,36 @@ func (p *parser) verdict(r *Record) {
 	if p.key("reason") {
 		r.Reason = p.str()
 	}
-	if p.key("shadow") {
-		p.lit("[")
-		for p.err == nil {
-			var s Shadow
-			p.lit(`{"rule":`)
-			s.Rule = p.str()
-			p.lit(`,"effect":`)
-			s.Effect = p.str()
-			if p.key("reason") {
-				s.Reason = p.str()
-			}
-			p.lit("}")
-			r.Shadow = append(r.Shadow, s)
-			if p.pos < len(p.b) && p.b[p.pos] == ',' {
-				p.pos++
-				continue
-			}
-			p.lit("]")
-			break
+}
+
+// shadow reads the shadow key when it is there.
+func (p *parser) shadow(r *Record) {
+	if !p.key("shadow") {
+		return
+	}
+	p.lit("[")
+	for p.err == nil {
+		var s Shadow
+		p.lit(`{"rule":`)
+		s.Rule = p.str()
+		p.lit(`,"effect":`)
+		s.Effect = p.str()
+		if p.key("reason") {
+			s.Reason = p.str()
 		}
+		p.lit("}")
+		r.Shadow = append(r.Shadow, s)
+		if p.pos < len(p.b) && p.b[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		p.lit("]")
+		break
 	}
 }
 
-// rest reads the keys from approver to checkpoint that are there.
-func (p *parser) rest(r *Record) {
+// approval reads the approver, grant and note keys that are there.
+func (p *parser) approval(r *Record) {
 	if p.key("approver") {
 		r.Approver = p.str()
 	}
@@ -595,18 +629,10 @@ func (p *parser) rest(r *Record) {
 	if p.key("note") {
 		r.Note = p.str()
 	}
-	if p.key("estimate") {
-		r.Estimate = p.costs()
-	}
-	if p.key("actual") {
-		r.Actual = p.costs()
-	}
-	if p.key("outcome") {
-		r.Outcome = p.str()
-	}
-	if p.key("error") {
-		r.Error = p.str()
-	}
+}
+
+// end reads the keys from duration_ns to checkpoint that are there.
+func (p *parser) end(r *Record) {
 	if p.key("duration_ns") {
 		r.Duration = time.Duration(p.int64())
 	}

@@ -261,13 +261,15 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 	}
 	b = r.appendLabelsField(b)
 	b = r.appendVerdict(b)
+	b = r.appendShadow(b)
 	b = appendField(b, `,"policy":`, r.PolicyVersion)
 	return r.appendRest(b), nil
 }
 
 // appendHead3 appends the head of r's line in version 3, in the log of
-// the ID log: {"log":…,"kind":…, then principal, env, tool, labels and
-// policy. These are the keys that a tool's calls by one principal share,
+// the ID log: {"log":…,"kind":…, then principal, env, tool, labels,
+// policy, decision, code, stage, rule, reason, estimate and outcome.
+// These are the keys that a tool's calls by one principal mostly share,
 // so that the head of one call's record is the head of the next one's,
 // and the Log hashes it once (see midCache).
 func (r *Record) appendHead3(b []byte, log string) []byte {
@@ -276,12 +278,16 @@ func (r *Record) appendHead3(b []byte, log string) []byte {
 	b = r.appendKind(b)
 	b = r.appendWho(b)
 	b = r.appendLabelsField(b)
-	return appendField(b, `,"policy":`, r.PolicyVersion)
+	b = appendField(b, `,"policy":`, r.PolicyVersion)
+	b = r.appendVerdict(b)
+	b = appendCosts(b, `,"estimate":[`, r.Estimate)
+	return appendField(b, `,"outcome":`, r.Outcome)
 }
 
 // appendBody3 appends the rest of r's line in version 3 after its head,
-// at time t, up to the last key before seq: time, call, args and the
-// keys after them. On an error b may hold part of it.
+// at time t, up to the last key before seq: time, call, args, shadow,
+// approver, grant, note, actual, error, duration_ns, control and
+// checkpoint. On an error b may hold part of it.
 func (r *Record) appendBody3(b []byte, t time.Time) ([]byte, error) {
 	b = append(b, `,"time":"`...)
 	b = appendTime(b, t)
@@ -291,8 +297,13 @@ func (r *Record) appendBody3(b []byte, t time.Time) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	b = r.appendVerdict(b)
-	return r.appendRest(b), nil
+	b = r.appendShadow(b)
+	b = appendField(b, `,"approver":`, r.Approver)
+	b = appendField(b, `,"grant":`, r.Grant)
+	b = appendField(b, `,"note":`, r.Note)
+	b = appendCosts(b, `,"actual":[`, r.Actual)
+	b = appendField(b, `,"error":`, r.Error)
+	return r.appendEnd(b), nil
 }
 
 // appendKind appends ,"kind":….
@@ -360,32 +371,37 @@ func (r *Record) appendLabelsField(b []byte) []byte {
 	return appendLabels(b, r.Labels)
 }
 
-// appendVerdict appends the keys from decision to shadow that are set.
+// appendVerdict appends the keys from decision to reason that are set.
 func (r *Record) appendVerdict(b []byte) []byte {
 	b = appendField(b, `,"decision":`, r.Decision)
 	b = appendField(b, `,"code":`, r.Code)
 	b = appendField(b, `,"stage":`, r.Stage)
 	b = appendField(b, `,"rule":`, r.Rule)
-	b = appendField(b, `,"reason":`, r.Reason)
-	if len(r.Shadow) > 0 {
-		b = append(b, `,"shadow":[`...)
-		for i, s := range r.Shadow {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"rule":`...)
-			b = appendString(b, s.Rule)
-			b = append(b, `,"effect":`...)
-			b = appendString(b, s.Effect)
-			b = appendField(b, `,"reason":`, s.Reason)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
-	return b
+	return appendField(b, `,"reason":`, r.Reason)
 }
 
-// appendRest appends the keys from approver to checkpoint that are set.
+// appendShadow appends ,"shadow":[…] when r has shadow matches.
+func (r *Record) appendShadow(b []byte) []byte {
+	if len(r.Shadow) == 0 {
+		return b
+	}
+	b = append(b, `,"shadow":[`...)
+	for i, s := range r.Shadow {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"rule":`...)
+		b = appendString(b, s.Rule)
+		b = append(b, `,"effect":`...)
+		b = appendString(b, s.Effect)
+		b = appendField(b, `,"reason":`, s.Reason)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendRest appends, in versions 1 and 2, the keys from approver to
+// checkpoint that are set.
 func (r *Record) appendRest(b []byte) []byte {
 	b = appendField(b, `,"approver":`, r.Approver)
 	b = appendField(b, `,"grant":`, r.Grant)
@@ -394,6 +410,11 @@ func (r *Record) appendRest(b []byte) []byte {
 	b = appendCosts(b, `,"actual":[`, r.Actual)
 	b = appendField(b, `,"outcome":`, r.Outcome)
 	b = appendField(b, `,"error":`, r.Error)
+	return r.appendEnd(b)
+}
+
+// appendEnd appends the keys from duration_ns to checkpoint that are set.
+func (r *Record) appendEnd(b []byte) []byte {
 	if r.Duration != 0 {
 		b = append(b, `,"duration_ns":`...)
 		b = strconv.AppendInt(b, int64(r.Duration), 10)

@@ -131,27 +131,61 @@ type floorLog struct {
 	heads [2]floorHead // decisions', results'
 }
 
-// floorHead is the head of the last line of a kind and the SHA-256 state
-// after it, replaced whole.
+// floorHead is the head of the last line of a kind, what it is made of
+// and the SHA-256 state after it, replaced whole.
 type floorHead struct {
 	kept atomic.Pointer[floorState]
 }
 
 type floorState struct {
+	key         floorKey
 	head, state []byte
 }
 
-// start hashes head into fl.h: from the state kept for it when it is the
-// head kept, else from the start, keeping the state.
-func (fh *floorHead) start(fl *floorLine, head []byte) {
-	if k := fh.kept.Load(); k != nil && bytes.Equal(k.head, head) && fl.st.UnmarshalBinary(k.state) == nil {
-		return
+// floorKey is what a head is made of.
+type floorKey struct {
+	tool, agent, requester, tenant, session, env string
+	decision, rule, outcome                      string
+}
+
+// appendHead appends the head of r's line.
+func (l *floorLog) appendHead(b []byte, r *floorRecord) []byte {
+	b = append(b, `{"log":`...)
+	b = appendString(b, l.id)
+	b = append(b, `,"kind":`...)
+	b = appendString(b, r.kind)
+	b = append(b, `,"principal":{"agent":`...)
+	b = appendString(b, r.c.Agent)
+	b = append(b, `,"requester":`...)
+	b = appendString(b, r.c.Requester)
+	b = append(b, `,"tenant":`...)
+	b = appendString(b, r.c.Tenant)
+	b = append(b, `,"session":`...)
+	b = appendString(b, r.c.Session)
+	b = append(b, '}')
+	if r.kind != "result" {
+		b = append(b, `,"env":`...)
+		b = appendString(b, r.c.Env)
 	}
-	fl.h.Reset()
-	fl.h.Write(head)
-	if state, err := fl.st.AppendBinary(nil); err == nil {
-		fh.kept.Store(&floorState{head: bytes.Clone(head), state: state})
+	b = append(b, `,"tool":`...)
+	b = appendString(b, r.c.Tool)
+	if r.kind == "result" {
+		b = append(b, `,"outcome":`...)
+		return appendString(b, r.outcome)
 	}
+	b = append(b, `,"policy":`...)
+	b = appendString(b, floorPolicyVersion)
+	b = append(b, `,"decision":`...)
+	b = appendString(b, r.decision)
+	if r.rule != "" {
+		b = append(b, `,"rule":`...)
+		b = appendString(b, r.rule)
+	}
+	b = append(b, `,"estimate":[{"unit":`...)
+	b = appendString(b, estimate.Unit)
+	b = append(b, `,"micros":`...)
+	b = strconv.AppendInt(b, estimate.Micros, 10)
+	return append(b, `}]`...)
 }
 
 // floorLine is a line being appended: its buffer and the SHA-256 state of
@@ -214,36 +248,30 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	fl := floorLines.Get().(*floorLine)
 	defer floorLines.Put(fl)
 	// The head (version 3 of audit/FORMAT.md): what the records of a
-	// tool's calls by one principal share, hashed once per kind.
-	b := fl.b[:0]
-	b = append(b, `{"log":`...)
-	b = appendString(b, l.id)
-	b = append(b, `,"kind":`...)
-	b = appendString(b, r.kind)
-	b = append(b, `,"principal":{"agent":`...)
-	b = appendString(b, r.c.Agent)
-	b = append(b, `,"requester":`...)
-	b = appendString(b, r.c.Requester)
-	b = append(b, `,"tenant":`...)
-	b = appendString(b, r.c.Tenant)
-	b = append(b, `,"session":`...)
-	b = appendString(b, r.c.Session)
-	b = append(b, '}')
-	if r.kind != "result" {
-		b = append(b, `,"env":`...)
-		b = appendString(b, r.c.Env)
-	}
-	b = append(b, `,"tool":`...)
-	b = appendString(b, r.c.Tool)
-	if r.kind != "result" {
-		b = append(b, `,"policy":`...)
-		b = appendString(b, floorPolicyVersion)
-	}
-	head, kind := len(b), 0
+	// tool's calls by one principal share, encoded and hashed once per
+	// kind while what it is made of stays the same.
+	c := r.c
+	key := floorKey{tool: c.Tool, agent: c.Agent, requester: c.Requester, tenant: c.Tenant, session: c.Session,
+		env: c.Env, decision: r.decision, rule: r.rule, outcome: r.outcome}
+	kind := 0
 	if r.kind == "result" {
 		kind = 1
+		key.decision, key.rule = "", ""
+	} else {
+		key.outcome = ""
 	}
-	l.heads[kind].start(fl, b)
+	var b []byte
+	if k := l.heads[kind].kept.Load(); k != nil && k.key == key && fl.st.UnmarshalBinary(k.state) == nil {
+		b = append(fl.b[:0], k.head...)
+	} else {
+		b = l.appendHead(fl.b[:0], r)
+		fl.h.Reset()
+		fl.h.Write(b)
+		if state, err := fl.st.AppendBinary(nil); err == nil {
+			l.heads[kind].kept.Store(&floorState{key: key, head: bytes.Clone(b), state: state})
+		}
+	}
+	head := len(b)
 	b = append(b, `,"time":"`...)
 	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z07:00")
 	b = append(b, `","call":`...)
@@ -255,9 +283,7 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 		b = appendString(b, estimate.Unit)
 		b = append(b, `,"micros":`...)
 		b = strconv.AppendInt(b, r.actual, 10)
-		b = append(b, `}],"outcome":`...)
-		b = appendString(b, r.outcome)
-		b = append(b, `,"duration_ns":`...)
+		b = append(b, `}],"duration_ns":`...)
 		b = strconv.AppendInt(b, int64(r.duration), 10)
 	} else {
 		b = append(b, `,"args":{`...)
@@ -274,17 +300,7 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 				b = strconv.AppendFloat(b, v, 'g', -1, 64)
 			}
 		}
-		b = append(b, `},"decision":`...)
-		b = appendString(b, r.decision)
-		if r.rule != "" {
-			b = append(b, `,"rule":`...)
-			b = appendString(b, r.rule)
-		}
-		b = append(b, `,"estimate":[{"unit":`...)
-		b = appendString(b, estimate.Unit)
-		b = append(b, `,"micros":`...)
-		b = strconv.AppendInt(b, estimate.Micros, 10)
-		b = append(b, `}]`...)
+		b = append(b, '}')
 	}
 	b = append(b, `,"seq":`...)
 	fl.h.Write(b[head:])
