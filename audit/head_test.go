@@ -25,7 +25,7 @@ func TestHeadCacheKeys(t *testing.T) {
 			Principal: Principal{Agent: "support-bot", Requester: "alice", Tenant: "acme", Session: "s1"},
 			Labels:    labels, PolicyVersion: "a607da2b172e562cee10ad73d6e2f2794b7c2f10cea91da0853f038bc5b08c52",
 			Args: map[string]any{"to": "bob@example.com"}, Decision: "allow", Rule: "support-mail",
-			Estimate: []Cost{{Unit: "USD", Micros: 1000}}, Plan: plan}
+			Estimate: []Cost{{Unit: "USD", Micros: 1000}}, Actual: []Cost{{Unit: "USD", Micros: 1000}}, Plan: plan}
 	}
 	const log = "0193b6c8-7c4e-7000-8000-00000000a001"
 	var c midCache
@@ -100,6 +100,11 @@ func TestHeadCacheKeys(t *testing.T) {
 			return log
 		},
 		"no estimate": func(r *Record) string { r.Estimate = nil; return log },
+		"actual":      func(r *Record) string { r.Actual = []Cost{{Unit: "USD", Micros: 999}}; return log },
+		"two actuals": func(r *Record) string {
+			r.Actual = []Cost{{Unit: "USD", Micros: 999}, {Unit: "tokens", Micros: 5}}
+			return log
+		},
 	}
 	for name, change := range variants {
 		for range 3 {

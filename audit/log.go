@@ -807,7 +807,8 @@ func (lb *lineBuf) prefix(r *Record, now time.Time, log string, heads *midCache)
 
 // midCache keeps the heads of recent lines (appendHead3: the log's ID,
 // the kind, the principal, the env, the tool, its labels, the policy's
-// version, the verdict, the estimate and the outcome) with the SHA-256
+// version, the verdict, the estimate, the outcome and the actual cost)
+// with the SHA-256
 // state after each, so that a line whose head
 // is that of an earlier one is neither encoded nor hashed up to its time:
 // the records of a tool's calls by one principal share their head. A
@@ -824,8 +825,8 @@ type midSlot struct {
 	seen atomic.Uint64 // the headKey hash of the last head that mapped here and was not kept
 }
 
-// headKey is what a line's head is made of but its estimate: equal keys
-// and equal estimates, equal heads.
+// headKey is what a line's head is made of but its costs: equal keys
+// and equal costs, equal heads.
 type headKey struct {
 	log, env, tool, policy              string
 	decision, code, stage, rule, reason string
@@ -842,6 +843,7 @@ type headKey struct {
 type midState struct {
 	key      headKey
 	estimate []Cost
+	actual   []Cost
 	head     []byte
 	state    []byte // sha256State.AppendBinary after head
 }
@@ -880,7 +882,7 @@ func (c *midCache) start(lb *lineBuf, r *Record, log string) []byte {
 	if keep {
 		sum = k.hash()
 		slot = &c.slots[sum%midSlots]
-		if e := slot.kept.Load(); e != nil && e.key == k && slices.Equal(e.estimate, r.Estimate) &&
+		if e := slot.kept.Load(); e != nil && e.key == k && slices.Equal(e.estimate, r.Estimate) && slices.Equal(e.actual, r.Actual) &&
 			lb.st.UnmarshalBinary(e.state) == nil {
 			return append(lb.b[:0], e.head...)
 		}
@@ -892,7 +894,7 @@ func (c *midCache) start(lb *lineBuf, r *Record, log string) []byte {
 		return b
 	}
 	if state, err := lb.st.AppendBinary(make([]byte, 0, 128)); err == nil {
-		slot.kept.Store(&midState{key: k, estimate: slices.Clone(r.Estimate), head: bytes.Clone(b), state: state})
+		slot.kept.Store(&midState{key: k, estimate: slices.Clone(r.Estimate), actual: slices.Clone(r.Actual), head: bytes.Clone(b), state: state})
 	}
 	return b
 }

@@ -394,6 +394,9 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 		if p.key("outcome") {
 			r.Outcome = p.str()
 		}
+		if p.key("actual") {
+			r.Actual = p.costs()
+		}
 		p.lit(`,"time":"`)
 		p.time(r)
 		if p.key("call") {
@@ -402,9 +405,6 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 		p.args(r, st, reuse)
 		p.shadow(r)
 		p.approval(r)
-		if p.key("actual") {
-			r.Actual = p.costs()
-		}
 		if p.key("error") {
 			r.Error = p.str()
 		}

@@ -268,7 +268,8 @@ func (r *Record) appendBody(b []byte) ([]byte, error) {
 
 // appendHead3 appends the head of r's line in version 3, in the log of
 // the ID log: {"log":…,"kind":…, then principal, env, tool, labels,
-// policy, decision, code, stage, rule, reason, estimate and outcome.
+// policy, decision, code, stage, rule, reason, estimate, outcome and
+// actual.
 // These are the keys that a tool's calls by one principal mostly share,
 // so that the head of one call's record is the head of the next one's,
 // and the Log hashes it once (see midCache).
@@ -281,13 +282,14 @@ func (r *Record) appendHead3(b []byte, log string) []byte {
 	b = appendField(b, `,"policy":`, r.PolicyVersion)
 	b = r.appendVerdict(b)
 	b = appendCosts(b, `,"estimate":[`, r.Estimate)
-	return appendField(b, `,"outcome":`, r.Outcome)
+	b = appendField(b, `,"outcome":`, r.Outcome)
+	return appendCosts(b, `,"actual":[`, r.Actual)
 }
 
 // appendBody3 appends the rest of r's line in version 3 after its head,
 // at time t, up to the last key before seq: time, call, args, shadow,
-// approver, grant, note, actual, error, duration_ns, control and
-// checkpoint. On an error b may hold part of it.
+// approver, grant, note, error, duration_ns, control and checkpoint. On
+// an error b may hold part of it.
 func (r *Record) appendBody3(b []byte, t time.Time) ([]byte, error) {
 	b = append(b, `,"time":"`...)
 	b = appendTime(b, t)
@@ -301,7 +303,6 @@ func (r *Record) appendBody3(b []byte, t time.Time) ([]byte, error) {
 	b = appendField(b, `,"approver":`, r.Approver)
 	b = appendField(b, `,"grant":`, r.Grant)
 	b = appendField(b, `,"note":`, r.Note)
-	b = appendCosts(b, `,"actual":[`, r.Actual)
 	b = appendField(b, `,"error":`, r.Error)
 	return r.appendEnd(b), nil
 }

@@ -222,8 +222,8 @@ var rankV2, rankV3 = func() (v2, v3 [nFields]int) {
 	}
 	v2[fTime] = -1
 	for i, f := range []int{fPrincipal, fEnv, fTool, fLabels, fPolicy,
-		fDecision, fCode, fStage, fRule, fReason, fEstimate, fOutcome, fTime, fCall, fArgs,
-		fShadow, fApprover, fGrant, fNote, fActual, fError, fDuration, fControl, fCheckpoint, fSeq, fPrev} {
+		fDecision, fCode, fStage, fRule, fReason, fEstimate, fOutcome, fActual, fTime, fCall, fArgs,
+		fShadow, fApprover, fGrant, fNote, fError, fDuration, fControl, fCheckpoint, fSeq, fPrev} {
 		v3[f] = i
 	}
 	return v2, v3

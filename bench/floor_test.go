@@ -146,6 +146,7 @@ type floorState struct {
 type floorKey struct {
 	tool, agent, requester, tenant, session, env string
 	decision, rule, outcome                      string
+	actual                                       int64
 }
 
 // appendHead appends the head of r's line.
@@ -171,7 +172,12 @@ func (l *floorLog) appendHead(b []byte, r *floorRecord) []byte {
 	b = appendString(b, r.c.Tool)
 	if r.kind == "result" {
 		b = append(b, `,"outcome":`...)
-		return appendString(b, r.outcome)
+		b = appendString(b, r.outcome)
+		b = append(b, `,"actual":[{"unit":`...)
+		b = appendString(b, estimate.Unit)
+		b = append(b, `,"micros":`...)
+		b = strconv.AppendInt(b, r.actual, 10)
+		return append(b, `}]`...)
 	}
 	b = append(b, `,"policy":`...)
 	b = appendString(b, floorPolicyVersion)
@@ -252,7 +258,7 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	// kind while what it is made of stays the same.
 	c := r.c
 	key := floorKey{tool: c.Tool, agent: c.Agent, requester: c.Requester, tenant: c.Tenant, session: c.Session,
-		env: c.Env, decision: r.decision, rule: r.rule, outcome: r.outcome}
+		env: c.Env, decision: r.decision, rule: r.rule, outcome: r.outcome, actual: r.actual}
 	kind := 0
 	if r.kind == "result" {
 		kind = 1
@@ -279,11 +285,7 @@ func (l *floorLog) append(r *floorRecord, now time.Time) error {
 	if r.kind == "result" {
 		// The guard's result record: only what the decision record does
 		// not already say.
-		b = append(b, `,"actual":[{"unit":`...)
-		b = appendString(b, estimate.Unit)
-		b = append(b, `,"micros":`...)
-		b = strconv.AppendInt(b, r.actual, 10)
-		b = append(b, `}],"duration_ns":`...)
+		b = append(b, `,"duration_ns":`...)
 		b = strconv.AppendInt(b, int64(r.duration), 10)
 	} else {
 		b = append(b, `,"args":{`...)
