@@ -246,7 +246,12 @@ type argCell struct {
 // and numbers share one allocation (a value boxed into an interface alone
 // takes one each): each interface points at its cell, which nothing
 // writes again.
-func (p *argsPlan) build(vals []argVal) map[string]any {
+func (p *argsPlan) build(vals []argVal) map[string]any { return p.buildIn(vals, nil) }
+
+// buildIn is build with the cells taken from spare when it has enough of
+// them (spare must be cells that nothing else uses, and never written
+// again once the map holds them).
+func (p *argsPlan) buildIn(vals []argVal, spare []argCell) map[string]any {
 	n, boxed := 0, 0
 	for _, v := range vals {
 		if v.kind != 0 {
@@ -258,7 +263,10 @@ func (p *argsPlan) build(vals []argVal) map[string]any {
 	}
 	m := make(map[string]any, n)
 	var cells []argCell
-	if boxed > 1 {
+	switch {
+	case boxed > 0 && boxed <= len(spare):
+		cells = spare[:boxed]
+	case boxed > 1:
 		cells = make([]argCell, boxed)
 	}
 	for i, v := range vals {
@@ -407,9 +415,13 @@ func (v *argsView) Arg(name string) (policy.Arg, bool) {
 
 // Args implements policy.ArgReader: the map read would have built, made
 // on the first call and kept.
-func (v *argsView) Args() map[string]any {
+func (v *argsView) Args() map[string]any { return v.argsIn(nil) }
+
+// argsIn is Args with the map's cells taken from spare when it has enough
+// of them (see argsPlan.buildIn).
+func (v *argsView) argsIn(spare []argCell) map[string]any {
 	if v.m == nil {
-		v.m = v.plan.build(v.vals[:len(v.plan.fields)])
+		v.m = v.plan.buildIn(v.vals[:len(v.plan.fields)], spare)
 	}
 	return v.m
 }

@@ -54,6 +54,7 @@ type flightState struct {
 
 	ctx  context.Context // the context the tool runs with
 	exit func() bool     // a custom Halter's exit, until called; see leave
+	box  *denialBox      // the call's denial, once it is denied
 	res  Reservation     // nil without a Budgeter
 	dec  policy.Decision
 	appr Approval
@@ -83,13 +84,25 @@ type flightState struct {
 }
 
 // callState is what a call hands out that may outlive it, allocated for
-// the call and never reused.
+// the call and never reused. It is small (144 bytes), so that an allowed
+// call gives the collector little to do; a denial has a box of its own.
 type callState struct {
-	ks     killswitch.Flight // the built-in kill switch's call: the context while kso
-	fctx   flightCtx         // the tool's context once the call is admitted
-	id     [36]byte          // the bytes of call.ID (see newCallID)
-	denial DeniedError       // what deny returns
+	ks   killswitch.Flight // the built-in kill switch's call: the context while kso
+	fctx flightCtx         // the tool's context once the call is admitted
+	id   [36]byte          // the bytes of call.ID (see newCallID)
 }
+
+// denialBox is what a denied call hands out: its denial, and the cells of
+// the arguments' map the denial shows (argsPlan.buildIn), in one
+// allocation.
+type denialBox struct {
+	d     DeniedError
+	cells [denialCells]argCell
+}
+
+// denialCells is the number of boxed arguments a denialBox holds: a
+// denial of a tool with more allocates them apart.
+const denialCells = 6
 
 // flights holds the cleared flights of guards whose stages are all built
 // in.
@@ -368,12 +381,16 @@ func (f *flight) fillInput() {
 // from its view the first time, under mu (CallFrom may ask from another
 // goroutine), and keeps it for the rest of the call; the map is the
 // call's own, never reused, so it may outlive the call.
-func (f *flight) args() map[string]any {
+func (f *flight) args() map[string]any { return f.argsIn(nil) }
+
+// argsIn is args with the map's cells taken from spare when it has enough
+// of them (see argsPlan.buildIn).
+func (f *flight) argsIn(spare []argCell) map[string]any {
 	if !f.lazy {
 		return f.call.Args
 	}
 	f.mu.Lock()
-	m := f.view.Args()
+	m := f.view.argsIn(spare)
 	f.mu.Unlock()
 	return m
 }
@@ -381,9 +398,13 @@ func (f *flight) args() map[string]any {
 // fillArgs sets call.Args, for a stage that is given the *Call (an
 // approver) or a denial: from here the flight is not lazy. It runs only
 // before the call is admitted, when nothing else can see the flight.
-func (f *flight) fillArgs() {
+func (f *flight) fillArgs() { f.fillArgsIn(nil) }
+
+// fillArgsIn is fillArgs with the map's cells taken from spare when it
+// has enough of them (see argsPlan.buildIn).
+func (f *flight) fillArgsIn(spare []argCell) {
 	if f.lazy {
-		f.call.Args = f.args()
+		f.call.Args = f.argsIn(spare)
 		f.lazy = false
 	}
 }
@@ -565,8 +586,8 @@ func stageReason(stage Stage, code Code) string {
 // denied returns d as the call's own denial for deny: kept in the flight,
 // it costs no allocation.
 func (f *flight) denied(d DeniedError) *DeniedError {
-	f.cs.denial = d
-	return &f.cs.denial
+	f.box = &denialBox{d: d}
+	return &f.box.d
 }
 
 // asDenied sets *d to the *DeniedError in err's tree, if any is there
@@ -585,25 +606,33 @@ func asDenied(err error, d **DeniedError) bool {
 
 // deny ends a call that will not run: it releases what the call held,
 // records the denial and returns it. The denial it returns lives in the
-// flight (f.cs.denial), a copy when err is not the flight's own.
+// call's denialBox (f.box), a copy when err is not the flight's own.
 func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) error {
 	g := f.g
 	d, _ := err.(*DeniedError)
+	box := f.box
 	switch {
-	case d != nil && d == &f.cs.denial:
+	case box != nil && d == &box.d:
 		// The pipeline's own denial, made for this call (see denied).
 	case d != nil || asDenied(err, &d):
-		f.cs.denial = *d
-		d = &f.cs.denial
+		if box == nil {
+			box = new(denialBox)
+		}
+		box.d = *d
+		d = &box.d
 	default:
 		if err == nil || isNilDenial(err) {
 			err = errNilDenial
 		}
 		// A plain error is a control that failed, not a refusal of the
 		// call: its text stays in Err and the audit record.
-		f.cs.denial = DeniedError{Code: plainCode(stage, code), Err: err}
-		d = &f.cs.denial
+		if box == nil {
+			box = new(denialBox)
+		}
+		box.d = DeniedError{Code: plainCode(stage, code), Err: err}
+		d = &box.d
 	}
+	f.box = box
 	if d.Code == "" {
 		d.Code = code
 	}
@@ -617,7 +646,7 @@ func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) er
 		d.Needs = needs(d.Code)
 	}
 	d.CallID, d.Tool = f.call.ID, f.call.Tool
-	f.fillArgs()
+	f.fillArgsIn(box.cells[:])
 	d.Args = g.redact(f.call.Args)
 	if f.dec.Rule != "" && d.Rule == "" && stage == StageApproval {
 		d.Rule = f.dec.Rule
