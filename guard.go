@@ -60,7 +60,12 @@ type config struct {
 	budgeter  Budgeter
 	approvals Approvals
 	recorder  Recorder
-	redactor  Redactor
+	// liveRecord is set when the recorder is the Guard's own file log,
+	// which appends a record whatever its context: a call's own records
+	// are appended with the caller's context, so that its end cuts short
+	// a wait for a sync that hangs (see recordLive).
+	liveRecord bool
+	redactor   Redactor
 	// cardRedactor is redactor, or the default redaction when that is
 	// nil: what approval cards show.
 	cardRedactor Redactor
@@ -137,6 +142,9 @@ func New(opts ...Option) (*Guard, error) {
 		c.redactor = r
 	}
 	c.poolable = builtIn(c)
+	if ar, ok := c.recorder.(*auditRecorder); ok {
+		_, c.liveRecord = ar.log.(*audit.Log)
+	}
 	for _, o := range c.observers {
 		if _, ok := o.(*switchHalter); !ok {
 			c.observed = true
@@ -378,23 +386,39 @@ func (g *Guard) Record(ctx context.Context, e *Event) error {
 // observers. Events that are not about a call (halts, resumes, grants) are
 // recorded through it too.
 func (g *Guard) record(ctx context.Context, e *Event) (err error) {
+	return g.recordCtx(ctx, e, false)
+}
+
+// recordLive is record for a call's decision or denial, recorded while
+// the caller waits: with the Guard's own file log (config.liveRecord),
+// the record is appended with ctx itself, so that when ctx ends while the
+// log waits for a sync that hangs (a disk that stopped answering), the
+// append returns its error (the record stays in the log, to be synced
+// later) and the call is denied, rather than hanging with the disk. Any
+// other Recorder gets ctx without its cancellation, as with record: it
+// might not record at all with an ended context.
+func (g *Guard) recordLive(ctx context.Context, e *Event) error {
+	return g.recordCtx(ctx, e, g.cfg.liveRecord)
+}
+
+func (g *Guard) recordCtx(ctx context.Context, e *Event, live bool) (err error) {
 	if e.Time.IsZero() {
 		e.Time = g.now()
 	}
 	if r := g.cfg.recorder; r != nil {
-		err = g.safeRecord(ctx, r, e)
+		err = g.safeRecord(ctx, r, e, live)
 	}
 	g.observe(ctx, e)
 	return err
 }
 
-func (g *Guard) safeRecord(ctx context.Context, r Recorder, e *Event) (err error) {
+func (g *Guard) safeRecord(ctx context.Context, r Recorder, e *Event, live bool) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("agentguard: recorder panicked: %v", v)
 		}
 	}()
-	if ctx.Done() != nil {
+	if !live && ctx.Done() != nil {
 		ctx = context.WithoutCancel(ctx)
 	}
 	return r.Record(ctx, e)

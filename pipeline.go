@@ -346,10 +346,11 @@ func (g *Guard) begin(ctx context.Context, tool string, cfg *toolConfig, args an
 		return nil, f.deny(ctx, StageApproval, CodeHalted, err)
 	}
 
-	// 7. Record the decision before anything runs.
+	// 7. Record the decision before anything runs. A caller that stops
+	// waiting for it (a sync that hangs) is denied as cancelled.
 	f.decisionEvent(policy.Allow)
-	if err := g.record(ctx, &f.ev); err != nil {
-		return nil, f.deny(ctx, StageAudit, CodeAuditUnavailable, err)
+	if err := g.recordLive(ctx, &f.ev); err != nil {
+		return nil, f.deny(ctx, StageAudit, CodeAuditUnavailable, f.stoppedOr(ctx, err))
 	}
 	f.cs.fctx = flightCtx{Context: f.ctx, f: f, gen: f.gen}
 	f.ctx = &f.cs.fctx
@@ -658,8 +659,8 @@ func (f *flight) deny(ctx context.Context, stage Stage, code Code, err error) er
 	f.decisionEvent(policy.Deny)
 	f.ev.Code, f.ev.Stage, f.ev.Rule, f.ev.Reason, f.ev.RetryAfter, f.ev.Err = d.Code, d.Stage, d.Rule, d.Reason, d.RetryAfter, d.Err
 	if f.call.ID != "" {
-		if rerr := g.record(ctx, &f.ev); rerr != nil {
-			g.cfg.logger.Error("agentguard: denial not recorded", zap.String("call", f.call.ID), zap.Error(rerr))
+		if rerr := g.recordLive(ctx, &f.ev); rerr != nil {
+			g.cfg.logger.Error("agentguard: denial not recorded, or not synced", zap.String("call", f.call.ID), zap.Error(rerr))
 			if d.Code != CodeAuditUnavailable {
 				d.Err = errors.Join(d.Err, rerr)
 			}

@@ -686,6 +686,13 @@ func (l *Log) Err() error {
 // Append and every later one fail with an error that wraps
 // ErrUnavailable and the cause, until the log is reopened. A failed write
 // is cut back so that no partial record stays visible.
+//
+// ctx does not keep r out of the log: it bounds the wait for r's sync.
+// When ctx ends while Append waits for a sync that another append leads
+// (a disk whose sync hangs), or before r's sync starts, Append returns
+// ctx's error, wrapped: r is in the log, and is written and synced later
+// (by the log's flusher, the next sync or Close). An Append that leads a
+// sync waits for it whatever ctx says.
 func (l *Log) Append(ctx context.Context, r *Record) error {
 	if err := l.red.prepare(r, "Log"); err != nil {
 		return err
@@ -731,7 +738,7 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 	l.mu.Lock()
 	seq, err := l.writeLocked(r, now, lazy, lb)
 	if err == nil && !lazy && l.opts.Sync == SyncEach {
-		err = l.commitLocked(seq+1, true)
+		err = l.commitLocked(ctx, seq+1, true)
 	}
 	if err == nil && lazy && !l.lazyWait && (len(l.pend) > 0 || l.mm != nil && l.opts.Sync == SyncEach) {
 		// Written out within lazyDelay; through the mapping, it is out
@@ -755,7 +762,7 @@ func (l *Log) append(ctx context.Context, r *Record, lazy bool) error {
 	if cpErr != nil {
 		l.logger.Error("audit: checkpoint failed", zap.Error(cpErr))
 	} else if cp != nil {
-		if err := l.toSinks(ctx, cp); err != nil {
+		if err := l.toSinks(context.WithoutCancel(ctx), cp); err != nil {
 			l.logger.Error("audit: checkpoint sink failed", zap.Error(err))
 		}
 	}
@@ -1111,14 +1118,28 @@ func (l *Log) failLocked(cause error, off int64) {
 
 // waitSyncedLocked returns when the records below n are durable; the
 // first waiter syncs for all (group commit).
-func (l *Log) waitSyncedLocked(n uint64) error { return l.commitLocked(n, false) }
+func (l *Log) waitSyncedLocked(n uint64) error {
+	return l.commitLocked(context.Background(), n, false)
+}
 
 // gatherLimit bounds how long a leader waits for records before it syncs.
 const gatherLimit = 2 * time.Millisecond
 
 // commitLocked is waitSyncedLocked; gather lets a leader wait for the
-// records of the callers the last sync released (see lastBatch).
-func (l *Log) commitLocked(n uint64, gather bool) error {
+// records of the callers the last sync released (see lastBatch). It
+// returns ctx's error, wrapped, when ctx ends before the records are
+// synced and it is not in a sync of its own: a sync that hangs (a disk
+// that stopped answering) fails the appends that wait for it once their
+// contexts end, rather than holding them for good. Their records stay in
+// the log, written and synced by the log's flusher (within lazyDelay of
+// the end of the sync that hangs), by a later sync or by Close.
+func (l *Log) commitLocked(ctx context.Context, n uint64, gather bool) error {
+	var stop func() bool // the wake-up registered with ctx, once this append waits
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
 	if gather {
 		l.joined++
 		if l.gathering && l.joined >= l.expect {
@@ -1135,7 +1156,20 @@ func (l *Log) commitLocked(n uint64, gather bool) error {
 		if l.closed {
 			return ErrClosed // not reached: Close writes and syncs every record
 		}
+		if err := ctx.Err(); err != nil {
+			// The flusher writes and syncs what is left, as it does
+			// for AppendLater's records.
+			l.armLocked()
+			return fmt.Errorf("audit: append: the record is appended but not yet synced: %w", err)
+		}
 		if l.syncing {
+			if stop == nil && ctx.Done() != nil {
+				stop = context.AfterFunc(ctx, func() {
+					l.mu.Lock()
+					l.cond.Broadcast()
+					l.mu.Unlock()
+				})
+			}
 			l.cond.Wait()
 			continue
 		}
