@@ -384,56 +384,31 @@ func parseRecord(line []byte, r *Record, st *parseState) error {
 	if v3 {
 		p.who(r)
 		p.labels(r)
-		if p.key("policy") {
-			r.PolicyVersion = p.str()
-		}
+		p.strField("policy", &r.PolicyVersion)
 		p.verdict(r)
-		if p.key("estimate") {
-			r.Estimate = p.costs()
-		}
-		if p.key("outcome") {
-			r.Outcome = p.str()
-		}
-		if p.key("actual") {
-			r.Actual = p.costs()
-		}
+		p.costsField("estimate", &r.Estimate)
+		p.strField("outcome", &r.Outcome)
+		p.costsField("actual", &r.Actual)
 		p.lit(`,"time":"`)
 		p.time(r)
-		if p.key("call") {
-			r.Call = p.str()
-		}
+		p.strField("call", &r.Call)
 		p.args(r, st, reuse)
 		p.shadow(r)
 		p.approval(r)
-		if p.key("error") {
-			r.Error = p.str()
-		}
 	} else {
-		if p.key("call") {
-			r.Call = p.str()
-		}
+		p.strField("call", &r.Call)
 		p.who(r)
 		p.args(r, st, reuse)
 		p.labels(r)
 		p.verdict(r)
 		p.shadow(r)
-		if p.key("policy") {
-			r.PolicyVersion = p.str()
-		}
+		p.strField("policy", &r.PolicyVersion)
 		p.approval(r)
-		if p.key("estimate") {
-			r.Estimate = p.costs()
-		}
-		if p.key("actual") {
-			r.Actual = p.costs()
-		}
-		if p.key("outcome") {
-			r.Outcome = p.str()
-		}
-		if p.key("error") {
-			r.Error = p.str()
-		}
+		p.costsField("estimate", &r.Estimate)
+		p.costsField("actual", &r.Actual)
+		p.strField("outcome", &r.Outcome)
 	}
+	p.strField("error", &r.Error)
 	p.end(r)
 	if !v1 {
 		p.lit(seqKey)
@@ -490,6 +465,22 @@ func mismatch(a, b []byte) int {
 		}
 	}
 	return n
+}
+
+// strField reads the string of the key name into *dst when the key is
+// next.
+func (p *parser) strField(name string, dst *string) {
+	if p.key(name) {
+		*dst = p.str()
+	}
+}
+
+// costsField reads the costs of the key name into *dst when the key is
+// next.
+func (p *parser) costsField(name string, dst *[]Cost) {
+	if p.key(name) {
+		*dst = p.costs()
+	}
 }
 
 // time reads the digits of a record's time and its closing quote.
