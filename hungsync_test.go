@@ -13,9 +13,10 @@ import (
 	"github.com/hardstop-labs/agentguard/audit"
 )
 
-// hangFS is the OS's files, but a file's Sync, once hang is set, signals
-// entered and waits for release.
+// hangFS is the OS's files (as fullDisk is), but a file's Sync, once hang
+// is set, signals entered and waits for release.
 type hangFS struct {
+	audit.FS
 	hang     atomic.Bool
 	entered  chan struct{}
 	release  chan struct{}
@@ -55,7 +56,7 @@ func (f hangFile) Sync() error {
 // tool does not run; it does not hang with the disk. Once the sync
 // returns, the call that led it runs.
 func TestGuardedCallLeavesAHungSync(t *testing.T) {
-	hfs := &hangFS{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	hfs := &hangFS{FS: audit.OS, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	g, err := agentguard.New(agentguard.WithPolicy(mustPolicy(t, testPolicy)),
 		agentguard.WithAuditFile(filepath.Join(t.TempDir(), "audit.jsonl"), audit.Options{FS: hfs}))
 	if err != nil {
