@@ -815,13 +815,12 @@ func (lb *lineBuf) prefix(r *Record, now time.Time, log string, heads *midCache)
 // midCache keeps the heads of recent lines (appendHead3: the log's ID,
 // the kind, the principal, the env, the tool, its labels, the policy's
 // version, the verdict, the estimate, the outcome and the actual cost)
-// with the SHA-256
-// state after each, so that a line whose head
-// is that of an earlier one is neither encoded nor hashed up to its time:
-// the records of a tool's calls by one principal share their head. A
-// head is kept from the second line that has it, so that a head seen
-// once costs no allocation; a slot holds one head, the last kept of those
-// that map to it. Its slots are read without a lock and replaced whole.
+// with the SHA-256 state after each, so that a line whose head is that of
+// an earlier one is neither encoded nor hashed up to its time: the
+// records of a tool's calls by one principal share their head. A head is
+// kept from the second line that has it, so that a head seen once costs
+// no allocation; a slot holds one head, the last kept of those that map
+// to it. Its slots are read without a lock and replaced whole.
 type midCache struct {
 	slots [midSlots]midSlot
 }
@@ -889,7 +888,8 @@ func (c *midCache) start(lb *lineBuf, r *Record, log string) []byte {
 	if keep {
 		sum = k.hash()
 		slot = &c.slots[sum%midSlots]
-		if e := slot.kept.Load(); e != nil && e.key == k && slices.Equal(e.estimate, r.Estimate) && slices.Equal(e.actual, r.Actual) &&
+		e := slot.kept.Load()
+		if e != nil && e.key == k && slices.Equal(e.estimate, r.Estimate) && slices.Equal(e.actual, r.Actual) &&
 			lb.st.UnmarshalBinary(e.state) == nil {
 			return append(lb.b[:0], e.head...)
 		}
@@ -901,7 +901,8 @@ func (c *midCache) start(lb *lineBuf, r *Record, log string) []byte {
 		return b
 	}
 	if state, err := lb.st.AppendBinary(make([]byte, 0, 128)); err == nil {
-		slot.kept.Store(&midState{key: k, estimate: slices.Clone(r.Estimate), actual: slices.Clone(r.Actual), head: bytes.Clone(b), state: state})
+		slot.kept.Store(&midState{key: k, estimate: slices.Clone(r.Estimate), actual: slices.Clone(r.Actual),
+			head: bytes.Clone(b), state: state})
 	}
 	return b
 }
