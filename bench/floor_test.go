@@ -173,11 +173,7 @@ func (l *floorLog) appendHead(b []byte, r *floorRecord) []byte {
 	if r.kind == "result" {
 		b = append(b, `,"outcome":`...)
 		b = appendString(b, r.outcome)
-		b = append(b, `,"actual":[{"unit":`...)
-		b = appendString(b, estimate.Unit)
-		b = append(b, `,"micros":`...)
-		b = strconv.AppendInt(b, r.actual, 10)
-		return append(b, `}]`...)
+		return appendCost(b, `,"actual":[{"unit":`, r.actual)
 	}
 	b = append(b, `,"policy":`...)
 	b = appendString(b, floorPolicyVersion)
@@ -187,10 +183,16 @@ func (l *floorLog) appendHead(b []byte, r *floorRecord) []byte {
 		b = append(b, `,"rule":`...)
 		b = appendString(b, r.rule)
 	}
-	b = append(b, `,"estimate":[{"unit":`...)
+	return appendCost(b, `,"estimate":[{"unit":`, estimate.Micros)
+}
+
+// appendCost appends key (up to the unit's value) and a one-cost array of
+// micros of the benchmark's unit.
+func appendCost(b []byte, key string, micros int64) []byte {
+	b = append(b, key...)
 	b = appendString(b, estimate.Unit)
 	b = append(b, `,"micros":`...)
-	b = strconv.AppendInt(b, estimate.Micros, 10)
+	b = strconv.AppendInt(b, micros, 10)
 	return append(b, `}]`...)
 }
 
